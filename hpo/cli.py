@@ -1,0 +1,343 @@
+"""The ``hpo`` command line: campaigns from creation to report.
+
+Each handler returns an exit code. A user error (bad campaign field, missing
+data file, unreachable database, nothing to export) is one line on stderr
+and exit code 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+log = logging.getLogger("hpo")
+
+EPILOG = """\
+typical session (journal storage, local workers, built-in synthetic data):
+  hpo create   examples/quickstart.toml     # one Optuna study per cell (idempotent)
+  hpo run      examples/quickstart.toml -w 2  # local workers until every cell has its trials
+  hpo export   examples/quickstart.toml     # best hyperparameters per cell and metric -> JSON
+  hpo final    examples/quickstart.toml     # picked hp on half and full statistics
+  hpo report   examples/quickstart.toml     # plots (PNG + PDF) and a table
+or all of it at once:  hpo pipeline examples/quickstart.toml -w 2
+
+on a SLURM cluster (PostgreSQL storage):
+  hpo db upgrade examples/cluster.toml; hpo launch examples/cluster.toml [--dry-run]
+  hpo status examples/cluster.toml;  hpo dashboard examples/cluster.toml
+"""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from hpo.config import ConfigError
+    from hpo.export import ExportError
+    from objectives.errors import DataError, HyperparameterError
+
+    errors: list[type[BaseException]] = [ConfigError, ExportError, DataError, HyperparameterError]
+    try:
+        from storage.errors import StorageError
+
+        errors.append(StorageError)
+    except ImportError:  # pragma: no cover - storage always ships with the package
+        pass
+    try:
+        from workers.slurm import SlurmError
+
+        errors.append(SlurmError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _campaign(args):
+    from hpo.config import load_campaign
+
+    return load_campaign(args.campaign)
+
+
+# ----------------------------------------------------------------------------- handlers
+def cmd_validate(args) -> int:
+    c = _campaign(args)
+    print(
+        f"{c.path}: valid; {len(c.grid_points())} cells, {c.search.n_trials} trials each, "
+        f"storage {c.storage}, run_dir {c.run_dir}"
+    )
+    return 0
+
+
+def cmd_create(args) -> int:
+    from hpo.cells import campaign_cells, ensure_data
+    from hpo.studies import create_studies
+
+    c = _campaign(args)
+    c.run_dir.mkdir(parents=True, exist_ok=True)
+    files = ensure_data(c)
+    studies = create_studies(c)
+    print(f"campaign {c.name}: {len(studies)} studies in {c.storage} (run dir {c.run_dir})")
+    print(f"data: {files[0]}\n      {files[1]}")
+    for cc in campaign_cells(c):
+        print(f"  {cc.study_name}")
+    return 0
+
+
+def _format_progress(campaign) -> str:
+    from hpo.studies import progress
+
+    rows = progress(campaign)
+    done = sum(min(r.complete, r.target) for r in rows)
+    total = sum(r.target for r in rows)
+    parts = [f"{done}/{total} trials"]
+    for r in rows:
+        best = " ".join(f"{m}={v:.3g}" for m, v in r.best.items())
+        parts.append(
+            f"{r.study_name.split('.', 1)[-1]} {r.complete}/{r.target}"
+            + (f" [{best}]" if best else "")
+        )
+    return " | ".join(parts)
+
+
+def cmd_run(args) -> int:
+    from workers.local import run_local
+
+    rc = cmd_create(args)
+    if rc:
+        return rc
+    c = _campaign(args)
+    logs = c.run_dir / "logs"
+
+    def argv(i: int) -> list[str]:
+        return [sys.executable, "-m", "hpo", "worker", str(c.path), "--worker-id", f"local-{i}"]
+
+    rc = run_local(args.workers, argv, lambda: _format_progress(c), log_dir=logs)
+    print(_format_progress(c))
+    if rc:
+        print(f"hpo: a worker failed (exit {rc}); logs in {logs}", file=sys.stderr)
+    return rc
+
+
+def _worker_id() -> str:
+    job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if job and task:
+        return f"slurm-{job}_{task}"
+    if os.environ.get("SLURM_JOB_ID"):
+        return f"slurm-{os.environ['SLURM_JOB_ID']}"
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def cmd_worker(args) -> int:
+    from hpo.cells import campaign_cells, ensure_data
+    from hpo.objective import make_objective
+    from hpo.samplers import make_sampler
+    from hpo.studies import create_studies, open_campaign_storage
+    from workers.worker import run_worker
+
+    c = _campaign(args)
+    worker_id = args.worker_id or _worker_id()
+    ensure_data(c)
+    storage = open_campaign_storage(c)
+    create_studies(c, storage)
+    cells = campaign_cells(c)
+    if args.cell:
+        known = {cc.key for cc in cells} | {cc.study_name for cc in cells}
+        for name in args.cell:
+            if name not in known:
+                raise _config_error(f"--cell {name!r}: no such cell in {c.path}")
+        cells = [cc for cc in cells if cc.key in args.cell or cc.study_name in args.cell]
+    targets = {cc.study_name: c.search.n_trials for cc in cells}
+
+    def sampler_factory(study_name: str):
+        return make_sampler(
+            c.search.sampler,
+            seed=c.search.seed,
+            study_name=study_name,
+            worker_id=worker_id,
+            n_startup_trials=c.search.n_startup_trials,
+        )
+
+    log.info(
+        "worker %s: %d cells, target %d trials each", worker_id, len(targets), c.search.n_trials
+    )
+    summary = run_worker(
+        storage, targets, make_objective(c), sampler_factory=sampler_factory, worker_id=worker_id
+    )
+    return int(getattr(summary, "exit_code", 0) or 0)
+
+
+def _config_error(message: str):
+    from hpo.config import ConfigError
+
+    return ConfigError(message)
+
+
+def cmd_export(args) -> int:
+    from hpo.export import export_campaign
+
+    c = _campaign(args)
+    written = export_campaign(
+        c,
+        yaml_dir=Path(args.yaml).resolve() if args.yaml else None,
+        require_complete=args.require_complete,
+    )
+    print(f"exported {len(written)} hyperparameter files to {c.run_dir / 'hp'}")
+    if args.yaml:
+        print(f"reference YAML layout in {Path(args.yaml).resolve()}")
+    return 0
+
+
+def cmd_final(args) -> int:
+    from hpo.final import run_final
+
+    c = _campaign(args)
+
+    def show(done: int, total: int, what: str) -> None:
+        print(f"\r[final {done}/{total}] {what:<70}", end="", file=sys.stderr, flush=True)
+
+    summaries = run_final(
+        c, cells=args.cell, sources=args.source, statistics=args.statistics, progress=show
+    )
+    print(file=sys.stderr)
+    print(f"{len(summaries)} summaries under {c.run_dir / 'final'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from hpo.report import make_report
+
+    c = _campaign(args)
+    out = make_report(c)
+    print(out.table)
+    print(f"plots in {out.folder}")
+    return 0
+
+
+def cmd_pipeline(args) -> int:
+    for step in (cmd_run, cmd_export, cmd_final, cmd_report):
+        rc = step(args)
+        if rc:
+            return rc
+    c = _campaign(args)
+    print(
+        f"\nhyperparameters: {c.run_dir / 'hp'}\nfinal summaries: {c.run_dir / 'final'}"
+        f"\nplots:           {c.run_dir / 'report'}"
+    )
+    return 0
+
+
+def cmd_status(args) -> int:
+    from hpo.status import campaign_status
+
+    print(campaign_status(_campaign(args)))
+    return 0
+
+
+def cmd_launch(args) -> int:
+    from hpo.launch import launch
+
+    c = _campaign(args)
+    print(launch(c, dry_run=args.dry_run))
+    return 0
+
+
+def cmd_dashboard(args) -> int:
+    from hpo.dashboard import serve
+
+    return serve(_campaign(args), host=args.host, port=args.port)
+
+
+def cmd_db_upgrade(args) -> int:
+    from storage.postgres import upgrade
+
+    c = _campaign(args)
+    print(upgrade(c.storage))
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hpo",
+        description="Hyperparameter optimisation of weakly supervised anomaly detectors "
+        "(IAD / CWoLa / CATHODE) with label-free selection metrics (ARGOS, BCE).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        sp.add_argument("campaign", help="campaign TOML file")
+        return sp
+
+    add("validate", cmd_validate, "check a campaign file and print its grid size")
+    add("create", cmd_create, "create one study per cell (idempotent) and the synthetic data")
+    sp = add("run", cmd_run, "run N local worker processes with a progress display")
+    sp.add_argument("-w", "--workers", type=int, default=2, help="worker processes (default 2)")
+    sp = add(
+        "worker",
+        cmd_worker,
+        "pull trials until every (or each --cell) study has its target of complete trials",
+    )
+    sp.add_argument("--cell", action="append", help="only this cell (key or study name); repeat")
+    sp.add_argument("--worker-id", help="worker label (default: SLURM task or host-pid)")
+    sp = add("export", cmd_export, "export the best hyperparameters per cell and metric as JSON")
+    sp.add_argument("--yaml", metavar="DIR", help="also write the reference's YAML layout here")
+    sp.add_argument(
+        "--require-complete",
+        action="store_true",
+        help="fail unless every cell reached its target of complete trials",
+    )
+    sp = add("final", cmd_final, "train the picked hyperparameters on half and full statistics")
+    sp.add_argument("--cell", action="append", help="only this cell; repeat")
+    sp.add_argument(
+        "--source",
+        action="append",
+        help="hyperparameter source: a selection metric or 'default'; repeat",
+    )
+    sp.add_argument("--statistics", action="append", choices=["half", "full"])
+    add("report", cmd_report, "plots (PNG + PDF) and a table from the final summaries")
+    sp = add("pipeline", cmd_pipeline, "create, run, export, final and report in one go")
+    sp.add_argument("-w", "--workers", type=int, default=2, help="worker processes (default 2)")
+    add("status", cmd_status, "trials per cell, SLURM job states and where the outputs are")
+    sp = add("launch", cmd_launch, "submit the SLURM chain: worker array, pick-best, final runs")
+    sp.add_argument("--dry-run", action="store_true", help="print scripts and sbatch commands")
+    sp = add("dashboard", cmd_dashboard, "serve optuna-dashboard on the campaign's storage")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8080)
+    db = sub.add_parser("db", help="storage maintenance")
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = dbsub.add_parser("upgrade", help="apply Optuna's schema migrations to the storage")
+    up.add_argument("campaign", help="campaign TOML file")
+    up.set_defaults(func=cmd_db_upgrade)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hpo`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    if args.debug:
+        return args.func(args)
+    try:
+        return args.func(args)
+    except _user_errors() as exc:
+        print(f"hpo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hpo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

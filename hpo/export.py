@@ -1,0 +1,194 @@
+"""Pick-best: the best trial per cell and selection metric, exported as JSON.
+
+For each cell and each selection metric the export holds the overall best
+trial (by the metric averaged over repetitions) and, as in the paper, the
+best trial per repetition column ``j`` (final run ``j`` uses the
+hyperparameters picked on column ``j``)::
+
+    <run_dir>/hp/<cell key>/<metric>/best.json
+    <run_dir>/hp/<cell key>/<metric>/run<j>.json
+
+Each file carries provenance (campaign, cell, study, trial number, metric,
+value, all metrics of that trial, package/Optuna/git versions, data file
+hashes) and is written atomically. ``--yaml`` also writes the reference's
+layout ``<clf>/<mode>[_rotated]/Nsig_<N>/run<j>_hp_<metric>.yaml`` so the
+paper's plotting code can read the output.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo.cells import CampaignCell, campaign_cells, data_files
+from hpo.config import Campaign
+from hpo.provenance import atomic_write_json, atomic_write_text, stamp
+from hpo.studies import DIRECTIONS, open_campaign_storage
+
+__all__ = ["ExportError", "export_campaign", "hp_dir", "load_exported", "yaml_path"]
+
+log = logging.getLogger(__name__)
+
+
+class ExportError(RuntimeError):
+    """Cells that cannot be exported (no or too few complete trials); the message lists them."""
+
+
+def hp_dir(campaign: Campaign, cell_key: str, metric: str) -> Path:
+    """Folder of one cell's exported hyperparameters for one metric."""
+    return campaign.run_dir / "hp" / cell_key / metric
+
+
+def yaml_path(root: Path, cc: CampaignCell, metric: str, run: int) -> Path:
+    """The reference's layout: ``<clf>/<mode>[_rotated]/Nsig_<N>/run<j>_hp_<metric>.yaml``."""
+    p = cc.point
+    mode = p.mode.lower() + ("_rotated" if p.rotation else "")
+    prefix = Path(p.feature_set) if p.feature_set != "baseline" else Path()
+    return root / prefix / p.classifier / mode / f"Nsig_{p.signal}" / f"run{run}_hp_{metric}.yaml"
+
+
+@functools.cache
+def _sha256(path: Path) -> str | None:
+    from objectives.lhco import file_sha256
+
+    return file_sha256(path) if path.exists() else None
+
+
+def _value(trial: FrozenTrial, metric: str, rep: int | None) -> float:
+    if rep is None:
+        v = trial.user_attrs.get(metric)
+    else:
+        per_rep = trial.user_attrs.get(f"{metric}_per_rep") or []
+        v = per_rep[rep] if rep < len(per_rep) else None
+    return float("nan") if v is None else float(v)
+
+
+def best_trial(
+    trials: list[FrozenTrial], metric: str, rep: int | None = None
+) -> FrozenTrial | None:
+    """The best complete trial for ``metric`` (averaged, or in repetition ``rep``)."""
+    scored = [(t, _value(t, metric, rep)) for t in trials]
+    scored = [(t, v) for t, v in scored if not math.isnan(v)]
+    if not scored:
+        return None
+    sign = 1.0 if DIRECTIONS[metric] == "maximize" else -1.0
+    # ties: the earlier trial wins, so the choice is the same whichever process reads it
+    return max(scored, key=lambda tv: (sign * tv[1], -tv[0].number))[0]
+
+
+def _record(
+    cc: CampaignCell, study: optuna.Study, trial: FrozenTrial, metric: str, rep: int | None
+) -> dict:
+    campaign = cc.campaign
+    data, extra = data_files(campaign)
+    return {
+        "classifier": cc.point.classifier,
+        "params": dict(trial.params),
+        "hp": trial.user_attrs.get("hp", dict(trial.params)),
+        "metric": metric,
+        "repetition": rep,
+        "value": _value(trial, metric, rep),
+        "metrics": {m: trial.user_attrs.get(m) for m in campaign.search.metrics},
+        "provenance": {
+            "campaign": campaign.name,
+            "campaign_file": str(campaign.path),
+            "campaign_sha256": campaign.sha256,
+            "cell": {"key": cc.key, **cc.point.__dict__},
+            "study": study.study_name,
+            "trial_number": trial.number,
+            "data_file": str(data),
+            "data_sha256": _sha256(data),
+            "extrabkg_file": str(extra),
+            "extrabkg_sha256": _sha256(extra),
+            **stamp(),
+        },
+    }
+
+
+def _to_yaml(record: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(
+        {
+            **record["hp"],
+            "_provenance": record["provenance"],
+            "_metric": record["metric"],
+            "_value": record["value"],
+        },
+        sort_keys=True,
+    )
+
+
+def export_campaign(
+    campaign: Campaign,
+    *,
+    storage=None,
+    yaml_dir: Path | None = None,
+    require_complete: bool = False,
+) -> list[Path]:
+    """Export every cell; refuse (listing them) cells with no complete trial.
+
+    With ``require_complete`` every cell must also have reached its target
+    number of complete trials (the SLURM pick-best job uses this).
+    """
+    storage = storage or open_campaign_storage(campaign)
+    cells = campaign_cells(campaign)
+    problems, loaded = [], []
+    for cc in cells:
+        try:
+            study = optuna.load_study(study_name=cc.study_name, storage=storage)
+        except KeyError:
+            problems.append(f"{cc.study_name}: no such study (run `hpo create` first)")
+            continue
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not done:
+            problems.append(f"{cc.study_name}: no complete trial")
+        elif require_complete and len(done) < campaign.search.n_trials:
+            problems.append(
+                f"{cc.study_name}: {len(done)} of {campaign.search.n_trials} trials complete"
+            )
+        else:
+            loaded.append((cc, study, done))
+    if problems:
+        raise ExportError("cannot export; incomplete cells:\n  " + "\n  ".join(problems))
+
+    written = []
+    for cc, study, done in loaded:
+        for metric in campaign.search.metrics:
+            picks = {"best": best_trial(done, metric)}
+            for j in range(campaign.search.repetitions):
+                picks[f"run{j}"] = best_trial(done, metric, j)
+            for name, trial in picks.items():
+                if trial is None:
+                    log.warning(
+                        "%s: no finite %s value, nothing exported for %s",
+                        cc.study_name,
+                        metric,
+                        name,
+                    )
+                    continue
+                rep = None if name == "best" else int(name[3:])
+                record = _record(cc, study, trial, metric, rep)
+                written.append(
+                    atomic_write_json(hp_dir(campaign, cc.key, metric) / f"{name}.json", record)
+                )
+                if yaml_dir is not None and rep is not None:
+                    atomic_write_text(yaml_path(yaml_dir, cc, metric, rep), _to_yaml(record))
+        log.info("exported %s (%d complete trials)", cc.study_name, len(done))
+    return written
+
+
+def load_exported(campaign: Campaign, cell_key: str, metric: str, run: int) -> dict:
+    """The exported record final run ``run`` uses: ``run<j>.json``, else ``best.json``."""
+    folder = hp_dir(campaign, cell_key, metric)
+    for name in (f"run{run}.json", "best.json"):
+        path = folder / name
+        if path.exists():
+            return json.loads(path.read_text())
+    raise ExportError(f"{folder}: no exported hyperparameters (run `hpo export` first)")

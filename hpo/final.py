@@ -1,0 +1,183 @@
+"""Final classifier runs: picked hyperparameters on half and full statistics.
+
+For each cell, each hyperparameter source (the selection metrics of the
+export, plus ``default`` when ``final.defaults``) and each statistics
+setting, ``n_runs`` runs are trained (run ``j`` uses the hyperparameters
+picked on repetition ``j``). Outputs::
+
+    <run_dir>/final/<cell key>/<source>/<statistics>/run<j>.npz   test scores, ROC, SIC
+    <run_dir>/final/<cell key>/<source>/<statistics>/summary.json
+
+A run whose ``.npz`` already exists is skipped, so ``hpo final`` resumes.
+The headline of a source picked by metric ``m`` is the ensemble selected by
+``m`` (the NN's epoch choice); default-hyperparameter runs report every
+selection.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from hpo.cells import CampaignCell, campaign_cells
+from hpo.config import Campaign
+from hpo.export import load_exported
+from hpo.provenance import atomic_write_bytes, atomic_write_json, stamp
+from hpo.spaces import hyperparameters
+
+__all__ = ["final_dir", "run_final", "summarise"]
+
+log = logging.getLogger(__name__)
+
+
+def final_dir(campaign: Campaign, cell_key: str, source: str, statistics: str) -> Path:
+    """Folder of one (cell, hyperparameter source, statistics) set of final runs."""
+    return campaign.run_dir / "final" / cell_key / source / statistics
+
+
+def _band(values: list[float]) -> dict[str, float]:
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return {"median": float("nan"), "q16": float("nan"), "q84": float("nan"), "n": 0}
+    q16, q50, q84 = np.percentile(v, [16, 50, 84])
+    return {"median": float(q50), "q16": float(q16), "q84": float(q84), "n": int(v.size)}
+
+
+def _hp_for(cc: CampaignCell, source: str, run: int) -> tuple[dict, dict]:
+    campaign, clf = cc.campaign, cc.point.classifier
+    fixed = campaign.search.fixed.get(clf, {})
+    if source == "default":
+        return hyperparameters(clf, {}, fixed, final=True), {"source": "default"}
+    record = load_exported(campaign, cc.key, source, run)
+    hp = hyperparameters(clf, record["params"], fixed, final=True)
+    picked = {
+        "source": source,
+        "trial_number": record["provenance"]["trial_number"],
+        "repetition": record["repetition"],
+        "value": record["value"],
+    }
+    return hp, picked
+
+
+def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path) -> dict:
+    from objectives.cells import prepare
+    from objectives.evaluate import evaluate
+    from objectives.metrics import sic_curve
+
+    hp, picked = _hp_for(cc, source, run)
+    cell = cc.cell()
+    result = evaluate(hp, cell, statistics=statistics, run=run, n_jobs=cc.campaign.search.n_jobs)
+    y_test = prepare(cell).y_test
+    arrays = {"y_test": y_test}
+    for sel, scores in result.scores.items():
+        tpr, fpr, sic = sic_curve(scores, y_test)
+        arrays.update(
+            {
+                f"scores_{sel}": scores.astype(np.float32),
+                f"tpr_{sel}": tpr,
+                f"fpr_{sel}": fpr,
+                f"sic_{sel}": sic,
+            }
+        )
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(out / f"run{run}.npz", buf.getvalue())
+    record = {
+        "run": run,
+        "hp": hp,
+        "picked": picked,
+        "metrics": result.metrics,
+        "truth": result.truth,
+        "info": result.info,
+    }
+    atomic_write_json(out / f"run{run}.json", record)
+    return record
+
+
+def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str) -> dict:
+    """Write ``summary.json`` from the run records present; returns it."""
+    out = final_dir(campaign, cc.key, source, statistics)
+    runs = [json.loads(p.read_text()) for p in sorted(out.glob("run*.json"))]
+    selections = campaign.search.metrics if source == "default" else (source,)
+    summary = {
+        "cell": {"key": cc.key, **cc.point.__dict__},
+        "source": source,
+        "statistics": statistics,
+        "headline_selection": source if source != "default" else selections[0],
+        "runs": [
+            {
+                "run": r["run"],
+                "max_sic": {s: r["truth"][s]["max_sic"] for s in selections},
+                "auc": {s: r["truth"][s]["auc"] for s in selections},
+                # label-free metrics of the run: held out on half statistics
+                "argos": r["metrics"].get("argos"),
+                "bce": r["metrics"].get("bce"),
+                "picked": r["picked"],
+            }
+            for r in runs
+        ],
+        "max_sic": {s: _band([r["truth"][s]["max_sic"] for r in runs]) for s in selections},
+        "argos": _band([r["metrics"].get("argos") for r in runs]),
+        "bce": _band([r["metrics"].get("bce") for r in runs]),
+        "provenance": {
+            "campaign": campaign.name,
+            "campaign_sha256": campaign.sha256,
+            "study": cc.study_name,
+            **stamp(),
+        },
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def run_final(
+    campaign: Campaign,
+    *,
+    cells: Iterable[str] | None = None,
+    sources: Iterable[str] | None = None,
+    statistics: Iterable[str] | None = None,
+    progress=None,
+) -> list[Path]:
+    """Train every final run not done yet and write the summaries; returns their paths."""
+    wanted_cells = set(cells) if cells else None
+    all_sources = list(campaign.search.metrics) + (["default"] if campaign.final.defaults else [])
+    sources = list(sources) if sources else all_sources
+    unknown = sorted(set(sources) - set(all_sources))
+    if unknown:
+        raise ValueError(f"unknown source {unknown[0]!r}; valid: {', '.join(all_sources)}")
+    stats = list(statistics) if statistics else list(campaign.final.statistics)
+    todo = [
+        (cc, src, st)
+        for cc in campaign_cells(campaign)
+        if wanted_cells is None or cc.key in wanted_cells or cc.study_name in wanted_cells
+        for src in sources
+        for st in stats
+    ]
+    summaries = []
+    total, done = len(todo) * campaign.final.n_runs, 0
+    for cc, src, st in todo:
+        out = final_dir(campaign, cc.key, src, st)
+        for j in range(campaign.final.n_runs):
+            if not (out / f"run{j}.npz").exists() or not (out / f"run{j}.json").exists():
+                rec = _run_one(cc, src, st, j, out)
+                log.info(
+                    "final %s %s %s run %d: max SIC %.3g",
+                    cc.key,
+                    src,
+                    st,
+                    j,
+                    rec["truth"][src if src != "default" else campaign.search.metrics[0]][
+                        "max_sic"
+                    ],
+                )
+            done += 1
+            if progress:
+                progress(done, total, f"{cc.key} {src} {st} run {j}")
+        summarise(campaign, cc, src, st)
+        summaries.append(out / "summary.json")
+    return summaries

@@ -1,0 +1,133 @@
+"""The objective of a trial: hyperparameters -> ``repetitions`` half-statistics evaluations.
+
+Repetition ``j`` always uses run index ``j`` (the same split and model seeds
+for every trial, as in the paper). Every selection metric is stored per
+repetition and averaged as trial user attributes; the averaged driving
+metric is the trial's value. SIC curves go to the artifact store, never into
+user attributes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Callable
+
+import numpy as np
+import optuna
+
+from hpo.cells import CampaignCell, campaign_cells
+from hpo.config import Campaign
+from hpo.spaces import hyperparameters, space_for, suggest
+
+__all__ = ["make_objective", "mean_metrics"]
+
+log = logging.getLogger(__name__)
+
+
+def mean_metrics(per_rep: list[dict[str, float]]) -> dict[str, float]:
+    """Average each metric over repetitions, ignoring NaN (no truth available)."""
+    out = {}
+    for key in per_rep[0]:
+        values = [r[key] for r in per_rep if r[key] is not None and not math.isnan(r[key])]
+        out[key] = float(np.mean(values)) if values else float("nan")
+    return out
+
+
+def _sic_artifact(trial: optuna.Trial, run_dir, curves: dict[str, np.ndarray]) -> None:
+    import optuna.artifacts as oa
+
+    from storage.artifacts import artifact_store
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **curves)
+    path = run_dir / "tmp" / f"sic-{trial.study.study_name}-{trial.number}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.getvalue())
+    try:
+        oa.upload_artifact(
+            artifact_store=artifact_store(run_dir),
+            file_path=str(path),
+            study_or_trial=trial,
+            mimetype="application/octet-stream",
+        )
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _downsampled_sic(scores: np.ndarray, truth: np.ndarray, n: int = 200) -> np.ndarray:
+    from objectives.metrics import sic_curve
+
+    tpr, fpr, sic = sic_curve(scores, truth)
+    if len(tpr) == 0:
+        return np.zeros((3, 0))
+    idx = np.unique(np.linspace(0, len(tpr) - 1, n).astype(int))
+    return np.stack([tpr[idx], fpr[idx], sic[idx]])
+
+
+def cell_objective(cc: CampaignCell, *, should_stop: Callable[[], bool] | None = None):
+    """The objective of one cell's study."""
+    campaign = cc.campaign
+    clf = cc.point.classifier
+    space = space_for(clf, campaign.search.space.get(clf))
+    fixed = campaign.search.fixed.get(clf, {})
+    metrics = campaign.search.metrics
+
+    def objective(trial: optuna.Trial) -> float:
+        from objectives.evaluate import evaluate
+
+        params = suggest(trial, space)
+        hp = hyperparameters(clf, params, fixed)
+        cell = cc.cell()
+        per_rep: list[dict[str, float]] = []
+        truth_sic: dict[str, list[float]] = {m: [] for m in metrics}
+        curves = {}
+        for j in range(campaign.search.repetitions):
+            if should_stop and should_stop():
+                raise KeyboardInterrupt("stop requested between repetitions")
+            result = evaluate(hp, cell, statistics="half", run=j, n_jobs=campaign.search.n_jobs)
+            per_rep.append({m: result.metrics[m] for m in metrics})
+            for m in metrics:
+                truth_sic[m].append(result.truth[m]["max_sic"])
+            s = result.scores[campaign.search.objective]
+            from objectives.cells import prepare
+
+            curves[f"rep{j}"] = _downsampled_sic(s, prepare(cell).y_test)
+            log.info(
+                "%s trial %d rep %d: %s",
+                cc.study_name,
+                trial.number,
+                j,
+                ", ".join(f"{m}={v:.4g}" for m, v in per_rep[-1].items()),
+            )
+        avg = mean_metrics(per_rep)
+        for m in metrics:
+            trial.set_user_attr(m, avg[m])
+            trial.set_user_attr(f"{m}_per_rep", [r[m] for r in per_rep])
+        # truth performance (test max SIC) of the ensemble each metric selects
+        for m in metrics:
+            trial.set_user_attr(
+                f"truth_max_sic_{m}", mean_metrics([{"v": v} for v in truth_sic[m]])["v"]
+            )
+        trial.set_user_attr("hp", hp)
+        try:
+            _sic_artifact(trial, campaign.run_dir, curves)
+        except Exception as exc:  # artifacts are a convenience, never lose a trial for them
+            log.warning("could not store SIC curves of trial %d: %s", trial.number, exc)
+        return avg[campaign.search.objective]
+
+    return objective
+
+
+def make_objective(campaign: Campaign, *, should_stop: Callable[[], bool] | None = None):
+    """One callable for every study of the campaign, dispatching on the study name."""
+    by_name = {
+        cc.study_name: cell_objective(cc, should_stop=should_stop)
+        for cc in campaign_cells(campaign)
+    }
+
+    def objective(trial: optuna.Trial) -> float:
+        return by_name[trial.study.study_name](trial)
+
+    return objective

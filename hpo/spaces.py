@@ -1,0 +1,156 @@
+"""Search spaces, defined once as data, equal to the reference study's.
+
+Each entry is ``{"type": "int"|"float"|"categorical", ...}``. Integer ranges
+of the reference are half-open (``int[2, 200)``); here ``high`` is inclusive
+(199). ``10^U(-4, -0.1)`` is a log-uniform float in ``[1e-4, 10**-0.1]``.
+
+A campaign may override entries (``[search.space.HGB]``) and fix
+hyperparameters that are not searched (``[search.fixed.HGB]``, e.g. the
+ensemble size). The NN trains 20 epochs during the search and 100 in the
+final runs, as in the paper.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+__all__ = [
+    "SEARCH_SPACES",
+    "FINAL_OVERRIDES",
+    "hyperparameters",
+    "space_for",
+    "suggest",
+    "validate_fixed",
+    "validate_space_overrides",
+]
+
+_LR = {"type": "float", "low": 1e-4, "high": 10**-0.1, "log": True}
+
+SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
+    "HGB": {
+        "learning_rate": _LR,
+        "max_iter": {"type": "int", "low": 2, "high": 199},
+        "max_leaf_nodes": {"type": "int", "low": 2, "high": 99},
+        "max_depth": {"type": "int", "low": 2, "high": 14},
+        "l2_regularization": {"type": "float", "low": 0.0, "high": 10.0},
+        "max_bins": {"type": "int", "low": 31, "high": 254},
+    },
+    "AdaBoost": {
+        "max_depth": {"type": "int", "low": 2, "high": 14},
+        "max_leaf_nodes": {"type": "int", "low": 2, "high": 99},
+        "min_samples_leaf": {"type": "int", "low": 1, "high": 99},
+        "learning_rate": _LR,
+        "n_estimators": {"type": "int", "low": 2, "high": 99},
+    },
+    "NN": {
+        "lr": {"type": "categorical", "choices": [1e-2, 5e-3, 1e-3, 5e-4, 1e-4]},
+        "batch_size": {"type": "categorical", "choices": [64, 128, 256, 512, 1024, 2048, 4096]},
+        "dropout": {"type": "categorical", "choices": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]},
+        "weight_decay": {"type": "categorical", "choices": [0.0, 1e-5, 1e-4, 1e-3, 1e-2]},
+        "beta1": {"type": "categorical", "choices": [0.8, 0.9, 0.95, 0.99]},
+    },
+}
+
+#: Hyperparameters that differ between the search and the final runs.
+SEARCH_FIXED: dict[str, dict[str, Any]] = {"HGB": {}, "AdaBoost": {}, "NN": {"epochs": 20}}
+FINAL_OVERRIDES: dict[str, dict[str, Any]] = {"HGB": {}, "AdaBoost": {}, "NN": {"epochs": 100}}
+
+_KEYS = {
+    "int": {"type", "low", "high", "step", "log"},
+    "float": {"type", "low", "high", "step", "log"},
+    "categorical": {"type", "choices"},
+}
+
+
+def _check_entry(name: str, entry: Any) -> None:
+    if not isinstance(entry, dict) or entry.get("type") not in _KEYS:
+        raise ValueError(f"{name}: must be a table with type = 'int', 'float' or 'categorical'")
+    kind = entry["type"]
+    extra = set(entry) - _KEYS[kind]
+    if extra:
+        raise ValueError(f"{name}: unknown key {sorted(extra)[0]!r} for type {kind!r}")
+    if kind == "categorical":
+        choices = entry.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise ValueError(f"{name}: choices must be a non-empty list")
+        return
+    low, high = entry.get("low"), entry.get("high")
+    num = (int,) if kind == "int" else (int, float)
+    if not (isinstance(low, num) and isinstance(high, num)) or isinstance(low, bool):
+        raise ValueError(f"{name}: low and high must be {kind} numbers")
+    if low > high:
+        raise ValueError(f"{name}: low must be <= high, got {low} > {high}")
+    if entry.get("log") and low <= 0:
+        raise ValueError(f"{name}: a log scale needs low > 0, got {low}")
+
+
+def validate_space_overrides(classifier: str, overrides: dict[str, Any]) -> None:
+    """Check ``[search.space.<CLF>]`` entries; raise ValueError naming the entry."""
+    from objectives.classifiers import default_hyperparameters
+
+    known = set(default_hyperparameters(classifier))
+    for name, entry in overrides.items():
+        if name not in known:
+            raise ValueError(
+                f"{name}: not a {classifier} hyperparameter; valid: " + ", ".join(sorted(known))
+            )
+        _check_entry(name, entry)
+
+
+def validate_fixed(classifier: str, fixed: dict[str, Any]) -> None:
+    """Check ``[search.fixed.<CLF>]`` against the classifier's own parameter rules."""
+    from objectives.classifiers import default_hyperparameters, make_classifier
+    from objectives.errors import HyperparameterError
+
+    hp = default_hyperparameters(classifier)
+    hp.update(fixed)
+    try:
+        make_classifier(classifier, hp, seed=0)
+    except HyperparameterError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def space_for(classifier: str, overrides: dict[str, Any] | None = None) -> dict[str, dict]:
+    """The search space of a classifier with the campaign's overrides applied."""
+    space = copy.deepcopy(SEARCH_SPACES[classifier])
+    space.update(copy.deepcopy(overrides or {}))
+    return space
+
+
+def suggest(trial: Any, space: dict[str, dict]) -> dict[str, Any]:
+    """Draw one hyperparameter set from ``space`` through an Optuna trial."""
+    params: dict[str, Any] = {}
+    for name, e in space.items():
+        if e["type"] == "int":
+            params[name] = trial.suggest_int(
+                name, e["low"], e["high"], step=e.get("step", 1), log=e.get("log", False)
+            )
+        elif e["type"] == "float":
+            params[name] = trial.suggest_float(
+                name, e["low"], e["high"], step=e.get("step"), log=e.get("log", False)
+            )
+        else:
+            params[name] = trial.suggest_categorical(name, e["choices"])
+    return params
+
+
+def hyperparameters(
+    classifier: str,
+    params: dict[str, Any],
+    fixed: dict[str, Any] | None = None,
+    *,
+    final: bool = False,
+) -> dict[str, Any]:
+    """The full hyperparameter dict a classifier trains with.
+
+    Reference defaults, then the search/final settings (NN epochs), then the
+    campaign's fixed values, then the searched ``params``.
+    """
+    from objectives.classifiers import default_hyperparameters
+
+    hp = default_hyperparameters(classifier, final=final)
+    hp.update((FINAL_OVERRIDES if final else SEARCH_FIXED)[classifier])
+    hp.update(fixed or {})
+    hp.update(params)
+    return hp

@@ -1,0 +1,53 @@
+"""``hpo status``: trials per cell, SLURM job states and where the outputs are."""
+
+from __future__ import annotations
+
+from hpo.config import Campaign
+
+__all__ = ["campaign_status"]
+
+
+def campaign_status(campaign: Campaign) -> str:
+    """A plain-text status of the campaign."""
+    from hpo.launch import recorded_jobs
+    from hpo.studies import progress
+
+    rows = progress(campaign)
+    name_w = max([len(r.study_name) for r in rows] + [5])
+    out = [
+        f"campaign {campaign.name}  storage {campaign.storage}  run dir {campaign.run_dir}",
+        "",
+        f"{'study':<{name_w}}  complete  running  waiting  failed  best so far",
+    ]
+    for r in rows:
+        best = "  ".join(f"{m}={v:.4g}" for m, v in r.best.items())
+        mark = "done" if r.done else ""
+        out.append(
+            f"{r.study_name:<{name_w}}  {r.complete:>4}/{r.target:<4} {r.running:>7}  "
+            f"{r.waiting:>7}  {r.failed:>6}  {best} {mark}"
+        )
+    jobs = recorded_jobs(campaign)
+    if jobs:
+        from workers.slurm import job_states
+
+        try:
+            states = job_states(jobs.values())
+        except Exception as exc:  # the scheduler may be unreachable from here
+            states = {}
+            out += ["", f"SLURM: could not read job states ({exc})"]
+        out += ["", "SLURM jobs:"]
+        for name, job in jobs.items():
+            mine = {k: v for k, v in states.items() if k == job or k.startswith(f"{job}_")}
+            summary = ", ".join(f"{k}={v}" for k, v in sorted(mine.items())) or "unknown"
+            out.append(f"  {name:<24} {job:<10} {summary}")
+    out += ["", "outputs:"]
+    for label, sub in (
+        ("hp JSON", "hp"),
+        ("final runs", "final"),
+        ("plots", "report"),
+        ("worker logs", "logs"),
+        ("SLURM scripts/logs", "slurm"),
+    ):
+        path = campaign.run_dir / sub
+        out.append(f"  {label:<20} {path}{'' if path.exists() else '  (not yet)'}")
+    return "\n".join(out)

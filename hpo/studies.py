@@ -1,0 +1,134 @@
+"""One Optuna study per cell: creation (idempotent), loading, trial counts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+
+from hpo.cells import CampaignCell, campaign_cells
+from hpo.config import Campaign
+
+__all__ = ["CellProgress", "create_studies", "direction", "open_campaign_storage", "progress"]
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = {"argos": "maximize", "bce": "minimize", "max_sic": "maximize"}
+
+
+def direction(metric: str) -> str:
+    """Optimisation direction of a selection metric."""
+    return DIRECTIONS[metric]
+
+
+def open_campaign_storage(campaign: Campaign):
+    """The campaign's Optuna storage (journal file by default)."""
+    from storage.urls import open_storage
+
+    return open_storage(campaign.storage, run_dir=campaign.run_dir)
+
+
+def _study_attrs(cc: CampaignCell) -> dict:
+    c = cc.campaign
+    return {
+        "campaign": c.name,
+        "campaign_file": str(c.path),
+        "cell": {"key": cc.key, **cc.point.__dict__},
+        "target_trials": c.search.n_trials,
+        "objective": c.search.objective,
+        "metrics": list(c.search.metrics),
+        "repetitions": c.search.repetitions,
+        "sampler": c.search.sampler,
+    }
+
+
+def create_studies(campaign: Campaign, storage=None) -> list[optuna.Study]:
+    """Create (or load) one study per cell; running it twice changes nothing."""
+    storage = storage or open_campaign_storage(campaign)
+    studies = []
+    for cc in campaign_cells(campaign):
+        study = optuna.create_study(
+            storage=storage,
+            study_name=cc.study_name,
+            direction=direction(campaign.search.objective),
+            load_if_exists=True,
+        )
+        if study.direction.name.lower() != direction(campaign.search.objective):
+            raise ValueError(
+                f"study {cc.study_name} exists with direction {study.direction.name.lower()}; "
+                f"search.objective = {campaign.search.objective!r} needs "
+                f"{direction(campaign.search.objective)} (use a new campaign name)"
+            )
+        attrs = _study_attrs(cc)
+        fresh = "cell" not in study.user_attrs
+        for key, value in attrs.items():
+            if study.user_attrs.get(key) != value:
+                study.set_user_attr(key, value)
+        if study.metric_names != [campaign.search.objective]:
+            study.set_metric_names([campaign.search.objective])
+        if fresh:
+            _save_note(study, cc.describe())
+        studies.append(study)
+        log.info("%s study %s", "created" if fresh else "found", cc.study_name)
+    return studies
+
+
+def _save_note(study: optuna.Study, text: str) -> None:
+    try:
+        from optuna_dashboard import save_note
+    except ImportError:  # the dashboard is optional for the service itself
+        return
+    save_note(study, text)
+
+
+@dataclass
+class CellProgress:
+    """Trial counts of one cell and the best value per metric so far."""
+
+    study_name: str
+    target: int
+    complete: int
+    running: int
+    waiting: int
+    failed: int
+    best: dict[str, float]
+
+    @property
+    def done(self) -> bool:
+        return self.complete >= self.target
+
+
+def progress(campaign: Campaign, storage=None) -> list[CellProgress]:
+    """Per cell: trials complete / running / waiting / failed and best metrics."""
+    storage = storage or open_campaign_storage(campaign)
+    out = []
+    for cc in campaign_cells(campaign):
+        try:
+            study = optuna.load_study(study_name=cc.study_name, storage=storage)
+        except KeyError:
+            out.append(CellProgress(cc.study_name, campaign.search.n_trials, 0, 0, 0, 0, {}))
+            continue
+        trials = study.get_trials(deepcopy=False)
+        count = {s: 0 for s in TrialState}
+        for t in trials:
+            count[t.state] += 1
+        best: dict[str, float] = {}
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        for m in campaign.search.metrics:
+            values = [t.user_attrs.get(m) for t in done if t.user_attrs.get(m) is not None]
+            if values:
+                best[m] = (max if DIRECTIONS[m] == "maximize" else min)(values)
+        out.append(
+            CellProgress(
+                cc.study_name,
+                campaign.search.n_trials,
+                count[TrialState.COMPLETE],
+                count[TrialState.RUNNING],
+                count[TrialState.WAITING],
+                count[TrialState.FAIL],
+                best,
+            )
+        )
+    return out
