@@ -74,10 +74,13 @@ def cmd_create(args) -> int:
     from hpo.cells import campaign_cells, ensure_data
     from hpo.studies import create_studies
 
+    from hpo.studies import open_campaign_storage
+
     c = _campaign(args)
     c.run_dir.mkdir(parents=True, exist_ok=True)
+    storage = open_campaign_storage(c)  # fail fast on an unreachable database
     files = ensure_data(c)
-    studies = create_studies(c)
+    studies = create_studies(c, storage)
     print(f"campaign {c.name}: {len(studies)} studies in {c.storage} (run dir {c.run_dir})")
     print(f"data: {files[0]}\n      {files[1]}")
     for cc in campaign_cells(c):
@@ -138,8 +141,8 @@ def cmd_worker(args) -> int:
 
     c = _campaign(args)
     worker_id = args.worker_id or _worker_id()
-    ensure_data(c)
     storage = open_campaign_storage(c)
+    ensure_data(c)
     create_studies(c, storage)
     cells = campaign_cells(c)
     if args.cell:
@@ -304,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("report", cmd_report, "plots (PNG + PDF) and a table from the final summaries")
     sp = add("pipeline", cmd_pipeline, "create, run, export, final and report in one go")
     sp.add_argument("-w", "--workers", type=int, default=2, help="worker processes (default 2)")
+    sp.set_defaults(yaml=None, require_complete=False, cell=None, source=None, statistics=None)
     add("status", cmd_status, "trials per cell, SLURM job states and where the outputs are")
     sp = add("launch", cmd_launch, "submit the SLURM chain: worker array, pick-best, final runs")
     sp.add_argument("--dry-run", action="store_true", help="print scripts and sbatch commands")
@@ -326,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    logging.getLogger("optuna").setLevel(logging.WARNING)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.WARNING)
     if args.debug:
         return args.func(args)
     try:

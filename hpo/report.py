@@ -23,6 +23,7 @@ import numpy as np
 
 from hpo.cells import campaign_cells
 from hpo.config import Campaign
+from hpo.limits import exact_limit
 
 __all__ = ["Report", "make_report", "summary_table"]
 
@@ -88,8 +89,11 @@ def _plot_max_sic(summaries: list[dict], folder: Path, plt) -> list[Path]:
         mode, rot, feats, stat = key
         for (clf, src), pts in sorted(lines.items()):
             pts = np.array(sorted(pts))
-            ax.plot(pts[:, 0], pts[:, 1], marker="o", label=f"{clf}, hp: {src}")
-            ax.fill_between(pts[:, 0], pts[:, 2], pts[:, 3], alpha=0.2)
+            yerr = [pts[:, 1] - pts[:, 2], pts[:, 3] - pts[:, 1]]
+            ax.errorbar(pts[:, 0], pts[:, 1], yerr=yerr, marker="o", capsize=3,
+                        label=f"{clf}, hp: {src}")
+            if len(pts) > 1:
+                ax.fill_between(pts[:, 0], pts[:, 2], pts[:, 3], alpha=0.15)
         ax.set_title(f"{mode}{' rotated' if rot else ''}, {feats}, {stat} statistics")
         ax.set_xlabel("injected signal events N")
         ax.set_ylabel("max SIC (median, 16-84 %)")
@@ -110,7 +114,11 @@ def _median_sic_curve(run_files: list[Path], selection: str):
     if not curves:
         return None
     arr = np.array(curves)
-    return grid, np.nanmedian(arr, 0), np.nanpercentile(arr, 16, 0), np.nanpercentile(arr, 84, 0)
+    keep = np.isfinite(arr).any(axis=0)
+    arr, grid = arr[:, keep], grid[keep]
+    with np.errstate(all="ignore"):
+        return (grid, np.nanmedian(arr, 0), np.nanpercentile(arr, 16, 0),
+                np.nanpercentile(arr, 84, 0))
 
 
 def _plot_sic_curves(campaign: Campaign, folder: Path, plt) -> dict[str, list[Path]]:
@@ -135,6 +143,10 @@ def _plot_sic_curves(campaign: Campaign, folder: Path, plt) -> dict[str, list[Pa
         if not drawn:
             plt.close(fig)
             continue
+        limit = exact_limit(cc)
+        if limit is not None:
+            ax.plot(limit["tpr"], limit["sic"], color="black", ls="--", lw=1,
+                    label=f"exact likelihood ratio (max {limit['max_sic']:.1f})")
         ax.set_xlabel("signal efficiency")
         ax.set_ylabel("SIC")
         ax.set_title(cc.key, fontsize=9)

@@ -122,6 +122,8 @@ class PreparedCell:
     X_test: np.ndarray
     y_test: np.ndarray
     info: dict = field(default_factory=dict)
+    #: test features before rotation and standardisation (for exact-likelihood checks)
+    x_test_raw: np.ndarray | None = None
 
 
 def random_rotation(n: int, seed: int = ROTATION_SEED) -> np.ndarray:
@@ -255,6 +257,7 @@ def _prepare(mode: str, signal: int, rotation: bool, data: DataSpec) -> Prepared
 
     X = np.concatenate([X1, X0])
     y = np.concatenate([np.ones(len(X1), np.int8), np.zeros(len(X0), np.int8)])
+    x_test_raw = X_test
     if rotation:
         R = random_rotation(X.shape[1])
         X, X_test = X @ R.T, X_test @ R.T
@@ -290,7 +293,10 @@ def _prepare(mode: str, signal: int, rotation: bool, data: DataSpec) -> Prepared
         info["n_test_background"],
         info["n_test_signal"],
     )
-    return PreparedCell(X=X, y=y, w=balanced_weights(y), X_test=X_test, y_test=y_test, info=info)
+    return PreparedCell(
+        X=X, y=y, w=balanced_weights(y), X_test=X_test, y_test=y_test, info=info,
+        x_test_raw=x_test_raw,
+    )
 
 
 def prepare(cell: Cell) -> PreparedCell:

@@ -1,0 +1,187 @@
+"""The service end to end on the embedded default: journal storage, local workers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpo.cells import campaign_cells
+from hpo.config import load_campaign
+from hpo.export import best_trial
+
+TINY = """
+[campaign]
+name = "tiny"
+run_dir = "run"
+seed = 0
+
+[data]
+source = "synthetic"
+scale = 0.03
+seed = 1
+
+[grid]
+classifiers = ["HGB"]
+modes = ["IAD", "CWoLa"]
+signal = [600]
+
+[search]
+n_trials = 4
+sampler = "random"
+repetitions = 2
+metrics = ["argos", "bce", "max_sic"]
+
+[search.fixed.HGB]
+n_ensemble = 1
+
+[search.space.HGB]
+max_iter = {type = "int", low = 5, high = 40}
+
+[final]
+n_runs = 2
+statistics = ["half", "full"]
+"""
+
+
+def hpo(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hpo", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The tiny campaign run through create, 2 workers, export, final and report."""
+    folder = tmp_path_factory.mktemp("tiny")
+    path = folder / "tiny.toml"
+    path.write_text(TINY)
+    proc = hpo("pipeline", str(path), "--workers", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return load_campaign(path), proc
+
+
+def studies(campaign):
+    from hpo.studies import open_campaign_storage
+
+    storage = open_campaign_storage(campaign)
+    return {cc.key: optuna.load_study(study_name=cc.study_name, storage=storage)
+            for cc in campaign_cells(campaign)}
+
+
+def test_exact_trial_counts(finished):
+    campaign, _ = finished
+    for study in studies(campaign).values():
+        trials = study.get_trials(deepcopy=False)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        assert len(complete) == campaign.search.n_trials
+        assert len({t.number for t in trials}) == len(trials)
+        assert study.metric_names == ["argos"]
+        assert study.user_attrs["cell"]["mode"] in ("IAD", "CWoLa")
+        for t in complete:
+            assert len(t.user_attrs["argos_per_rep"]) == campaign.search.repetitions
+            assert np.isclose(t.value, np.mean(t.user_attrs["argos_per_rep"]))
+
+
+def test_export_reproduces_the_stored_best_trial(finished):
+    from objectives.evaluate import evaluate
+
+    campaign, _ = finished
+    for cc in campaign_cells(campaign):
+        study = studies(campaign)[cc.key]
+        done = study.get_trials(states=(TrialState.COMPLETE,))
+        for metric in campaign.search.metrics:
+            record = json.loads((campaign.run_dir / "hp" / cc.key / metric /
+                                 "best.json").read_text())
+            expected = best_trial(done, metric)
+            assert record["provenance"]["trial_number"] == expected.number
+            assert record["params"] == expected.params
+            assert np.isclose(record["value"], expected.user_attrs[metric])
+            assert record["provenance"]["data_sha256"]
+            assert record["provenance"]["optuna_version"] == optuna.__version__
+        # retraining the exported hyperparameters reproduces the stored repetition value
+        record = json.loads((campaign.run_dir / "hp" / cc.key / "argos" / "run1.json")
+                            .read_text())
+        trial = study.trials[record["provenance"]["trial_number"]]
+        again = evaluate(record["hp"], cc.cell(), statistics="half", run=1)
+        assert np.isclose(again.metrics["argos"], trial.user_attrs["argos_per_rep"][1])
+
+
+def test_final_outputs_match_the_export(finished):
+    campaign, proc = finished
+    for cc in campaign_cells(campaign):
+        for source in ("argos", "bce", "max_sic", "default"):
+            for stat in ("half", "full"):
+                folder = campaign.run_dir / "final" / cc.key / source / stat
+                summary = json.loads((folder / "summary.json").read_text())
+                assert len(summary["runs"]) == campaign.final.n_runs
+                for j in range(campaign.final.n_runs):
+                    run = json.loads((folder / f"run{j}.json").read_text())
+                    assert run["info"]["statistics"] == stat
+                    if source != "default":
+                        exported = json.loads((campaign.run_dir / "hp" / cc.key / source /
+                                               f"run{j}.json").read_text())
+                        for k, v in exported["params"].items():
+                            assert run["hp"][k] == v
+                    with np.load(folder / f"run{j}.npz") as z:
+                        assert len(z["y_test"]) == run["info"]["n_test_background"] + \
+                            run["info"]["n_test_signal"]
+                sel = summary["headline_selection"]
+                sics = [r["max_sic"][sel] for r in summary["runs"]]
+                assert np.isclose(summary["max_sic"][sel]["median"], np.median(sics))
+    report = campaign.run_dir / "report"
+    for name in ("max_sic_vs_signal", "argos_vs_truth"):
+        assert (report / f"{name}.png").stat().st_size > 10_000
+        assert (report / f"{name}.pdf").exists()
+    assert "max SIC median" in proc.stdout
+
+
+def test_create_twice_changes_nothing(finished):
+    campaign, _ = finished
+    before = {k: (s.user_attrs, s._storage.get_study_system_attrs(s._study_id), len(s.trials)) for k, s in
+              studies(campaign).items()}
+    proc = hpo("create", str(campaign.path))
+    assert proc.returncode == 0, proc.stderr
+    after = {k: (s.user_attrs, s._storage.get_study_system_attrs(s._study_id), len(s.trials)) for k, s in
+             studies(campaign).items()}
+    assert before == after
+
+
+def test_export_refuses_cells_without_trials(tmp_path):
+    path = tmp_path / "empty.toml"
+    path.write_text(TINY.replace('name = "tiny"', 'name = "empty"'))
+    assert hpo("create", str(path)).returncode == 0
+    proc = hpo("export", str(path))
+    assert proc.returncode == 2
+    assert "empty.HGB-IAD-norot-N600-baseline: no complete trial" in proc.stderr
+    assert not (tmp_path / "run" / "hp").exists()
+
+
+def test_missing_data_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "lhco.toml"
+    text = TINY.replace('source = "synthetic"\nscale = 0.03\nseed = 1',
+                        'source = "lhco"\ndata_file = "nope.h5"\nextrabkg_file = "nope2.h5"')
+    path.write_text(text)
+    proc = hpo("worker", str(path))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("hpo: error:")
+    assert "nope.h5: data file not found" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unreachable_database_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGPASSWORD", "s3cret-value")
+    path = tmp_path / "pg.toml"
+    path.write_text(TINY.replace(
+        'seed = 0\n', 'seed = 0\nstorage = "postgresql+psycopg2://nobody@127.0.0.1:1/nodb"\n', 1))
+    proc = hpo("create", str(path), timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("hpo: error:")
+    assert "127.0.0.1:1" in proc.stderr
+    assert "s3cret-value" not in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
