@@ -72,9 +72,7 @@ def cmd_validate(args) -> int:
 
 def cmd_create(args) -> int:
     from hpo.cells import campaign_cells, ensure_data
-    from hpo.studies import create_studies
-
-    from hpo.studies import open_campaign_storage
+    from hpo.studies import create_studies, open_campaign_storage
 
     c = _campaign(args)
     c.run_dir.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,12 @@ def exact_limit(cc: CampaignCell) -> dict[str, np.ndarray | float] | None:
     four baseline ones (noise, delta R, extended sets).
     """
     c = cc.campaign
-    if (c.data.source != "synthetic" or cc.point.feature_set != "baseline"
-            or c.data.include_delta_r or c.data.n_noise):
+    if (
+        c.data.source != "synthetic"
+        or cc.point.feature_set != "baseline"
+        or c.data.include_delta_r
+        or c.data.n_noise
+    ):
         return None
     path = c.run_dir / "final" / cc.key / "limit.npz"
     if path.exists():

@@ -90,8 +90,9 @@ def _plot_max_sic(summaries: list[dict], folder: Path, plt) -> list[Path]:
         for (clf, src), pts in sorted(lines.items()):
             pts = np.array(sorted(pts))
             yerr = [pts[:, 1] - pts[:, 2], pts[:, 3] - pts[:, 1]]
-            ax.errorbar(pts[:, 0], pts[:, 1], yerr=yerr, marker="o", capsize=3,
-                        label=f"{clf}, hp: {src}")
+            ax.errorbar(
+                pts[:, 0], pts[:, 1], yerr=yerr, marker="o", capsize=3, label=f"{clf}, hp: {src}"
+            )
             if len(pts) > 1:
                 ax.fill_between(pts[:, 0], pts[:, 2], pts[:, 3], alpha=0.15)
         ax.set_title(f"{mode}{' rotated' if rot else ''}, {feats}, {stat} statistics")
@@ -117,8 +118,12 @@ def _median_sic_curve(run_files: list[Path], selection: str):
     keep = np.isfinite(arr).any(axis=0)
     arr, grid = arr[:, keep], grid[keep]
     with np.errstate(all="ignore"):
-        return (grid, np.nanmedian(arr, 0), np.nanpercentile(arr, 16, 0),
-                np.nanpercentile(arr, 84, 0))
+        return (
+            grid,
+            np.nanmedian(arr, 0),
+            np.nanpercentile(arr, 16, 0),
+            np.nanpercentile(arr, 84, 0),
+        )
 
 
 def _plot_sic_curves(campaign: Campaign, folder: Path, plt) -> dict[str, list[Path]]:
@@ -145,8 +150,14 @@ def _plot_sic_curves(campaign: Campaign, folder: Path, plt) -> dict[str, list[Pa
             continue
         limit = exact_limit(cc)
         if limit is not None:
-            ax.plot(limit["tpr"], limit["sic"], color="black", ls="--", lw=1,
-                    label=f"exact likelihood ratio (max {limit['max_sic']:.1f})")
+            ax.plot(
+                limit["tpr"],
+                limit["sic"],
+                color="black",
+                ls="--",
+                lw=1,
+                label=f"exact likelihood ratio (max {limit['max_sic']:.1f})",
+            )
         ax.set_xlabel("signal efficiency")
         ax.set_ylabel("SIC")
         ax.set_title(cc.key, fontsize=9)

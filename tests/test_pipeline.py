@@ -51,8 +51,13 @@ statistics = ["half", "full"]
 
 
 def hpo(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hpo", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "hpo", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +75,10 @@ def studies(campaign):
     from hpo.studies import open_campaign_storage
 
     storage = open_campaign_storage(campaign)
-    return {cc.key: optuna.load_study(study_name=cc.study_name, storage=storage)
-            for cc in campaign_cells(campaign)}
+    return {
+        cc.key: optuna.load_study(study_name=cc.study_name, storage=storage)
+        for cc in campaign_cells(campaign)
+    }
 
 
 def test_exact_trial_counts(finished):
@@ -96,8 +103,9 @@ def test_export_reproduces_the_stored_best_trial(finished):
         study = studies(campaign)[cc.key]
         done = study.get_trials(states=(TrialState.COMPLETE,))
         for metric in campaign.search.metrics:
-            record = json.loads((campaign.run_dir / "hp" / cc.key / metric /
-                                 "best.json").read_text())
+            record = json.loads(
+                (campaign.run_dir / "hp" / cc.key / metric / "best.json").read_text()
+            )
             expected = best_trial(done, metric)
             assert record["provenance"]["trial_number"] == expected.number
             assert record["params"] == expected.params
@@ -105,8 +113,7 @@ def test_export_reproduces_the_stored_best_trial(finished):
             assert record["provenance"]["data_sha256"]
             assert record["provenance"]["optuna_version"] == optuna.__version__
         # retraining the exported hyperparameters reproduces the stored repetition value
-        record = json.loads((campaign.run_dir / "hp" / cc.key / "argos" / "run1.json")
-                            .read_text())
+        record = json.loads((campaign.run_dir / "hp" / cc.key / "argos" / "run1.json").read_text())
         trial = study.trials[record["provenance"]["trial_number"]]
         again = evaluate(record["hp"], cc.cell(), statistics="half", run=1)
         assert np.isclose(again.metrics["argos"], trial.user_attrs["argos_per_rep"][1])
@@ -124,13 +131,16 @@ def test_final_outputs_match_the_export(finished):
                     run = json.loads((folder / f"run{j}.json").read_text())
                     assert run["info"]["statistics"] == stat
                     if source != "default":
-                        exported = json.loads((campaign.run_dir / "hp" / cc.key / source /
-                                               f"run{j}.json").read_text())
+                        exported = json.loads(
+                            (campaign.run_dir / "hp" / cc.key / source / f"run{j}.json").read_text()
+                        )
                         for k, v in exported["params"].items():
                             assert run["hp"][k] == v
                     with np.load(folder / f"run{j}.npz") as z:
-                        assert len(z["y_test"]) == run["info"]["n_test_background"] + \
-                            run["info"]["n_test_signal"]
+                        assert (
+                            len(z["y_test"])
+                            == run["info"]["n_test_background"] + run["info"]["n_test_signal"]
+                        )
                 sel = summary["headline_selection"]
                 sics = [r["max_sic"][sel] for r in summary["runs"]]
                 assert np.isclose(summary["max_sic"][sel]["median"], np.median(sics))
@@ -141,14 +151,18 @@ def test_final_outputs_match_the_export(finished):
     assert "max SIC median" in proc.stdout
 
 
+def snapshot(study):
+    """User attrs, system attrs (the dashboard note lives there) and trial count."""
+    system = study._storage.get_study_system_attrs(study._study_id)
+    return study.user_attrs, system, len(study.trials)
+
+
 def test_create_twice_changes_nothing(finished):
     campaign, _ = finished
-    before = {k: (s.user_attrs, s._storage.get_study_system_attrs(s._study_id), len(s.trials)) for k, s in
-              studies(campaign).items()}
+    before = {k: snapshot(s) for k, s in studies(campaign).items()}
     proc = hpo("create", str(campaign.path))
     assert proc.returncode == 0, proc.stderr
-    after = {k: (s.user_attrs, s._storage.get_study_system_attrs(s._study_id), len(s.trials)) for k, s in
-             studies(campaign).items()}
+    after = {k: snapshot(s) for k, s in studies(campaign).items()}
     assert before == after
 
 
@@ -164,8 +178,10 @@ def test_export_refuses_cells_without_trials(tmp_path):
 
 def test_missing_data_file_is_one_clear_error(tmp_path):
     path = tmp_path / "lhco.toml"
-    text = TINY.replace('source = "synthetic"\nscale = 0.03\nseed = 1',
-                        'source = "lhco"\ndata_file = "nope.h5"\nextrabkg_file = "nope2.h5"')
+    text = TINY.replace(
+        'source = "synthetic"\nscale = 0.03\nseed = 1',
+        'source = "lhco"\ndata_file = "nope.h5"\nextrabkg_file = "nope2.h5"',
+    )
     path.write_text(text)
     proc = hpo("worker", str(path))
     assert proc.returncode == 2
@@ -177,8 +193,11 @@ def test_missing_data_file_is_one_clear_error(tmp_path):
 def test_unreachable_database_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PGPASSWORD", "s3cret-value")
     path = tmp_path / "pg.toml"
-    path.write_text(TINY.replace(
-        'seed = 0\n', 'seed = 0\nstorage = "postgresql+psycopg2://nobody@127.0.0.1:1/nodb"\n', 1))
+    path.write_text(
+        TINY.replace(
+            "seed = 0\n", 'seed = 0\nstorage = "postgresql+psycopg2://nobody@127.0.0.1:1/nodb"\n', 1
+        )
+    )
     proc = hpo("create", str(path), timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.startswith("hpo: error:")
