@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-from collections.abc import Callable
 
 import numpy as np
 import optuna
@@ -20,19 +19,21 @@ import optuna
 from hpo.cells import CampaignCell, campaign_cells
 from hpo.config import Campaign
 from hpo.spaces import hyperparameters, space_for, suggest
+from workers.signals import shielded
 
 __all__ = ["make_objective", "mean_metrics"]
 
 log = logging.getLogger(__name__)
 
 
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if v is not None and not math.isnan(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def mean_metrics(per_rep: list[dict[str, float]]) -> dict[str, float]:
     """Average each metric over repetitions, ignoring NaN (no truth available)."""
-    out = {}
-    for key in per_rep[0]:
-        values = [r[key] for r in per_rep if r[key] is not None and not math.isnan(r[key])]
-        out[key] = float(np.mean(values)) if values else float("nan")
-    return out
+    return {key: _nanmean([r[key] for r in per_rep]) for key in per_rep[0]}
 
 
 def _sic_artifact(trial: optuna.Trial, run_dir, curves: dict[str, np.ndarray]) -> None:
@@ -66,7 +67,7 @@ def _downsampled_sic(scores: np.ndarray, truth: np.ndarray, n: int = 200) -> np.
     return np.stack([tpr[idx], fpr[idx], sic[idx]])
 
 
-def cell_objective(cc: CampaignCell, *, should_stop: Callable[[], bool] | None = None):
+def cell_objective(cc: CampaignCell):
     """The objective of one cell's study."""
     campaign = cc.campaign
     clf = cc.point.classifier
@@ -75,6 +76,7 @@ def cell_objective(cc: CampaignCell, *, should_stop: Callable[[], bool] | None =
     metrics = campaign.search.metrics
 
     def objective(trial: optuna.Trial) -> float:
+        from objectives.cells import prepare
         from objectives.evaluate import evaluate
 
         params = suggest(trial, space)
@@ -84,15 +86,11 @@ def cell_objective(cc: CampaignCell, *, should_stop: Callable[[], bool] | None =
         truth_sic: dict[str, list[float]] = {m: [] for m in metrics}
         curves = {}
         for j in range(campaign.search.repetitions):
-            if should_stop and should_stop():
-                raise KeyboardInterrupt("stop requested between repetitions")
             result = evaluate(hp, cell, statistics="half", run=j, n_jobs=campaign.search.n_jobs)
             per_rep.append({m: result.metrics[m] for m in metrics})
             for m in metrics:
                 truth_sic[m].append(result.truth[m]["max_sic"])
             s = result.scores[campaign.search.objective]
-            from objectives.cells import prepare
-
             curves[f"rep{j}"] = _downsampled_sic(s, prepare(cell).y_test)
             log.info(
                 "%s trial %d rep %d: %s",
@@ -102,30 +100,25 @@ def cell_objective(cc: CampaignCell, *, should_stop: Callable[[], bool] | None =
                 ", ".join(f"{m}={v:.4g}" for m, v in per_rep[-1].items()),
             )
         avg = mean_metrics(per_rep)
-        for m in metrics:
-            trial.set_user_attr(m, avg[m])
-            trial.set_user_attr(f"{m}_per_rep", [r[m] for r in per_rep])
-        # truth performance (test max SIC) of the ensemble each metric selects
-        for m in metrics:
-            trial.set_user_attr(
-                f"truth_max_sic_{m}", mean_metrics([{"v": v} for v in truth_sic[m]])["v"]
-            )
-        trial.set_user_attr("hp", hp)
-        try:
-            _sic_artifact(trial, campaign.run_dir, curves)
-        except Exception as exc:  # artifacts are a convenience, never lose a trial for them
-            log.warning("could not store SIC curves of trial %d: %s", trial.number, exc)
+        with shielded():  # storage writes are never cut half-way by a stop signal
+            for m in metrics:
+                trial.set_user_attr(m, avg[m])
+                trial.set_user_attr(f"{m}_per_rep", [r[m] for r in per_rep])
+                # truth performance (test max SIC) of the ensemble each metric selects
+                trial.set_user_attr(f"truth_max_sic_{m}", _nanmean(truth_sic[m]))
+            trial.set_user_attr("hp", hp)
+            try:
+                _sic_artifact(trial, campaign.run_dir, curves)
+            except Exception as exc:  # artifacts are a convenience, never lose a trial
+                log.warning("could not store SIC curves of trial %d: %s", trial.number, exc)
         return avg[campaign.search.objective]
 
     return objective
 
 
-def make_objective(campaign: Campaign, *, should_stop: Callable[[], bool] | None = None):
+def make_objective(campaign: Campaign):
     """One callable for every study of the campaign, dispatching on the study name."""
-    by_name = {
-        cc.study_name: cell_objective(cc, should_stop=should_stop)
-        for cc in campaign_cells(campaign)
-    }
+    by_name = {cc.study_name: cell_objective(cc) for cc in campaign_cells(campaign)}
 
     def objective(trial: optuna.Trial) -> float:
         return by_name[trial.study.study_name](trial)

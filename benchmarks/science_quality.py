@@ -1,0 +1,82 @@
+"""Science quality: max SIC of default hyperparameters as a fraction of the exact limit.
+
+Median max SIC over ``--runs`` full-statistics runs (default hyperparameters
+of the final runs: HGB mean of 50 fits, AdaBoost 10 fits on halves, NN 100
+epochs with the 10 best epochs by ARGOS), N = 1000 injected signal events,
+full-size synthetic data, for IAD x {HGB, NN, AdaBoost} and CWoLa x HGB;
+each as a fraction of the max SIC of the exact likelihood ratio on the same
+test set (the Neyman-Pearson limit). Target: IAD-HGB >= 0.8 of the limit.
+
+Usage::
+
+    python benchmarks/science_quality.py                       # the issue's figure
+    python benchmarks/science_quality.py --runs 2 --scale 0.3 --hgb-ensemble 10 --nn-epochs 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from _common import exact_limit_max_sic, synthetic_cell
+
+from objectives.classifiers import default_hyperparameters
+from objectives.evaluate import evaluate
+
+CELLS = ("IAD:HGB", "IAD:NN", "IAD:AdaBoost", "CWoLa:HGB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--cells", default=",".join(CELLS), help="MODE:CLASSIFIER list")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--signal", type=int, default=1000)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--statistics", default="full", choices=["half", "full"])
+    ap.add_argument("--hgb-ensemble", type=int, default=None, help="override K (default 50)")
+    ap.add_argument("--ada-ensemble", type=int, default=None, help="override (default 10)")
+    ap.add_argument("--nn-epochs", type=int, default=None, help="override (default 100)")
+    ap.add_argument("--n-jobs", type=int, default=2)
+    args = ap.parse_args()
+
+    overrides = {
+        "HGB": {"n_ensemble": args.hgb_ensemble},
+        "AdaBoost": {"n_ensemble": args.ada_ensemble},
+        "NN": {"epochs": args.nn_epochs},
+    }
+    print(
+        f"synthetic scale {args.scale}, N = {args.signal}, {args.statistics} statistics, "
+        f"{args.runs} runs, default hyperparameters"
+    )
+    rows = []
+    for spec in args.cells.split(","):
+        mode, clf = spec.split(":")
+        cell = synthetic_cell(clf, mode, args.signal, scale=args.scale)
+        hp = default_hyperparameters(clf, final=True)
+        hp.update({k: v for k, v in overrides[clf].items() if v is not None})
+        limit = exact_limit_max_sic(cell)
+        t0 = time.perf_counter()
+        sics = []
+        for run in range(args.runs):
+            r = evaluate(hp, cell, statistics=args.statistics, run=run, n_jobs=args.n_jobs)
+            sics.append(r.truth["argos"]["max_sic"])
+            print(
+                f"  {mode:<6} {clf:<9} run {run}: max SIC {sics[-1]:.2f} "
+                f"({r.info['seconds_total']:.0f} s)",
+                flush=True,
+            )
+        q16, q50, q84 = np.percentile(sics, [16, 50, 84])
+        rows.append((mode, clf, q50, q16, q84, limit, (time.perf_counter() - t0) / args.runs))
+    print("\nmode    classifier  max SIC median [16%, 84%]   exact-LR limit  fraction  s/run")
+    for mode, clf, q50, q16, q84, limit, secs in rows:
+        print(
+            f"{mode:<7} {clf:<10}  {q50:6.2f} [{q16:5.2f}, {q84:5.2f}]        {limit:6.2f}"
+            f"       {q50 / limit:5.2f}   {secs:6.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

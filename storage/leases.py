@@ -1,0 +1,202 @@
+"""Trial leases: liveness of running trials on every backend (journal included).
+
+Optuna's own heartbeat exists only for RDB storages and only inside
+``Study.optimize``. Here a running trial carries two system attributes:
+
+* ``lease:expires`` -- wall-clock time (``time.time()``, seconds) after which the
+  trial counts as abandoned;
+* ``lease:worker`` -- the id of the worker running it.
+
+:class:`Lease` renews the expiry from a daemon thread. :func:`recover_stale_trials`
+marks RUNNING trials whose lease expired (or that never got one and are older than a
+grace period) as FAIL and enqueues their parameters again. Marking FAIL is the claim:
+the storage refuses to finish a trial twice, so of several concurrent recoverers
+exactly one re-enqueues a given trial and the others skip it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = [
+    "FAIL_REASON",
+    "LEASE_EXPIRES",
+    "LEASE_WORKER",
+    "REQUEUED_FROM",
+    "Lease",
+    "fail_trial",
+    "recover_stale_trials",
+    "requeue",
+]
+
+_logger = logging.getLogger(__name__)
+
+LEASE_EXPIRES = "lease:expires"
+LEASE_WORKER = "lease:worker"
+FAIL_REASON = "fail:reason"  # system attr on a trial failed by recovery / requeue
+REQUEUED_FROM = "requeued_from"  # user attr on the re-enqueued trial: the old number
+
+
+# Optuna's public Study API has no "set a system attr / state of trial N" call; the
+# storage and trial ids are reached through these two private attributes only.
+def _storage(study: optuna.Study) -> optuna.storages.BaseStorage:
+    return study._storage
+
+
+def _trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    return trial._trial_id
+
+
+class Lease:
+    """Context manager keeping a running trial's lease fresh from a daemon thread.
+
+    Args:
+        study: the study of the trial.
+        trial: the running trial (``optuna.Trial`` or ``FrozenTrial``).
+        worker_id: recorded in ``lease:worker``.
+        interval: seconds between renewals.
+        expiry: seconds a lease stays valid after each renewal (> interval).
+
+    ``lost`` becomes True when the trial was finished by someone else (e.g. recovered
+    as stale by another worker); the caller should then discard its result.
+    """
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        trial: optuna.Trial | FrozenTrial,
+        *,
+        worker_id: str,
+        interval: float = 10.0,
+        expiry: float = 60.0,
+    ) -> None:
+        if not 0 < interval < expiry:
+            raise ValueError(f"lease: need 0 < interval < expiry, got {interval=} {expiry=}")
+        self._storage = _storage(study)
+        self._trial_id = _trial_id(trial)
+        self.number = trial.number
+        self.worker_id = worker_id
+        self.interval = float(interval)
+        self.expiry = float(expiry)
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def renew(self) -> bool:
+        """Push the expiry forward once; False (and ``lost``) if the trial is finished."""
+        try:
+            self._storage.set_trial_system_attr(
+                self._trial_id, LEASE_EXPIRES, time.time() + self.expiry
+            )
+        except UpdateFinishedTrialError:
+            self.lost = True
+            return False
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if not self.renew():
+                    _logger.warning("trial %d finished by someone else; lease lost", self.number)
+                    return
+            except Exception as exc:  # transient storage trouble: keep trying until expiry
+                _logger.warning("lease renewal of trial %d failed: %s", self.number, exc)
+
+    def __enter__(self) -> Lease:
+        try:
+            self._storage.set_trial_system_attr(self._trial_id, LEASE_WORKER, self.worker_id)
+        except UpdateFinishedTrialError:
+            self.lost = True
+        if self.lost or not self.renew():
+            return self
+        self._thread = threading.Thread(target=self._run, name=f"lease-{self.number}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def fail_trial(study: optuna.Study, trial: FrozenTrial, attrs: dict[str, Any]) -> bool:
+    """Set system ``attrs`` on a running ``trial`` and mark it FAIL.
+
+    Returns False when the trial was already finished (someone else won the race).
+    """
+    storage = _storage(study)
+    try:
+        for key, value in attrs.items():
+            storage.set_trial_system_attr(_trial_id(trial), key, value)
+        storage.set_trial_state_values(_trial_id(trial), TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        return False
+    return True
+
+
+def _params_of(trial: FrozenTrial) -> dict[str, Any]:
+    fixed = trial.system_attrs.get("fixed_params") or {}
+    return {**fixed, **trial.params}
+
+
+def _fail_and_requeue(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
+    if not fail_trial(study, trial, {FAIL_REASON: reason}):
+        return False
+    user_attrs = {REQUEUED_FROM: trial.number, "requeue_reason": reason}
+    study.enqueue_trial(_params_of(trial), user_attrs=user_attrs, skip_if_exists=False)
+    _logger.info("trial %d failed (%s); parameters re-enqueued", trial.number, reason)
+    return True
+
+
+def requeue(study: optuna.Study, trial_number: int, reason: str) -> None:
+    """Mark running trial ``trial_number`` FAIL (``fail:reason``) and enqueue its params again.
+
+    Does nothing if the trial is already finished (it was recovered or told meanwhile).
+    """
+    trial = study._storage.get_trial(
+        study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
+    )
+    if trial.state != TrialState.RUNNING or not _fail_and_requeue(study, trial, reason):
+        _logger.info("trial %d already finished; not re-enqueued", trial_number)
+
+
+def recover_stale_trials(
+    study: optuna.Study, *, now: float | None = None, grace: float = 60.0
+) -> list[int]:
+    """Fail and re-enqueue RUNNING trials whose lease expired.
+
+    A RUNNING trial without a lease counts as stale once it started more than ``grace``
+    seconds ago. Returns the numbers of the trials this call recovered (a trial that a
+    concurrent recoverer got first is not in the list).
+    """
+    now = time.time() if now is None else float(now)
+    recovered = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        expires = trial.system_attrs.get(LEASE_EXPIRES)
+        if expires is not None:
+            if float(expires) >= now:
+                continue
+            worker = trial.system_attrs.get(LEASE_WORKER, "?")
+            reason = f"lease of worker {worker} expired {now - float(expires):.0f} s ago"
+        else:
+            start = trial.datetime_start
+            if start is None or (datetime.fromtimestamp(now) - start).total_seconds() < grace:
+                continue
+            reason = f"running without a lease for more than {grace:g} s"
+        if _fail_and_requeue(study, trial, reason):
+            recovered.append(trial.number)
+    return recovered

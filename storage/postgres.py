@@ -1,0 +1,126 @@
+"""PostgreSQL storage: engine options, friendly connection errors, schema upgrade.
+
+Connection budget: one pooled connection per worker process (``pool_size=1``,
+``max_overflow=0``). Optuna returns the connection after every operation, so the
+lease thread and the main thread take turns on it; Optuna's own schema check (which
+needs two at once) is replaced by a version comparison in :func:`open_postgres`.
+64 workers thus stay below PostgreSQL's default ``max_connections = 100``
+(measured by ``benchmarks/storage_overhead.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import optuna
+
+from storage.errors import StorageError
+from storage.urls import redact
+
+__all__ = ["ENGINE_KWARGS", "engine_kwargs", "open_postgres", "upgrade", "UPGRADE_COMMAND"]
+
+_logger = logging.getLogger(__name__)
+
+POOL_SIZE = 1
+MAX_OVERFLOW = 0
+UPGRADE_COMMAND = "hpo db upgrade"
+ENGINE_KWARGS: dict[str, Any] = {
+    "pool_pre_ping": True,  # survive a server restart between trials
+    "pool_size": POOL_SIZE,
+    "max_overflow": MAX_OVERFLOW,
+    "pool_timeout": 60,  # seconds to wait for the shared connection (lease thread vs main)
+    "pool_recycle": 1800,  # seconds; below common firewall / pgbouncer idle limits
+    "connect_args": {"connect_timeout": 10, "application_name": "wsad-hpo"},
+}
+
+
+def engine_kwargs() -> dict[str, Any]:
+    """A fresh copy of the SQLAlchemy engine options used for every PostgreSQL storage."""
+    return {**ENGINE_KWARGS, "connect_args": dict(ENGINE_KWARGS["connect_args"])}
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0].strip() if text else type(orig).__name__
+
+
+def _hint(detail: str) -> str:
+    low = detail.lower()
+    if "password authentication failed" in low or "no password supplied" in low:
+        return "check $PGPASSWORD or ~/.pgpass (host:port:db:user:password, mode 600)"
+    if "does not exist" in low:
+        return "create the role and database with deploy/postgres.sh --role NAME --db NAME"
+    if "connection refused" in low or "could not connect" in low or "timeout" in low:
+        return "is the server running? start it with deploy/postgres.sh, check host and port"
+    return "check the URL, the server log and $PGPASSWORD / ~/.pgpass"
+
+
+def _wrap(url: str, action: str, exc: BaseException) -> StorageError:
+    if isinstance(exc, RuntimeError) and "storage upgrade" in str(exc):
+        return StorageError(
+            f"storage {redact(url)}: the Optuna schema is outdated for optuna "
+            f"{optuna.__version__}; run `{UPGRADE_COMMAND} --storage {redact(url)}`"
+        )
+    detail = _first_line(exc)
+    return StorageError(f"storage {redact(url)}: {action} failed: {detail}; {_hint(detail)}")
+
+
+def open_postgres(
+    url: str, *, skip_compatibility_check: bool = False
+) -> optuna.storages.RDBStorage:
+    """Open (and create the tables of) an Optuna RDB storage on PostgreSQL.
+
+    The schema version is compared here rather than by Optuna's own check, which holds
+    two connections at once and would deadlock a one-connection pool.
+    """
+    import sqlalchemy.exc
+
+    try:
+        rdb = optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs(), skip_compatibility_check=True
+        )
+        if skip_compatibility_check:
+            return rdb
+        current, head = rdb.get_current_version(), rdb.get_head_version()
+    except (sqlalchemy.exc.SQLAlchemyError, RuntimeError, ImportError) as exc:
+        raise _wrap(url, "connecting", exc) from exc
+    if current != head:
+        rdb.engine.dispose()
+        raise StorageError(
+            f"storage {redact(url)}: the Optuna schema is at version {current}, "
+            f"optuna {optuna.__version__} needs {head}; run "
+            f"`{UPGRADE_COMMAND} --storage {redact(url)}`"
+        )
+    return rdb
+
+
+def upgrade(url: str) -> str:
+    """Apply Optuna's schema migrations to the PostgreSQL storage at ``url``.
+
+    Returns a one-line description (versions before and after). Journal storages have
+    no schema; for them this returns a message and changes nothing.
+    """
+    from storage.urls import JOURNAL_SCHEME, POSTGRES_SCHEME, _check_postgres_url, _scheme
+
+    scheme = _scheme(url)
+    if scheme == JOURNAL_SCHEME:
+        return f"{redact(url)}: journal storage has no schema to upgrade"
+    if scheme != POSTGRES_SCHEME:
+        raise StorageError(f"storage URL {redact(url)!r}: cannot upgrade scheme '{scheme}'")
+    _check_postgres_url(url)
+    import sqlalchemy.exc
+
+    rdb = open_postgres(url, skip_compatibility_check=True)
+    try:
+        before = rdb.get_current_version()
+        rdb.upgrade()
+        after = rdb.get_current_version()
+    except (sqlalchemy.exc.SQLAlchemyError, RuntimeError) as exc:
+        raise _wrap(url, "schema upgrade", exc) from exc
+    finally:
+        rdb.remove_session()
+        rdb.engine.dispose()
+    _logger.info("upgraded %s from schema %s to %s", redact(url), before, after)
+    return f"{redact(url)}: schema {before} -> {after}"

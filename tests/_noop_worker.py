@@ -1,0 +1,87 @@
+"""A worker process for tests and benchmarks: run_worker with a no-op/sleep objective.
+
+Usage: python tests/_noop_worker.py --storage URL --study NAME --target N --worker-id ID
+       [--sleep S] [--fail MESSAGE] [--lease-interval S] [--lease-expiry S] [--poll S]
+       [--summary PATH]
+The objective suggests x in [0, 1) and returns x after sleeping ``--sleep`` seconds
+(or raises RuntimeError(MESSAGE) with ``--fail``). The summary JSON holds the worker's
+counts, its per-trial overheads and the best trial it reads at exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import optuna
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from storage import open_storage  # noqa: E402
+from workers import run_worker  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--storage", required=True)
+    parser.add_argument("--study", required=True)
+    parser.add_argument("--target", type=int, required=True)
+    parser.add_argument("--worker-id", required=True)
+    parser.add_argument("--sleep", type=float, default=0.0)
+    parser.add_argument("--fail", default=None)
+    parser.add_argument("--lease-interval", type=float, default=1.0)
+    parser.add_argument("--lease-expiry", type=float, default=3.0)
+    parser.add_argument("--poll", type=float, default=0.5)
+    parser.add_argument("--summary", type=Path, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        print(f"START {trial.number}", flush=True)
+        if args.fail:
+            raise RuntimeError(args.fail)
+        time.sleep(args.sleep)
+        return x
+
+    seed = zlib.crc32(args.worker_id.encode())
+    storage = open_storage(args.storage)
+    summary = run_worker(
+        storage,
+        {args.study: args.target},
+        objective,
+        sampler_factory=lambda name: optuna.samplers.RandomSampler(seed=seed),
+        worker_id=args.worker_id,
+        poll=args.poll,
+        lease_interval=args.lease_interval,
+        lease_expiry=args.lease_expiry,
+    )
+    if args.summary is not None:
+        study = optuna.load_study(study_name=args.study, storage=storage)
+        try:
+            best = [study.best_trial.number, study.best_value]
+        except ValueError:
+            best = None
+        record = {
+            "worker_id": args.worker_id,
+            "completed": summary.completed,
+            "failed": summary.failed,
+            "surplus": summary.surplus,
+            "recovered": summary.recovered,
+            "exit_code": summary.exit_code,
+            "message": summary.message,
+            "overhead_s": summary.overhead_s,
+            "best": best,
+        }
+        args.summary.write_text(json.dumps(record))
+    return summary.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""storage: URLs, errors, leases, recovery, artifacts -- on journal and PostgreSQL."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+
+import numpy as np
+import optuna
+import pytest
+from _storage_fixtures import BACKENDS, delete_quietly, make_url, unique_name
+from optuna.trial import TrialState
+
+from storage import StorageError, open_storage, recover_stale_trials, redact, requeue, upgrade
+from storage.artifacts import artifact_store, download_file, read_array, upload_array, upload_file
+from storage.leases import FAIL_REASON, LEASE_EXPIRES, LEASE_WORKER, REQUEUED_FROM, Lease
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request, tmp_path) -> str:
+    return make_url(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def study(url):
+    storage = open_storage(url)
+    name = unique_name()
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    yield study
+    delete_quietly(storage, name)
+
+
+def test_open_reuse_and_pickle(url):
+    name = unique_name()
+    first = optuna.create_study(study_name=name, storage=open_storage(url))
+    first.enqueue_trial({"x": 0.5})
+    trial = first.ask()
+    first.tell(trial, trial.suggest_float("x", 0, 1))
+    # A second open of the same URL (another process would do the same) sees the trial.
+    storage = open_storage(url)
+    again = optuna.load_study(study_name=name, storage=storage)
+    assert [t.value for t in again.trials] == [0.5]
+    # Pickled storage (spawned worker processes) still works.
+    clone = pickle.loads(pickle.dumps(storage))
+    assert optuna.load_study(study_name=name, storage=clone).best_value == 0.5
+    delete_quietly(storage, name)
+
+
+def test_journal_relative_path(tmp_path):
+    storage = open_storage("journal:sub/dir/optuna.journal", run_dir=tmp_path)
+    optuna.create_study(study_name="s", storage=storage)
+    assert (tmp_path / "sub" / "dir" / "optuna.journal").is_file()
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("sqlite:///x.db", "unsupported scheme"),
+        ("/tmp/optuna.journal", "plain path is not guessed"),
+        ("postgresql://u@127.0.0.1:5432/db", "write the driver explicitly"),
+        ("journal://relative.journal", "absolute path"),
+        ("journal:relative.journal", "needs a run directory"),
+        ("postgresql+psycopg2://127.0.0.1:5432/db", "user name is missing"),
+        ("postgresql+psycopg2://u@127.0.0.1:5432", "database name required"),
+    ],
+)
+def test_bad_urls(url, fragment):
+    with pytest.raises(StorageError, match=fragment):
+        open_storage(url)
+
+
+def test_password_in_url_is_rejected_and_never_shown():
+    with pytest.raises(StorageError) as info:
+        open_storage("postgresql+psycopg2://wsad:s3cr3tpw@127.0.0.1:5432/wsad_hpo")
+    message = str(info.value)
+    assert "s3cr3tpw" not in message
+    assert "PGPASSWORD" in message and "~/.pgpass" in message
+    assert redact("postgresql+psycopg2://u:pw@h:1/d") == "postgresql+psycopg2://u:***@h:1/d"
+
+
+def test_unreachable_postgres_port():
+    url = "postgresql+psycopg2://nobody@127.0.0.1:1/nodb"
+    with pytest.raises(StorageError) as info:
+        open_storage(url)
+    message = str(info.value)
+    assert "\n" not in message
+    assert url in message and "connecting failed" in message and "deploy/postgres.sh" in message
+    assert info.value.__cause__ is not None
+
+
+@pytest.mark.postgres
+def test_wrong_password(postgres_url, monkeypatch):
+    monkeypatch.setenv("PGPASSWORD", "not-the-password-7f3a")
+    with pytest.raises(StorageError) as info:
+        open_storage(postgres_url)
+    message = str(info.value)
+    assert "password authentication failed" in message and "PGPASSWORD" in message
+    assert "7f3a" not in message
+
+
+@pytest.mark.postgres
+def test_outdated_schema_names_upgrade_command(postgres_url):
+    import sqlalchemy
+    from conftest import start_postgres
+
+    url = start_postgres("wsad_test", "wsad_test_schema")
+    rdb = open_storage(url)
+    head = rdb.get_current_version()
+    # Put the schema back to Optuna 3.0 (before the v3.2.0.a migration added an index).
+    with rdb.engine.begin() as connection:
+        connection.execute(sqlalchemy.text("DROP INDEX IF EXISTS ix_trials_study_id"))
+        connection.execute(sqlalchemy.text("DROP INDEX IF EXISTS trials_study_id_key"))
+        connection.execute(sqlalchemy.text("UPDATE alembic_version SET version_num='v3.0.0.d'"))
+    rdb.engine.dispose()
+    with pytest.raises(StorageError, match="hpo db upgrade"):
+        open_storage(url)
+    assert upgrade(url).endswith(f"-> {head}")
+    assert open_storage(url).get_current_version() == head
+
+
+def test_lease_renews_and_records_worker(study):
+    trial = study.ask()
+    with Lease(study, trial, worker_id="w-1", interval=0.2, expiry=0.6) as lease:
+        time.sleep(1.0)  # longer than expiry: only renewal keeps it alive
+        attrs = study.trials[0].system_attrs
+        assert attrs[LEASE_WORKER] == "w-1"
+        assert attrs[LEASE_EXPIRES] > time.time()
+        assert recover_stale_trials(study) == []
+    assert not lease.lost
+
+
+def test_recover_expired_lease_requeues_same_params(study):
+    trial = study.ask()
+    x = trial.suggest_float("x", 0.0, 1.0)
+    with Lease(study, trial, worker_id="dead", interval=1, expiry=2):
+        pass  # lease written once, then the "worker" vanishes
+    assert recover_stale_trials(study) == []  # not yet expired
+    assert recover_stale_trials(study, now=time.time() + 5) == [trial.number]
+    old, new = study.get_trials()
+    assert old.state == TrialState.FAIL and "dead" in old.system_attrs[FAIL_REASON]
+    assert new.state == TrialState.WAITING and new.user_attrs[REQUEUED_FROM] == old.number
+    rerun = study.ask()
+    assert rerun.number == new.number and rerun.suggest_float("x", 0.0, 1.0) == x
+
+
+def test_recover_trial_without_lease_after_grace(study):
+    study.ask()
+    assert recover_stale_trials(study, grace=60) == []
+    assert recover_stale_trials(study, now=time.time() + 61, grace=60) == [0]
+
+
+def test_concurrent_recoverers_requeue_once(url, study):
+    trial = study.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    storages = [open_storage(url) for _ in range(4)]
+    studies = [optuna.load_study(study_name=study.study_name, storage=s) for s in storages]
+    barrier = threading.Barrier(len(studies))
+    results: list[list[int]] = [[] for _ in studies]
+    future = time.time() + 3600
+
+    def recover(i: int) -> None:
+        barrier.wait()
+        results[i] = recover_stale_trials(studies[i], now=future, grace=1)
+
+    threads = [threading.Thread(target=recover, args=(i,)) for i in range(len(studies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(sum(results, [])) == [0]
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert len(waiting) == 1
+
+
+def test_requeue_and_lease_lost(study):
+    trial = study.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    with Lease(study, trial, worker_id="w", interval=0.1, expiry=5) as lease:
+        requeue(study, trial.number, "test stop")
+        time.sleep(0.4)
+        assert lease.lost
+    requeue(study, trial.number, "again")  # already finished: no second copy
+    states = [t.state for t in study.get_trials()]
+    assert states == [TrialState.FAIL, TrialState.WAITING]
+
+
+def test_artifacts_round_trip(study, tmp_path):
+    store = artifact_store(tmp_path / "run")
+    trial = study.ask()
+    array = np.random.default_rng(0).normal(size=(5, 3))
+    array_id = upload_array(store, trial, "scores", array)
+    np.testing.assert_array_equal(read_array(store, array_id), array)
+    source = tmp_path / "summary.json"
+    source.write_text('{"a": 1}')
+    file_id = upload_file(store, study, source)
+    out = download_file(store, file_id, tmp_path / "copy.json")
+    assert out.read_text() == '{"a": 1}'
+    assert (tmp_path / "run" / "artifacts").is_dir()

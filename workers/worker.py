@@ -1,0 +1,296 @@
+"""The worker loop: pull trials from several studies until each has its target.
+
+Exactness rule: a trial runs only if fewer than ``target`` live trials (COMPLETE,
+RUNNING, WAITING) have a smaller trial number; otherwise it is *surplus* and is
+finished as FAIL with system attr ``worker:surplus`` without running. The check is
+made after ``ask`` and again before ``tell``. Trials only ever leave the live set and
+new ones get larger numbers, so a study never ends with more than ``target`` COMPLETE
+trials, however many workers race and however often a trial was re-enqueued.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.trial import TrialState
+
+from storage.leases import Lease, fail_trial, recover_stale_trials, requeue
+from storage.urls import open_storage
+from workers.signals import EXIT_CODES, WorkerInterrupted, handle_signals, interruptible
+from workers.signals import received_signal as _received_signal
+
+__all__ = ["ERROR_ATTR", "SURPLUS_ATTR", "WorkerError", "WorkerSummary", "run_worker"]
+
+_logger = logging.getLogger(__name__)
+
+ERROR_ATTR = "worker:error"  # system attr: "<ExceptionType>: message" of a failed objective
+SURPLUS_ATTR = "worker:surplus"  # system attr: the trial was not run (target already covered)
+LIVE = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+EXIT_REPEATED_ERROR = 1
+
+
+class WorkerError(RuntimeError):
+    """The worker cannot start (e.g. a study in ``targets`` does not exist)."""
+
+
+@dataclass
+class WorkerSummary:
+    """What one worker did; ``exit_code`` is what a worker process should exit with."""
+
+    worker_id: str
+    completed: int = 0
+    failed: int = 0
+    pruned: int = 0
+    surplus: int = 0
+    recovered: int = 0
+    lost: int = 0
+    exit_code: int = 0
+    message: str = ""
+    overhead_s: list[float] = field(default_factory=list)  # ask..tell minus objective, per trial
+
+    @property
+    def interrupted(self) -> bool:
+        return self.exit_code in EXIT_CODES.values()
+
+
+def _live_before(study: optuna.Study, number: int) -> int:
+    return sum(1 for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number)
+
+
+def _mark_surplus(study: optuna.Study, trial: optuna.Trial) -> None:
+    frozen = study._storage.get_trial(trial._trial_id)
+    fail_trial(study, frozen, {SURPLUS_ATTR: True})
+
+
+def _repeated_error(study: optuna.Study, k: int) -> str | None:
+    """The error message if the last ``k`` run trials of the study all failed with it."""
+    ran = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+        if t.state == TrialState.COMPLETE or ERROR_ATTR in t.system_attrs
+    ]
+    last = sorted(ran, key=lambda t: t.number)[-k:]
+    messages = {t.system_attrs.get(ERROR_ATTR) for t in last}
+    if len(last) == k and len(messages) == 1 and None not in messages:
+        return messages.pop()
+    return None
+
+
+class _Loop:
+    def __init__(self, storage, targets, objective, sampler_factory, worker_id, opts) -> None:
+        self.targets = dict(targets)
+        self.objective = objective
+        self.worker_id = worker_id
+        self.opts = opts
+        self.summary = WorkerSummary(worker_id=worker_id)
+        self.studies: dict[str, optuna.Study] = {}
+        self.next_recovery: dict[str, float] = {}
+        for name in self.targets:
+            try:
+                self.studies[name] = optuna.load_study(
+                    study_name=name, storage=storage, sampler=sampler_factory(name)
+                )
+            except KeyError as exc:
+                raise WorkerError(
+                    f"study {name!r} does not exist in the storage (create the campaign first)"
+                ) from exc
+
+    def pick(self) -> tuple[optuna.Study | None, bool]:
+        """(study with room for a trial or None, whether any study still needs work)."""
+        best, best_room, pending = None, 0, False
+        for name, study in self.studies.items():
+            if time.monotonic() >= self.next_recovery.get(name, 0.0):  # once per interval
+                self.next_recovery[name] = time.monotonic() + self.opts["lease_interval"]
+                self.summary.recovered += len(
+                    recover_stale_trials(study, grace=self.opts["lease_expiry"])
+                )
+            trials = study.get_trials(deepcopy=False, states=LIVE)
+            complete = sum(t.state == TrialState.COMPLETE for t in trials)
+            if complete >= self.targets[name]:
+                continue
+            pending = True
+            running = sum(t.state == TrialState.RUNNING for t in trials)
+            waiting = len(trials) - complete - running
+            # WAITING trials (re-queued) are run first; a surplus one is cleaned up on ask.
+            room = max(self.targets[name] - complete - running, 1 if waiting else 0)
+            if room > best_room:
+                best, best_room = study, room
+        return best, pending
+
+    def run_one(self, study: optuna.Study) -> bool:
+        """Ask, run and tell one trial; False when the worker must stop."""
+        target = self.targets[study.study_name]
+        t0 = time.perf_counter()
+        trial = study.ask()
+        if _live_before(study, trial.number) >= target:
+            _mark_surplus(study, trial)
+            self.summary.surplus += 1
+            return True
+        objective_s = 0.0
+        error: str | None = None
+        value = None
+        state = TrialState.COMPLETE
+        with Lease(
+            study,
+            trial,
+            worker_id=self.worker_id,
+            interval=self.opts["lease_interval"],
+            expiry=self.opts["lease_expiry"],
+        ) as lease:
+            if lease.lost:  # recovered by another worker before the lease was written
+                self.summary.lost += 1
+                return True
+            t1 = time.perf_counter()
+            try:
+                with interruptible():
+                    value = self.objective(trial)
+                if value is None or (isinstance(value, float) and math.isnan(value)):
+                    raise ValueError(f"objective returned {value!r}, expected a number")
+            except WorkerInterrupted as exc:
+                name = f"worker {self.worker_id} stopped by {exc}"
+                requeue(study, trial.number, name)
+                self.summary.exit_code = EXIT_CODES[exc.signum]
+                self.summary.message = (
+                    f"trial {trial.number} of {study.study_name} re-queued: {exc}"
+                )
+                _logger.warning("%s: %s", name, self.summary.message)
+                return False
+            except optuna.TrialPruned:
+                state = TrialState.PRUNED
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                _logger.exception("trial %d of %s failed", trial.number, study.study_name)
+            objective_s = time.perf_counter() - t1
+        if lease.lost:
+            self.summary.lost += 1
+            _logger.warning(
+                "trial %d of %s was recovered by another worker; result discarded",
+                trial.number,
+                study.study_name,
+            )
+            return True
+        if error is not None:
+            if not fail_trial(
+                study, study._storage.get_trial(trial._trial_id), {ERROR_ATTR: error}
+            ):
+                self.summary.lost += 1
+                return True
+            self.summary.failed += 1
+            repeated = _repeated_error(study, self.opts["max_repeated_errors"])
+            if repeated is not None:
+                self.summary.exit_code = EXIT_REPEATED_ERROR
+                self.summary.message = (
+                    f"study {study.study_name}: the last {self.opts['max_repeated_errors']} "
+                    f"trials failed with the same error: {repeated}"
+                )
+                _logger.error("%s", self.summary.message)
+                return False
+            return True
+        if _live_before(study, trial.number) >= target:
+            _mark_surplus(study, trial)
+            self.summary.surplus += 1
+            return True
+        try:
+            if state == TrialState.PRUNED:
+                study.tell(trial, state=TrialState.PRUNED)
+                self.summary.pruned += 1
+            else:
+                study.tell(trial, value)
+                self.summary.completed += 1
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self.summary.lost += 1
+            return True
+        self.summary.overhead_s.append(time.perf_counter() - t0 - objective_s)
+        return True
+
+
+def run_worker(
+    storage: optuna.storages.BaseStorage | str,
+    targets: dict[str, int],
+    objective: Callable[[optuna.Trial], float | Sequence[float]],
+    *,
+    sampler_factory: Callable[[str], optuna.samplers.BaseSampler],
+    worker_id: str,
+    stop_event: threading.Event | None = None,
+    poll: float = 5.0,
+    lease_interval: float = 10.0,
+    lease_expiry: float = 60.0,
+    max_repeated_errors: int = 3,
+) -> WorkerSummary:
+    """Pull trials from the studies in ``targets`` until each has its COMPLETE target.
+
+    Args:
+        storage: an Optuna storage or a storage URL (see ``storage.open_storage``).
+        targets: ``{study_name: number of COMPLETE trials wanted}``.
+        objective: called with the trial; returns the value(s) to tell. An exception
+            fails the trial (``worker:error``, not re-queued); ``optuna.TrialPruned``
+            prunes it.
+        sampler_factory: builds the sampler of each study (seed it per worker).
+        worker_id: recorded in each trial's lease.
+        stop_event: when set, the worker stops after the current trial (exit code 0).
+        poll: seconds to wait when every study is saturated by others' running trials.
+        lease_interval, lease_expiry: lease renewal period and validity (seconds).
+        max_repeated_errors: stop (exit code 1) once this many of a study's latest run
+            trials failed with the same error message.
+
+    Returns:
+        A :class:`WorkerSummary`; ``exit_code`` 0 when every study reached its target
+        (or ``stop_event`` was set), 1 on a repeated error, 128+signal after SIGTERM,
+        SIGINT or SIGUSR1 (the running trial is then FAIL and its parameters re-queued).
+    """
+    bad = {k: v for k, v in targets.items() if not isinstance(v, int) or v < 0}
+    if bad:
+        raise ValueError(f"targets: each value must be an integer >= 0, got {bad}")
+    if isinstance(storage, str):
+        storage = open_storage(storage)
+    opts = {
+        "lease_interval": lease_interval,
+        "lease_expiry": lease_expiry,
+        "max_repeated_errors": max_repeated_errors,
+    }
+    loop = _Loop(storage, targets, objective, sampler_factory, worker_id, opts)
+    summary = loop.summary
+    with handle_signals():
+        while True:
+            signum = _received_signal()
+            if signum is not None:
+                summary.exit_code = EXIT_CODES[signum]
+                summary.message = f"stopped by signal {signum} between trials"
+                break
+            if stop_event is not None and stop_event.is_set():
+                summary.message = "stop requested"
+                break
+            study, pending = loop.pick()
+            if not pending:
+                summary.message = "all studies reached their targets"
+                break
+            if study is None:
+                _sleep(poll, stop_event)
+                continue
+            if not loop.run_one(study):
+                break
+    _logger.info(
+        "worker %s done: %d complete, %d failed, %d surplus, %d recovered, %d lost (%s)",
+        worker_id,
+        summary.completed,
+        summary.failed,
+        summary.surplus,
+        summary.recovered,
+        summary.lost,
+        summary.message,
+    )
+    return summary
+
+
+def _sleep(seconds: float, stop_event: threading.Event | None) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if _received_signal() is not None or (stop_event is not None and stop_event.is_set()):
+            return
+        time.sleep(min(0.2, max(0.0, end - time.monotonic())))
