@@ -152,15 +152,6 @@ def half_split(y: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
 
 
-def balanced_weights(y: np.ndarray) -> np.ndarray:
-    """Per-event weights giving both classes the same total weight (mean weight 1)."""
-    w = np.empty(y.shape, dtype=np.float64)
-    for label in (0, 1):
-        n = np.count_nonzero(y == label)
-        w[y == label] = y.size / (2.0 * n) if n else 0.0
-    return w
-
-
 @functools.lru_cache(maxsize=8)
 def _load(path: Path, feature_set: str, include_delta_r: bool, n_noise: int):
     from objectives.lhco import load_events
@@ -197,6 +188,7 @@ def _read_samples(path: Path, n_features: int) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=16)
 def _prepare(mode: str, signal: int, rotation: bool, data: DataSpec) -> PreparedCell:
+    from objectives.metrics import balanced_weights
     from objectives.regions import in_short_sidebands, in_sr
 
     events = _load(data.data_file, data.feature_set, data.include_delta_r, data.n_noise)
@@ -294,7 +286,12 @@ def _prepare(mode: str, signal: int, rotation: bool, data: DataSpec) -> Prepared
         info["n_test_signal"],
     )
     return PreparedCell(
-        X=X, y=y, w=balanced_weights(y), X_test=X_test, y_test=y_test, info=info,
+        X=X,
+        y=y,
+        w=balanced_weights(y),
+        X_test=X_test,
+        y_test=y_test,
+        info=info,
         x_test_raw=x_test_raw,
     )
 

@@ -69,14 +69,13 @@ def _truth(scores: np.ndarray, y_test: np.ndarray) -> dict[str, float]:
     return {"max_sic": float(max_sic(scores, y_test)), "auc": float(roc_auc(scores, y_test))}
 
 
-def _oracle_epochs(clf, X_test: np.ndarray, y_test: np.ndarray, n_best: int) -> np.ndarray:
+def _oracle_epochs(clf, X_test: np.ndarray, y_test: np.ndarray) -> np.ndarray:
     """NN only: the mean test prediction of the epochs with the highest true max SIC."""
     from objectives.metrics import max_sic
 
     per_epoch = clf.epoch_predictions(X_test)
     sics = np.array([max_sic(p, y_test) for p in per_epoch])
-    best = np.argsort(-np.nan_to_num(sics, nan=-np.inf))[:n_best]
-    return per_epoch[best].mean(axis=0)
+    return per_epoch[clf.best_epochs("max_sic", values=sics)].mean(axis=0)
 
 
 def evaluate(
@@ -127,7 +126,7 @@ def evaluate(
     for sel in SELECTION_METRICS:
         key = sel if clf.selection_dependent else "all"
         if sel == "max_sic" and clf.selection_dependent:
-            s_test = _oracle_epochs(clf, p.X_test, p.y_test, getattr(clf, "n_best_epochs", 10))
+            s_test = _oracle_epochs(clf, p.X_test, p.y_test)
             scores[sel] = s_test
             truth[sel] = _truth(s_test, p.y_test)
             metrics[sel] = truth[sel]["max_sic"]

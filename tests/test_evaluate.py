@@ -171,3 +171,14 @@ def test_cwola_degrades_on_shifted_data_while_iad_holds(medium):
     assert cwola_shift < 0.6 * cwola_plain, (cwola_plain, cwola_shift)
     assert iad_shift > 0.6 * iad_plain, (iad_plain, iad_shift)
     assert iad_shift > 1.5 * cwola_shift
+
+
+def test_nn_ensembles_differ_per_selection_metric(small):
+    hp = {"epochs": 6, "n_best_epochs": 2, "batch_size": 512}
+    r = evaluate(hp, cell(small, signal=1000, clf="NN"), statistics="half", run=0)
+    assert r.info["classifier"] == "NN"
+    # the oracle selection's value is its own truth max SIC; label-free ones are not
+    assert r.metrics["max_sic"] == r.truth["max_sic"]["max_sic"]
+    assert 0.0 < r.metrics["bce"] < 2.0
+    assert not np.array_equal(r.scores["argos"], r.scores["max_sic"]) or not np.array_equal(
+        r.scores["bce"], r.scores["max_sic"])
