@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -137,6 +138,10 @@ def cmd_worker(args) -> int:
     from hpo.studies import create_studies, open_campaign_storage
     from workers.worker import run_worker
 
+    # until run_worker installs its handlers, a stop signal ends the worker before it
+    # takes a trial (SLURM's early time-limit warning can arrive during start-up)
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     c = _campaign(args)
     worker_id = args.worker_id or _worker_id()
     storage = open_campaign_storage(c)

@@ -361,6 +361,9 @@ def _validate_per_classifier(search: dict, source: str) -> None:
             try:
                 if table == "fixed":
                     validate_fixed(clf, entries)
+                    both = sorted(set(entries) & set(search["space"].get(clf, {})))
+                    if both:
+                        raise ValueError(f"{both[0]!r} is both fixed and given a search range")
                 else:
                     validate_space_overrides(clf, entries)
             except ValueError as exc:

@@ -71,8 +71,8 @@ def cell_objective(cc: CampaignCell):
     """The objective of one cell's study."""
     campaign = cc.campaign
     clf = cc.point.classifier
-    space = space_for(clf, campaign.search.space.get(clf))
     fixed = campaign.search.fixed.get(clf, {})
+    space = space_for(clf, campaign.search.space.get(clf), fixed)
     metrics = campaign.search.metrics
 
     def objective(trial: optuna.Trial) -> float:

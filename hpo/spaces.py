@@ -111,10 +111,19 @@ def validate_fixed(classifier: str, fixed: dict[str, Any]) -> None:
         raise ValueError(str(exc)) from None
 
 
-def space_for(classifier: str, overrides: dict[str, Any] | None = None) -> dict[str, dict]:
-    """The search space of a classifier with the campaign's overrides applied."""
+def space_for(
+    classifier: str,
+    overrides: dict[str, Any] | None = None,
+    fixed: dict[str, Any] | None = None,
+) -> dict[str, dict]:
+    """The search space of a classifier with the campaign's overrides applied.
+
+    A hyperparameter the campaign fixes (``[search.fixed.<CLF>]``) is not searched.
+    """
     space = copy.deepcopy(SEARCH_SPACES[classifier])
     space.update(copy.deepcopy(overrides or {}))
+    for name in fixed or {}:
+        space.pop(name, None)
     return space
 
 

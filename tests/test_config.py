@@ -58,8 +58,10 @@ def test_defaults_follow_the_paper(tmp_path):
         (("n_trials = 3", "n_trials = 0"), "search.n_trials"),
         (("n_trials = 3", "n_trials = 3\nn_trial = 4"), "search.n_trial"),
         (("n_trials = 3", 'n_trials = 3\nsampler = "grid"'), "search.sampler"),
-        (("n_trials = 3", 'n_trials = 3\nobjective = "max_sic"\nmetrics = ["argos"]'),
-         "search.objective"),
+        (
+            ("n_trials = 3", 'n_trials = 3\nobjective = "max_sic"\nmetrics = ["argos"]'),
+            "search.objective",
+        ),
         (('modes = ["IAD"]', 'modes = ["IAD", "ANODEX"]'), "grid.modes"),
         (("signal = [0, 1000]", "signal = [-1]"), "grid.signal"),
         (('name = "t"', 'name = "has space"'), "campaign.name"),
@@ -67,11 +69,13 @@ def test_defaults_follow_the_paper(tmp_path):
         (('name = "t"', ""), "campaign.name"),
         (("[grid]", '[data]\nsource = "lhco"\n[grid]'), "data.data_file"),
         (('modes = ["IAD"]', 'modes = ["CATHODE"]'), "data.samples_file"),
-        (("[grid]", "[slurm]\nmem = \"lots\"\n[grid]"), "slurm.mem"),
+        (("[grid]", '[slurm]\nmem = "lots"\n[grid]'), "slurm.mem"),
         (("n_trials = 3", "n_trials = 3\n[search.fixed.HGB]\nmax_iter = 0"), "search.fixed.HGB"),
         (("n_trials = 3", "n_trials = 3\n[search.fixed.XGB]\nmax_iter = 3"), "search.fixed.XGB"),
-        (("n_trials = 3", "n_trials = 3\n[search.space.NN]\nlr = {type = \"float\"}"),
-         "search.space.NN"),
+        (
+            ("n_trials = 3", 'n_trials = 3\n[search.space.NN]\nlr = {type = "float"}'),
+            "search.space.NN",
+        ),
     ],
 )
 def test_bad_field_is_named(tmp_path, edit, field):
@@ -99,10 +103,28 @@ def test_not_toml_and_missing(tmp_path):
 
 def test_cli_reports_one_line_and_exit_2(tmp_path):
     path = write(tmp_path, MINIMAL.replace("n_trials = 3", "n_trials = 0"))
-    proc = subprocess.run([sys.executable, "-m", "hpo", "validate", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hpo", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("hpo: error:")
     assert "search.n_trials: must be an integer >= 1, got 0" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_fixed_hyperparameters_are_not_searched(tmp_path):
+    from hpo.spaces import space_for
+
+    assert "max_iter" not in space_for("HGB", None, {"max_iter": 30})
+    assert "max_iter" in space_for("HGB")
+    text = MINIMAL.replace(
+        "n_trials = 3",
+        "n_trials = 3\n[search.fixed.HGB]\nmax_iter = 30\n"
+        '[search.space.HGB]\nmax_iter = {type = "int", low = 2, high = 9}',
+    )
+    with pytest.raises(ConfigError, match="search.fixed.HGB: 'max_iter' is both fixed"):
+        load_campaign(write(tmp_path, text))

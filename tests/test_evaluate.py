@@ -25,8 +25,9 @@ def small(tmp_path_factory):
 def medium(tmp_path_factory):
     """20 % sets, plain and shifted: enough statistics for CWoLa to learn the mjj shift."""
     folder = tmp_path_factory.mktemp("syn_medium")
-    return tuple(write_synthetic(SyntheticSpec(scale=0.2, seed=3, shifted=s), folder)
-                 for s in (False, True))
+    return tuple(
+        write_synthetic(SyntheticSpec(scale=0.2, seed=3, shifted=s), folder) for s in (False, True)
+    )
 
 
 def cell(files, mode="IAD", signal=500, clf="HGB", rotation=False, **data):
@@ -181,4 +182,5 @@ def test_nn_ensembles_differ_per_selection_metric(small):
     assert r.metrics["max_sic"] == r.truth["max_sic"]["max_sic"]
     assert 0.0 < r.metrics["bce"] < 2.0
     assert not np.array_equal(r.scores["argos"], r.scores["max_sic"]) or not np.array_equal(
-        r.scores["bce"], r.scores["max_sic"])
+        r.scores["bce"], r.scores["max_sic"]
+    )

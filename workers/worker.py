@@ -91,6 +91,7 @@ class _Loop:
         self.summary = WorkerSummary(worker_id=worker_id)
         self.studies: dict[str, optuna.Study] = {}
         self.next_recovery: dict[str, float] = {}
+        self.orphan: tuple[optuna.Study, int] | None = None  # trial cut by a storage outage
         for name in self.targets:
             try:
                 self.studies[name] = optuna.load_study(
@@ -163,6 +164,9 @@ class _Loop:
                 return False
             except optuna.TrialPruned:
                 state = TrialState.PRUNED
+            except optuna.exceptions.StorageInternalError:
+                self.orphan = (study, trial.number)  # re-queued once the storage is back
+                raise
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"[:2000]
                 _logger.exception("trial %d of %s failed", trial.number, study.study_name)
@@ -222,6 +226,7 @@ def run_worker(
     lease_interval: float = 10.0,
     lease_expiry: float = 60.0,
     max_repeated_errors: int = 3,
+    storage_patience: float = 300.0,
 ) -> WorkerSummary:
     """Pull trials from the studies in ``targets`` until each has its COMPLETE target.
 
@@ -238,6 +243,8 @@ def run_worker(
         lease_interval, lease_expiry: lease renewal period and validity (seconds).
         max_repeated_errors: stop (exit code 1) once this many of a study's latest run
             trials failed with the same error message.
+        storage_patience: seconds a storage outage (e.g. a database restart) is waited
+            out, retrying with backoff; a trial it cut short is re-queued afterwards.
 
     Returns:
         A :class:`WorkerSummary`; ``exit_code`` 0 when every study reached its target
@@ -256,6 +263,7 @@ def run_worker(
     }
     loop = _Loop(storage, targets, objective, sampler_factory, worker_id, opts)
     summary = loop.summary
+    outage_since: float | None = None
     with handle_signals():
         while True:
             signum = _received_signal()
@@ -266,15 +274,28 @@ def run_worker(
             if stop_event is not None and stop_event.is_set():
                 summary.message = "stop requested"
                 break
-            study, pending = loop.pick()
-            if not pending:
-                summary.message = "all studies reached their targets"
-                break
-            if study is None:
-                _sleep(poll, stop_event)
-                continue
-            if not loop.run_one(study):
-                break
+            try:
+                if loop.orphan is not None:
+                    orphan_study, number = loop.orphan
+                    requeue(orphan_study, number, f"worker {worker_id}: storage outage")
+                    loop.orphan = None
+                study, pending = loop.pick()
+                if not pending:
+                    summary.message = "all studies reached their targets"
+                    break
+                if study is None:
+                    _sleep(poll, stop_event)
+                    continue
+                if not loop.run_one(study):
+                    break
+                outage_since = None
+            except optuna.exceptions.StorageInternalError as exc:
+                now = time.monotonic()
+                outage_since = outage_since or now
+                if now - outage_since > storage_patience:
+                    raise
+                _logger.warning("storage unavailable (%s); retrying", str(exc).splitlines()[0])
+                _sleep(min(2.0 * (1 + now - outage_since), 10.0), stop_event)
     _logger.info(
         "worker %s done: %d complete, %d failed, %d surplus, %d recovered, %d lost (%s)",
         worker_id,
