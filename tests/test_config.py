@@ -33,7 +33,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_quickstart_is_valid():
     c = load_campaign(ROOT / "examples" / "quickstart.toml")
     assert c.name == "quickstart"
-    assert len(c.grid_points()) == 2
+    assert len(c.grid_points()) == 6
     assert c.run_dir.is_absolute()
 
 
