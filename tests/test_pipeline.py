@@ -204,3 +204,51 @@ def test_unreachable_database_is_one_clear_error(tmp_path, monkeypatch):
     assert "127.0.0.1:1" in proc.stderr
     assert "s3cret-value" not in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.dashboard
+def test_hpo_dashboard_serves_the_campaign(finished):
+    """``hpo dashboard`` on the campaign's storage: studies, notes, metrics, SIC plots."""
+    import socket
+    import time
+    import urllib.request
+
+    campaign, _ = finished
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "dashboard", str(campaign.path), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str) -> dict:
+        with urllib.request.urlopen(base + path, timeout=10) as response:
+            return json.loads(response.read())
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                summaries = get("/api/studies")["study_summaries"]
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "dashboard did not answer in 60 s"
+                time.sleep(0.5)
+        names = {s["study_name"]: s["study_id"] for s in summaries}
+        assert set(names) == {cc.study_name for cc in campaign_cells(campaign)}
+        detail = get(f"/api/studies/{names['tiny.HGB-IAD-norot-N600-baseline']}")
+        assert detail["objective_names"] == ["argos"]
+        complete = [t for t in detail["trials"] if t["state"] == "Complete"]
+        assert len(complete) == campaign.search.n_trials
+        attrs = {a["key"] for a in complete[0]["user_attrs"]}
+        assert {"argos", "bce", "max_sic"} <= attrs
+        assert "HGB-IAD-norot-N600-baseline" in detail["note"]["body"]
+        assert any(a["mimetype"] == "image/png" for a in detail["artifacts"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
