@@ -218,3 +218,15 @@ def test_nn_uses_only_its_own_generator():
     np.testing.assert_array_equal(a, b)  # dropout masks are seeded too
     assert torch.equal(torch.random.get_rng_state(), torch_state)
     np.testing.assert_array_equal(np.random.get_state()[1], np_state)
+
+
+def test_adaboost_fits_when_classes_are_imbalanced_and_nearly_identical():
+    """Data vs template at S/B ~ 1 %: the first boosted tree must not be 'worse than random'."""
+    from objectives.classifiers import make_classifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6000, 4))
+    y = (rng.random(6000) < 0.3).astype(np.int8)  # the real IAD ratio, no signal at all
+    clf = make_classifier("AdaBoost", {"n_ensemble": 2, "n_estimators": 5}, seed=0)
+    p = clf.fit(X, y).predict_proba(X)
+    assert p.shape == (6000,) and np.all(np.isfinite(p))

@@ -15,35 +15,22 @@ from sklearn.ensemble import AdaBoostClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from objectives.classifiers._params import RULES, Estimator, check_inputs
+from objectives.metrics import balanced_weights
 
 __all__ = ["AdaBoostEnsemble"]
 
 _D = {k: r.default for k, r in RULES["AdaBoost"].items()}
 
 
-def count_normalised_weights(y: np.ndarray, sample_weight: np.ndarray | None) -> np.ndarray | None:
-    """Rescale ``sample_weight`` so each class's total weight equals its event count.
-
-    The trees balance classes themselves (``class_weight="balanced"``, from
-    counts); this keeps the balance from being applied twice when the caller's
-    weights already balance the classes. Uniform weights pass unchanged.
-    """
-    if sample_weight is None:
-        return None
-    out = np.array(sample_weight, dtype=np.float64)
-    for cls in (0, 1):
-        mask = y == cls
-        total = out[mask].sum()
-        if total > 0:
-            out[mask] *= mask.sum() / total
-    return out
-
-
 class AdaBoostEnsemble(Estimator):
     """Mean of ``n_ensemble`` AdaBoost models, each fitted on a random half of the events.
 
-    Class balance comes from the trees' ``class_weight="balanced"``, as in the
-    reference; ``sample_weight`` acts within each class. The halves and every
+    Classes are balanced by the sample weights the boosting itself uses (both
+    classes the same total weight; ``sample_weight`` acts within each class), so
+    the trees, which the reference balances with ``class_weight="balanced"``,
+    and AdaBoost's error of each tree see the same balance. Balancing only the
+    trees (as class_weight does) while AdaBoost weighs events by count makes a
+    weak first tree "worse than random" at S/B ~ 1 % and the fit fails. The halves and every
     tree's random state derive from ``seed``. Tree fits are single-threaded in
     scikit-learn, so ``n_jobs`` is recorded but does not change the fit.
 
@@ -85,7 +72,6 @@ class AdaBoostEnsemble(Estimator):
             max_depth=hp["max_depth"],
             max_leaf_nodes=hp["max_leaf_nodes"],
             min_samples_leaf=hp["min_samples_leaf"],
-            class_weight="balanced",
         )
         return AdaBoostClassifier(
             estimator=tree,
@@ -98,14 +84,13 @@ class AdaBoostEnsemble(Estimator):
         """Train the ensemble; ``validation`` is accepted for interface parity and unused."""
         hp = self._hyperparameters()
         X, y, sample_weight = check_inputs(X, y, sample_weight)
-        w = count_normalised_weights(y, sample_weight)
         seeds = self._member_seeds(hp["n_ensemble"] + 1)
         rng = np.random.default_rng(seeds[-1])
         n, half = X.shape[0], max(X.shape[0] // 2, 1)
         members = []
         for s in seeds[:-1]:
             idx = np.sort(rng.permutation(n)[:half])
-            wi = None if w is None else w[idx]
+            wi = balanced_weights(y[idx], None if sample_weight is None else sample_weight[idx])
             members.append(self._member(hp, s).fit(X[idx], y[idx], sample_weight=wi))
         self.estimators_ = members
         return self
