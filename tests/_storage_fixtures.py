@@ -25,3 +25,21 @@ def delete_quietly(storage, name: str) -> None:
         optuna.delete_study(study_name=name, storage=storage)
     except KeyError:
         pass
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request, tmp_path) -> str:
+    """A fresh storage URL of each backend (journal always; PostgreSQL via deploy/postgres.sh)."""
+    return make_url(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def study(url):
+    """An empty study on that storage, deleted afterwards."""
+    from storage import open_storage
+
+    storage = open_storage(url)
+    name = unique_name()
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    yield study
+    delete_quietly(storage, name)

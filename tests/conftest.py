@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# backend-parametrised `url` and `study` fixtures of the storage and worker tests
+pytest_plugins = ("_storage_fixtures",)
+
 REPO = Path(__file__).resolve().parents[1]
 TEST_DB = ("wsad_test", "wsad_test")  # (role, database) of the test server
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import optuna
 import pytest
-from _storage_fixtures import BACKENDS, delete_quietly, make_url, unique_name
+from _storage_fixtures import delete_quietly, unique_name
 from optuna.trial import TrialState
 
 from storage import StorageError, open_storage, recover_stale_trials, redact, requeue, upgrade
@@ -17,20 +17,6 @@ from storage.artifacts import artifact_store, download_file, read_array, upload_
 from storage.leases import FAIL_REASON, LEASE_EXPIRES, LEASE_WORKER, REQUEUED_FROM, Lease
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request, tmp_path) -> str:
-    return make_url(request.param, tmp_path, request)
-
-
-@pytest.fixture
-def study(url):
-    storage = open_storage(url)
-    name = unique_name()
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
-    yield study
-    delete_quietly(storage, name)
 
 
 def test_open_reuse_and_pickle(url):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from _storage_fixtures import BACKENDS, delete_quietly, make_url, unique_name
+from _storage_fixtures import unique_name
 from optuna.trial import TrialState
 
 from storage import open_storage
@@ -25,20 +25,6 @@ from workers.worker import ERROR_ATTR, SURPLUS_ATTR
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 NOOP = Path(__file__).with_name("_noop_worker.py")
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request, tmp_path) -> str:
-    return make_url(request.param, tmp_path, request)
-
-
-@pytest.fixture
-def study(url):
-    storage = open_storage(url)
-    name = unique_name()
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
-    yield study
-    delete_quietly(storage, name)
 
 
 def _x(trial: optuna.Trial) -> float:
