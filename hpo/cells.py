@@ -18,6 +18,7 @@ from hpo.config import Campaign, GridPoint
 __all__ = [
     "CampaignCell",
     "campaign_cells",
+    "final_sources",
     "cell_key",
     "ensure_data",
     "study_name",
@@ -37,25 +38,51 @@ class CampaignCell:
 
     def cell(self):
         """The objectives ``Cell`` (data files resolved; CATHODE samples built if needed)."""
+        from hpo.templates import background_dir
         from objectives.cells import Cell, DataSpec
 
-        data_file, extrabkg_file = data_files(self.campaign)
+        c = self.campaign
+        data_file, extrabkg_file = data_files(c)
         p = self.point
         samples = None
         if p.mode == "CATHODE":
-            samples = samples_file(self.campaign, p.signal, p.feature_set)
+            samples = samples_file(c, p.signal, p.feature_set)
         spec = DataSpec(
             data_file=data_file,
             extrabkg_file=extrabkg_file,
             samples_file=samples,
             feature_set=p.feature_set,
-            include_delta_r=self.campaign.data.include_delta_r,
-            n_noise=self.campaign.data.n_noise,
-            shifted=self.campaign.data.shifted and self.campaign.data.source == "lhco",
+            include_delta_r=c.data.include_delta_r,
+            n_noise=c.data.n_noise,
+            shifted=c.data.shifted and c.data.source == "lhco",
+            background_dir=background_dir(c),
+            background_seed=c.data.seed,
+            background_hp=tuple(sorted(c.data.background_hp.items())),
         )
         return Cell(
             classifier=p.classifier, mode=p.mode, signal=p.signal, rotation=p.rotation, data=spec
         )
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics this cell's trials record: the campaign's, or a density method's own.
+
+        A density method has one label-free metric, ``val_loss``; it replaces the
+        classifier metrics ARGOS and BCE, and ``max_sic`` stays if the campaign has it.
+        """
+        from objectives.methods import VAL_LOSS, is_density
+
+        wanted, method = self.campaign.search.metrics, self.point.classifier
+        if not is_density(method):
+            return wanted
+        oracle = "max_sic" in wanted and method != "BackgroundFlow"  # no score, no SIC
+        return (VAL_LOSS,) + (("max_sic",) if oracle else ())
+
+    @property
+    def objective(self) -> str:
+        """The metric this cell's study optimises (``val_loss`` for a density method)."""
+        objective = self.campaign.search.objective
+        return objective if objective in self.metrics else self.metrics[0]
 
     @property
     def key(self) -> str:
@@ -77,7 +104,7 @@ class CampaignCell:
             f"| campaign | `{c.name}` |\n| classifier | {p.classifier} |\n| mode | {p.mode} |\n"
             f"| signal amount N | {p.signal} |\n| rotation | {p.rotation} |\n"
             f"| features | {p.feature_set} |\n| data | {data} |\n"
-            f"| objective | {c.search.objective} (sampler {c.search.sampler}) |\n"
+            f"| objective | {self.objective} (sampler {c.search.sampler}) |\n"
             f"| target trials | {c.search.n_trials} x {c.search.repetitions} repetitions "
             f"on half statistics |\n"
         )
@@ -97,6 +124,14 @@ def study_name(campaign: Campaign, point: GridPoint) -> str:
 def campaign_cells(campaign: Campaign) -> list[CampaignCell]:
     """Every cell of the campaign, in grid order."""
     return [CampaignCell(p, study_name(campaign, p), campaign) for p in campaign.grid_points()]
+
+
+def final_sources(campaign: Campaign) -> list[str]:
+    """Where final runs take hyperparameters from: every cell metric, then ``default``."""
+    sources: list[str] = []
+    for cc in campaign_cells(campaign):
+        sources.extend(m for m in cc.metrics if m not in sources)
+    return sources + (["default"] if campaign.final.defaults else [])
 
 
 def synthetic_files(campaign: Campaign) -> tuple[Path, Path]:

@@ -268,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hpo",
         description="Hyperparameter optimisation of weakly supervised anomaly detectors "
-        "(IAD / CWoLa / CATHODE) with label-free selection metrics (ARGOS, BCE).",
+        "(IAD / CWoLa / CATHODE classifiers; ANODE / R-ANODE density methods) with "
+        "label-free selection metrics (ARGOS, BCE; val_loss for density methods).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

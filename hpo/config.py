@@ -8,6 +8,10 @@ Sections: ``[campaign]`` (name, run_dir, storage, seed), ``[data]``,
 ``[grid]``, ``[search]`` (with optional ``[search.fixed.<CLF>]`` and
 ``[search.space.<CLF>]`` tables), ``[final]`` and ``[slurm]``. See
 ``examples/quickstart.toml`` for a commented campaign.
+
+``grid.classifiers`` may also name the density methods ANODE, R-ANODE and
+BackgroundFlow (``objectives.methods``): each gives one cell per signal amount
+and feature set, with mode ``"density"`` (modes and rotation do not apply).
 """
 
 from __future__ import annotations
@@ -32,7 +36,10 @@ __all__ = [
     "load_campaign",
 ]
 
-CLASSIFIERS = ("HGB", "AdaBoost", "NN")
+from objectives.methods import DENSITY_MODE, METHODS, is_density
+
+#: Every method of ``grid.classifiers``: the classifiers and the density methods.
+CLASSIFIERS = METHODS
 MODES = ("IAD", "CWoLa", "CATHODE")
 METRICS = ("argos", "bce", "max_sic")
 SAMPLERS = ("tpe", "random")
@@ -119,6 +126,10 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "samples_file": (_NONEMPTY, None),
         "include_delta_r": (_BOOL, False),
         "n_noise": (_int_at_least(0), 0),
+        "background_hp": (
+            _rule(lambda v: isinstance(v, dict), "a table of background-flow hyperparameters"),
+            {},
+        ),
     },
     "grid": {
         "classifiers": (_list_of(CLASSIFIERS), ["HGB"]),
@@ -224,6 +235,8 @@ class DataConfig:
     samples_file: Path | None
     include_delta_r: bool
     n_noise: int
+    #: hyperparameters of the background flow (CATHODE samples, ANODE, R-ANODE)
+    background_hp: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -302,12 +315,14 @@ class Campaign:
     def grid_points(self) -> list[GridPoint]:
         """Every cell of the grid, in a stable order."""
         g = self.grid
-        return [
-            GridPoint(c, m, r, s, f)
-            for c, m, r, s, f in itertools.product(
-                g.classifiers, g.modes, g.rotation, g.signal, g.feature_sets
-            )
-        ]
+        points = []
+        for c in g.classifiers:
+            if is_density(c):  # one cell per signal amount and feature set
+                grid = itertools.product((DENSITY_MODE,), (False,), g.signal, g.feature_sets)
+            else:
+                grid = itertools.product(g.modes, g.rotation, g.signal, g.feature_sets)
+            points.extend(GridPoint(c, m, r, s, f) for m, r, s, f in grid)
+        return points
 
 
 # ----------------------------------------------------------------------------- loading
@@ -370,6 +385,16 @@ def _validate_per_classifier(search: dict, source: str) -> None:
                 raise _fail(source, dotted, str(exc)) from None
 
 
+def _validate_background_hp(hp: dict, source: str) -> None:
+    from objectives.errors import HyperparameterError
+    from objectives.flows.hyperparameters import BACKGROUND_DEFAULTS, validate
+
+    try:
+        validate(hp, BACKGROUND_DEFAULTS, "background flow")
+    except HyperparameterError as exc:
+        raise _fail(source, "data.background_hp", str(exc)) from None
+
+
 def load_campaign(path: str | Path) -> Campaign:
     """Read and fully validate a campaign TOML file."""
     path = Path(path).expanduser().resolve()
@@ -421,6 +446,7 @@ def load_campaign(path: str | Path) -> Campaign:
                 "'truth' samples the exact background and needs data.source = 'synthetic'",
             )
     _validate_per_classifier(s, source)
+    _validate_background_hp(d["background_hp"], source)
 
     run_dir = _resolve(base, c["run_dir"]) if c["run_dir"] else (base / "runs" / c["name"])
     return Campaign(
@@ -440,6 +466,7 @@ def load_campaign(path: str | Path) -> Campaign:
             samples_file=_resolve(base, d["samples_file"]),
             include_delta_r=d["include_delta_r"],
             n_noise=d["n_noise"],
+            background_hp=dict(d["background_hp"]),
         ),
         grid=GridConfig(**{k: tuple(v) for k, v in sec["grid"].items()}),
         search=SearchConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in s.items()}),

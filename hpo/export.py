@@ -94,7 +94,7 @@ def _record(
         "metric": metric,
         "repetition": rep,
         "value": _value(trial, metric, rep),
-        "metrics": {m: trial.user_attrs.get(m) for m in campaign.search.metrics},
+        "metrics": {m: trial.user_attrs.get(m) for m in cc.metrics},
         "provenance": {
             "campaign": campaign.name,
             "campaign_file": str(campaign.path),
@@ -160,7 +160,7 @@ def export_campaign(
 
     written = []
     for cc, study, done in loaded:
-        for metric in campaign.search.metrics:
+        for metric in cc.metrics:
             picks = {"best": best_trial(done, metric)}
             for j in range(campaign.search.repetitions):
                 picks[f"run{j}"] = best_trial(done, metric, j)

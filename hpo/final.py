@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpo.cells import CampaignCell, campaign_cells
+from hpo.cells import CampaignCell, campaign_cells, final_sources
 from hpo.config import Campaign
 from hpo.export import load_exported
 from hpo.provenance import atomic_write_bytes, atomic_write_json, stamp
@@ -65,14 +65,13 @@ def _hp_for(cc: CampaignCell, source: str, run: int) -> tuple[dict, dict]:
 
 
 def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path) -> dict:
-    from objectives.cells import prepare
     from objectives.evaluate import evaluate
     from objectives.metrics import sic_curve
 
     hp, picked = _hp_for(cc, source, run)
     cell = cc.cell()
     result = evaluate(hp, cell, statistics=statistics, run=run, n_jobs=cc.campaign.search.n_jobs)
-    y_test = prepare(cell).y_test
+    y_test = result.y_test if result.y_test is not None else np.zeros(0, np.int8)
     arrays = {"y_test": y_test}
     for sel, scores in result.scores.items():
         tpr, fpr, sic = sic_curve(scores, y_test)
@@ -103,7 +102,8 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
     """Write ``summary.json`` from the run records present; returns it."""
     out = final_dir(campaign, cc.key, source, statistics)
     runs = [json.loads(p.read_text()) for p in sorted(out.glob("run*.json"))]
-    selections = campaign.search.metrics if source == "default" else (source,)
+    selections = cc.metrics if source == "default" else (source,)
+    label_free = [m for m in cc.metrics if m != "max_sic"]
     summary = {
         "cell": {"key": cc.key, **cc.point.__dict__},
         "source": source,
@@ -115,15 +115,13 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
                 "max_sic": {s: r["truth"][s]["max_sic"] for s in selections},
                 "auc": {s: r["truth"][s]["auc"] for s in selections},
                 # label-free metrics of the run: held out on half statistics
-                "argos": r["metrics"].get("argos"),
-                "bce": r["metrics"].get("bce"),
+                "label_free": {m: r["metrics"].get(m) for m in label_free},
                 "picked": r["picked"],
             }
             for r in runs
         ],
         "max_sic": {s: _band([r["truth"][s]["max_sic"] for r in runs]) for s in selections},
-        "argos": _band([r["metrics"].get("argos") for r in runs]),
-        "bce": _band([r["metrics"].get("bce") for r in runs]),
+        "label_free": {m: _band([r["metrics"].get(m) for r in runs]) for m in label_free},
         "provenance": {
             "campaign": campaign.name,
             "campaign_sha256": campaign.sha256,
@@ -145,7 +143,7 @@ def run_final(
 ) -> list[Path]:
     """Train every final run not done yet and write the summaries; returns their paths."""
     wanted_cells = set(cells) if cells else None
-    all_sources = list(campaign.search.metrics) + (["default"] if campaign.final.defaults else [])
+    all_sources = final_sources(campaign)
     sources = list(sources) if sources else all_sources
     unknown = sorted(set(sources) - set(all_sources))
     if unknown:
@@ -156,6 +154,7 @@ def run_final(
         for cc in campaign_cells(campaign)
         if wanted_cells is None or cc.key in wanted_cells or cc.study_name in wanted_cells
         for src in sources
+        if src == "default" or src in cc.metrics
         for st in stats
     ]
     summaries = []
@@ -171,9 +170,7 @@ def run_final(
                     src,
                     st,
                     j,
-                    rec["truth"][src if src != "default" else campaign.search.metrics[0]][
-                        "max_sic"
-                    ],
+                    rec["truth"][src if src != "default" else cc.metrics[0]]["max_sic"],
                 )
             done += 1
             if progress:

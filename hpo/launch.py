@@ -74,8 +74,9 @@ def render_chain(campaign: Campaign) -> dict[str, tuple[str, str]]:
             ),
         ),
     }
-    sources = list(campaign.search.metrics) + (["default"] if campaign.final.defaults else [])
-    for src in sources:
+    from hpo.cells import final_sources
+
+    for src in final_sources(campaign):
         for stat in campaign.final.statistics:
             chain[f"final-{src}-{stat}"] = (
                 "final",

@@ -35,11 +35,16 @@ def exact_limit(cc: CampaignCell) -> dict[str, np.ndarray | float] | None:
     if path.exists():
         with np.load(path) as z:
             return {k: (float(z[k]) if k == "max_sic" else z[k]) for k in z.files}
-    from objectives.cells import prepare
+    from dataclasses import replace
+
+    from objectives.cells import MODES, prepare
     from objectives.metrics import max_sic, sic_curve
     from objectives.synthetic import SyntheticModel
 
-    p = prepare(cc.cell())
+    cell = cc.cell()
+    if cell.mode not in MODES:  # density methods are scored on the same test set
+        cell = replace(cell, classifier="HGB", mode="IAD")
+    p = prepare(cell)
     lr = SyntheticModel(shifted=c.data.shifted).likelihood_ratio(p.x_test_raw)
     tpr, fpr, sic = sic_curve(lr, p.y_test)
     out = {"tpr": tpr, "fpr": fpr, "sic": sic, "max_sic": float(max_sic(lr, p.y_test))}

@@ -73,10 +73,9 @@ def cell_objective(cc: CampaignCell):
     clf = cc.point.classifier
     fixed = campaign.search.fixed.get(clf, {})
     space = space_for(clf, campaign.search.space.get(clf), fixed)
-    metrics = campaign.search.metrics
+    metrics, driving = cc.metrics, cc.objective
 
     def objective(trial: optuna.Trial) -> float:
-        from objectives.cells import prepare
         from objectives.evaluate import evaluate
 
         params = suggest(trial, space)
@@ -90,8 +89,8 @@ def cell_objective(cc: CampaignCell):
             per_rep.append({m: result.metrics[m] for m in metrics})
             for m in metrics:
                 truth_sic[m].append(result.truth[m]["max_sic"])
-            s = result.scores[campaign.search.objective]
-            curves[f"rep{j}"] = _downsampled_sic(s, prepare(cell).y_test)
+            if driving in result.scores and result.y_test is not None:
+                curves[f"rep{j}"] = _downsampled_sic(result.scores[driving], result.y_test)
             log.info(
                 "%s trial %d rep %d: %s",
                 cc.study_name,
@@ -108,10 +107,11 @@ def cell_objective(cc: CampaignCell):
                 trial.set_user_attr(f"truth_max_sic_{m}", _nanmean(truth_sic[m]))
             trial.set_user_attr("hp", hp)
             try:
-                _sic_artifact(trial, campaign.run_dir, curves)
+                if curves:
+                    _sic_artifact(trial, campaign.run_dir, curves)
             except Exception as exc:  # artifacts are a convenience, never lose a trial
                 log.warning("could not store SIC curves of trial %d: %s", trial.number, exc)
-        return avg[campaign.search.objective]
+        return avg[driving]
 
     return objective
 

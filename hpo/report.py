@@ -49,12 +49,13 @@ def _fmt(band: dict) -> str:
 
 
 def summary_table(summaries: list[dict]) -> str:
-    """A plain table: cell, hp source, statistics, max SIC per selection, ARGOS."""
-    header = ("cell", "hp source", "stat", "max SIC median [16%, 84%] (selection)", "ARGOS")
+    """A plain table: cell, hp source, statistics, max SIC per selection, label-free metrics."""
+    header = ("cell", "hp source", "stat", "max SIC median [16%, 84%] (selection)", "label-free")
     rows = []
     for s in summaries:
         sics = "; ".join(f"{_fmt(b)} ({sel})" for sel, b in s["max_sic"].items())
-        rows.append((s["cell"]["key"], s["source"], s["statistics"], sics, _fmt(s["argos"])))
+        free = "; ".join(f"{m} {_fmt(b)}" for m, b in s.get("label_free", {}).items())
+        rows.append((s["cell"]["key"], s["source"], s["statistics"], sics, free or "n/a"))
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
@@ -108,6 +109,8 @@ def _median_sic_curve(run_files: list[Path], selection: str):
     curves = []
     for f in run_files:
         with np.load(f) as z:
+            if f"tpr_{selection}" not in z.files:  # no anomaly score (BackgroundFlow)
+                continue
             tpr, sic = z[f"tpr_{selection}"], z[f"sic_{selection}"]
         if tpr.size:
             order = np.argsort(tpr)
@@ -136,7 +139,7 @@ def _plot_sic_curves(campaign: Campaign, folder: Path, plt) -> dict[str, list[Pa
         drawn = False
         for src_dir in sorted(p for p in root.iterdir() if p.is_dir()):
             src = src_dir.name
-            selection = src if src != "default" else campaign.search.metrics[0]
+            selection = src if src != "default" else cc.metrics[0]
             for stat_dir in sorted(p for p in src_dir.iterdir() if p.is_dir()):
                 res = _median_sic_curve(sorted(stat_dir.glob("run*.npz")), selection)
                 if res is None:

@@ -7,7 +7,9 @@ of the reference are half-open (``int[2, 200)``); here ``high`` is inclusive
 A campaign may override entries (``[search.space.HGB]``) and fix
 hyperparameters that are not searched (``[search.fixed.HGB]``, e.g. the
 ensemble size). The NN trains 20 epochs during the search and 100 in the
-final runs, as in the paper.
+final runs, as in the paper; the flows of the density methods train 30
+epochs during the search and their published numbers in the final runs
+(``objectives.methods.default_hyperparameters``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,27 @@ SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+#: Spline-flow spaces of the density methods (no published space; ranges around
+#: the R-ANODE slides' setting of 6 x 2 x 64, 8 bins, dropout 0.2, lr 3e-4).
+_SPLINE_FLOW = {
+    "lr": {"type": "float", "low": 1e-4, "high": 3e-3, "log": True},
+    "n_transforms": {"type": "int", "low": 2, "high": 8},
+    "n_blocks": {"type": "int", "low": 1, "high": 3},
+    "hidden": {"type": "categorical", "choices": [32, 64, 128]},
+    "dropout": {"type": "categorical", "choices": [0.0, 0.1, 0.2, 0.3]},
+    "n_bins": {"type": "categorical", "choices": [4, 8, 16]},
+    "batch_size": {"type": "categorical", "choices": [128, 256, 512, 1024]},
+}
+SEARCH_SPACES["ANODE"] = _SPLINE_FLOW
+SEARCH_SPACES["R-ANODE"] = _SPLINE_FLOW
+#: The CATHODE background MAF, around the published 15 x 128, lr 1e-4, batch 256.
+SEARCH_SPACES["BackgroundFlow"] = {
+    "n_blocks": {"type": "int", "low": 4, "high": 20},
+    "hidden": {"type": "categorical", "choices": [32, 64, 128, 256]},
+    "lr": {"type": "float", "low": 3e-5, "high": 3e-3, "log": True},
+    "batch_size": {"type": "categorical", "choices": [256, 512, 1024, 2048, 4096]},
+}
+
 #: Hyperparameters that differ between the search and the final runs.
 SEARCH_FIXED: dict[str, dict[str, Any]] = {"HGB": {}, "AdaBoost": {}, "NN": {"epochs": 20}}
 FINAL_OVERRIDES: dict[str, dict[str, Any]] = {"HGB": {}, "AdaBoost": {}, "NN": {"epochs": 100}}
@@ -87,7 +110,7 @@ def _check_entry(name: str, entry: Any) -> None:
 
 def validate_space_overrides(classifier: str, overrides: dict[str, Any]) -> None:
     """Check ``[search.space.<CLF>]`` entries; raise ValueError naming the entry."""
-    from objectives.classifiers import default_hyperparameters
+    from objectives.methods import default_hyperparameters
 
     known = set(default_hyperparameters(classifier))
     for name, entry in overrides.items():
@@ -100,13 +123,13 @@ def validate_space_overrides(classifier: str, overrides: dict[str, Any]) -> None
 
 def validate_fixed(classifier: str, fixed: dict[str, Any]) -> None:
     """Check ``[search.fixed.<CLF>]`` against the classifier's own parameter rules."""
-    from objectives.classifiers import default_hyperparameters, make_classifier
     from objectives.errors import HyperparameterError
+    from objectives.methods import default_hyperparameters, validate_hyperparameters
 
     hp = default_hyperparameters(classifier)
     hp.update(fixed)
     try:
-        make_classifier(classifier, hp, seed=0)
+        validate_hyperparameters(classifier, hp)
     except HyperparameterError as exc:
         raise ValueError(str(exc)) from None
 
@@ -156,10 +179,10 @@ def hyperparameters(
     Reference defaults, then the search/final settings (NN epochs), then the
     campaign's fixed values, then the searched ``params``.
     """
-    from objectives.classifiers import default_hyperparameters
+    from objectives.methods import default_hyperparameters
 
     hp = default_hyperparameters(classifier, final=final)
-    hp.update((FINAL_OVERRIDES if final else SEARCH_FIXED)[classifier])
+    hp.update((FINAL_OVERRIDES if final else SEARCH_FIXED).get(classifier, {}))
     hp.update(fixed or {})
     hp.update(params)
     return hp

@@ -10,12 +10,11 @@ from optuna.trial import TrialState
 
 from hpo.cells import CampaignCell, campaign_cells
 from hpo.config import Campaign
+from objectives.methods import DIRECTIONS
 
 __all__ = ["CellProgress", "create_studies", "direction", "open_campaign_storage", "progress"]
 
 log = logging.getLogger(__name__)
-
-DIRECTIONS = {"argos": "maximize", "bce": "minimize", "max_sic": "maximize"}
 
 
 def direction(metric: str) -> str:
@@ -37,8 +36,8 @@ def _study_attrs(cc: CampaignCell) -> dict:
         "campaign_file": str(c.path),
         "cell": {"key": cc.key, **cc.point.__dict__},
         "target_trials": c.search.n_trials,
-        "objective": c.search.objective,
-        "metrics": list(c.search.metrics),
+        "objective": cc.objective,
+        "metrics": list(cc.metrics),
         "repetitions": c.search.repetitions,
         "sampler": c.search.sampler,
     }
@@ -49,25 +48,22 @@ def create_studies(campaign: Campaign, storage=None) -> list[optuna.Study]:
     storage = storage or open_campaign_storage(campaign)
     studies = []
     for cc in campaign_cells(campaign):
+        want = direction(cc.objective)
         study = optuna.create_study(
-            storage=storage,
-            study_name=cc.study_name,
-            direction=direction(campaign.search.objective),
-            load_if_exists=True,
+            storage=storage, study_name=cc.study_name, direction=want, load_if_exists=True
         )
-        if study.direction.name.lower() != direction(campaign.search.objective):
+        if study.direction.name.lower() != want:
             raise ValueError(
                 f"study {cc.study_name} exists with direction {study.direction.name.lower()}; "
-                f"search.objective = {campaign.search.objective!r} needs "
-                f"{direction(campaign.search.objective)} (use a new campaign name)"
+                f"its objective {cc.objective!r} needs {want} (use a new campaign name)"
             )
         attrs = _study_attrs(cc)
         fresh = "cell" not in study.user_attrs
         for key, value in attrs.items():
             if study.user_attrs.get(key) != value:
                 study.set_user_attr(key, value)
-        if study.metric_names != [campaign.search.objective]:
-            study.set_metric_names([campaign.search.objective])
+        if study.metric_names != [cc.objective]:
+            study.set_metric_names([cc.objective])
         if fresh:
             _save_note(study, cc.describe())
         studies.append(study)
@@ -116,7 +112,7 @@ def progress(campaign: Campaign, storage=None) -> list[CellProgress]:
             count[t.state] += 1
         best: dict[str, float] = {}
         done = [t for t in trials if t.state == TrialState.COMPLETE]
-        for m in campaign.search.metrics:
+        for m in cc.metrics:
             values = [t.user_attrs.get(m) for t in done if t.user_attrs.get(m) is not None]
             if values:
                 best[m] = (max if DIRECTIONS[m] == "maximize" else min)(values)

@@ -17,9 +17,14 @@ from filelock import FileLock
 from hpo.config import Campaign
 from hpo.provenance import atomic_write_bytes
 
-__all__ = ["flow_samples", "truth_samples"]
+__all__ = ["background_dir", "flow_samples", "truth_samples"]
 
 log = logging.getLogger(__name__)
+
+
+def background_dir(campaign: Campaign) -> Path:
+    """Where the campaign's background flows are cached (CATHODE, ANODE, R-ANODE share them)."""
+    return campaign.run_dir / "artifacts" / "background_models"
 
 
 def truth_samples(campaign: Campaign, signal: int) -> Path:
@@ -62,7 +67,8 @@ def truth_samples(campaign: Campaign, signal: int) -> Path:
 def flow_samples(campaign: Campaign, signal: int, feature_set: str) -> Path:
     """Samples of the conditional flow trained on the sidebands (CATHODE), built once by key.
 
-    Trained with the published settings (15 MADE blocks, 100 epochs); the cache
+    Trained with the published settings (15 MADE blocks, 100 epochs) updated by
+    ``data.background_hp``; the cache
     in ``<run_dir>/artifacts/background_models`` is keyed by the data hash,
     signal amount, seed and hyperparameters, and built by exactly one process.
     """
@@ -71,10 +77,11 @@ def flow_samples(campaign: Campaign, signal: int, feature_set: str) -> Path:
 
     data_file, _ = data_files(campaign)
     built = cached_background(
-        campaign.run_dir / "artifacts" / "background_models",
+        background_dir(campaign),
         data_file,
         signal=signal,
         seed=campaign.data.seed,
+        hp=campaign.data.background_hp,
         shifted=campaign.data.shifted and campaign.data.source == "lhco",
         feature_set=feature_set,
         include_delta_r=campaign.data.include_delta_r,

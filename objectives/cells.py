@@ -17,6 +17,10 @@ Modes (what label 1 is separated from):
 
 The test set (rest of the extra background + signal not injected, both in
 the signal region) is the same for every mode, so cells compare directly.
+
+Cells of the density methods (ANODE, R-ANODE, BackgroundFlow; mode
+``"density"``) are not prepared here: ``objectives.flows.methods`` reads
+their events with mjj kept.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import functools
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,12 +70,20 @@ class DataSpec:
     include_delta_r: bool = False
     n_noise: int = 0
     shifted: bool = False
+    #: density methods: where the cached background flows live, and their seed and
+    #: hyperparameters (``(name, value)`` pairs over the published defaults)
+    background_dir: Path | None = None
+    background_seed: int = 0
+    background_hp: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_file", Path(self.data_file))
         object.__setattr__(self, "extrabkg_file", Path(self.extrabkg_file))
-        if self.samples_file is not None:
-            object.__setattr__(self, "samples_file", Path(self.samples_file))
+        for name in ("samples_file", "background_dir"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        if isinstance(self.background_hp, dict):
+            object.__setattr__(self, "background_hp", tuple(sorted(self.background_hp.items())))
 
     def describe(self) -> str:
         """Short feature tag for names, e.g. ``baseline+dR+noise3``."""
@@ -95,7 +108,14 @@ class Cell:
     data: DataSpec
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
+        from objectives.methods import DENSITY_MODE, is_density
+
+        if is_density(self.classifier):
+            if self.mode != DENSITY_MODE:
+                raise ValueError(
+                    f"{self.classifier} cells have mode {DENSITY_MODE!r}, got {self.mode!r}"
+                )
+        elif self.mode not in MODES:
             raise ValueError(f"cell mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if int(self.signal) != self.signal or self.signal < 0:
             raise ValueError(f"cell signal must be an integer >= 0, got {self.signal!r}")
@@ -298,4 +318,6 @@ def _prepare(mode: str, signal: int, rotation: bool, data: DataSpec) -> Prepared
 
 def prepare(cell: Cell) -> PreparedCell:
     """The training and test arrays of a cell, computed once per process and reused."""
+    if cell.mode not in MODES:
+        raise ValueError(f"{cell.key()}: {cell.classifier} cells are not prepared here")
     return _prepare(cell.mode, int(cell.signal), bool(cell.rotation), cell.data)

@@ -38,6 +38,8 @@ class EvaluationResult:
     truth: dict[str, dict[str, float]]
     scores: dict[str, np.ndarray] = field(repr=False)
     info: dict = field(default_factory=dict)
+    #: truth labels of the test set the scores belong to
+    y_test: np.ndarray | None = field(default=None, repr=False)
 
     def summary(self) -> dict:
         """JSON-friendly metrics and provenance (no arrays)."""
@@ -88,6 +90,10 @@ def evaluate(
 ) -> EvaluationResult:
     """Train ``cell.classifier`` with hyperparameters ``hp`` on ``cell`` and score it.
 
+    Density-method cells (ANODE, R-ANODE, BackgroundFlow) are fitted by
+    ``objectives.flows.methods.evaluate_cell``; their metrics are ``val_loss``
+    and ``max_sic`` (see ``objectives.methods``).
+
     Deterministic for given ``hp``, ``cell``, ``statistics`` and ``run``.
 
     Example:
@@ -99,6 +105,12 @@ def evaluate(
 
     if statistics not in STATISTICS:
         raise ValueError(f"statistics must be 'half' or 'full', got {statistics!r}")
+    from objectives.methods import is_density
+
+    if is_density(cell.classifier):
+        from objectives.flows.methods import evaluate_cell
+
+        return evaluate_cell(hp, cell, statistics, run, n_jobs=n_jobs)
     t0 = time.perf_counter()
     p = prepare(cell)
     t_prep = time.perf_counter() - t0
@@ -159,4 +171,4 @@ def evaluate(
         "seconds_total": round(time.perf_counter() - t0, 3),
         **{k: v for k, v in p.info.items() if k not in ("mode", "signal", "rotation")},
     }
-    return EvaluationResult(metrics=metrics, truth=truth, scores=scores, info=info)
+    return EvaluationResult(metrics=metrics, truth=truth, scores=scores, info=info, y_test=p.y_test)

@@ -33,7 +33,7 @@ from objectives.flows.density import (
     truth_metrics,
 )
 from objectives.flows.hyperparameters import ANODE_DEFAULTS, validate
-from objectives.flows.training import VAL_NLL_CAP, split_indices, train_epochs
+from objectives.flows.training import VAL_NLL_CAP, adam, split_indices, train_epochs
 
 __all__ = ["ANODEModel", "fit_anode", "run_anode"]
 
@@ -78,7 +78,7 @@ def fit_anode(
     ct = torch.as_tensor(c, dtype=torch.float32).reshape(-1, 1)
     with seeded_init(seed):
         flow = build_sr_flow(z.shape[1], hp)
-    opt = torch.optim.AdamW(flow.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    opt = adam(flow.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"], decoupled=True)
     hist = train_epochs(
         flow,
         flow_loss,

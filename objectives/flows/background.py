@@ -36,7 +36,13 @@ from objectives.errors import DataError
 from objectives.flows.hyperparameters import BACKGROUND_DEFAULTS, validate
 from objectives.flows.maf import build_maf
 from objectives.flows.preprocessing import FlowPreprocessor
-from objectives.flows.training import VAL_NLL_CAP, TrainingHistory, split_indices, train_epochs
+from objectives.flows.training import (
+    VAL_NLL_CAP,
+    TrainingHistory,
+    adam,
+    split_indices,
+    train_epochs,
+)
 
 __all__ = [
     "BackgroundModel",
@@ -229,7 +235,7 @@ def train_background_model(
     c = torch.as_tensor(pre.transform_context(mjj), dtype=torch.float32)
     with seeded_init(seed):
         flow = build_maf(x.shape[1], n_blocks=hp["n_blocks"], hidden=hp["hidden"])
-    opt = torch.optim.Adam(flow.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    opt = adam(flow.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     t0 = time.perf_counter()
     hist = train_epochs(
         flow,

@@ -56,6 +56,8 @@ class DensityEvaluation:
     scores: dict[str, np.ndarray] = field(repr=False)
     info: dict = field(default_factory=dict)
     model: object = field(default=None, repr=False)
+    #: truth labels of the test set the scores belong to (None without truth)
+    y_test: np.ndarray | None = field(default=None, repr=False)
 
     def summary(self) -> dict:
         return {"metrics": self.metrics, "truth": self.truth, "info": self.info}

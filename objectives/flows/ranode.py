@@ -45,7 +45,7 @@ from objectives.flows.density import (
     truth_metrics,
 )
 from objectives.flows.hyperparameters import RANODE_DEFAULTS, validate
-from objectives.flows.training import VAL_NLL_CAP, split_indices, train_epochs
+from objectives.flows.training import VAL_NLL_CAP, adam, split_indices, train_epochs
 
 __all__ = ["RANODEModel", "fit_ranode", "run_ranode"]
 
@@ -139,7 +139,7 @@ def fit_ranode(
     groups = [{"params": model.flow.parameters(), "weight_decay": hp["weight_decay"]}]
     if learn:
         groups.append({"params": [model.w_logit], "weight_decay": 0.0, "lr": w_lr})
-    opt = torch.optim.AdamW(groups, lr=hp["lr"])
+    opt = adam(groups, lr=hp["lr"], weight_decay=hp["weight_decay"], decoupled=True)
     hist = train_epochs(
         model,
         _mixture_loss,
