@@ -34,6 +34,12 @@ from typing import Any
 import numpy as np
 
 from objectives.errors import DataError
+from objectives.injection import (
+    inject,
+    n_template,
+    shift,
+    test_signal,
+)
 
 __all__ = [
     "MODES",
@@ -48,13 +54,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MODES = ("IAD", "CWoLa", "CATHODE")
-#: Share of the extra signal-region background used as the IAD template; the
-#: rest is test background (272,858 of ~612k in the reference).
-TEMPLATE_FRACTION = 272_858 / 612_858
 #: Samples of the background model per signal-region data event (CATHODE).
 CATHODE_OVERSAMPLING = 4
-#: Signal events in the test set at most (the reference uses 20k).
-MAX_TEST_SIGNAL = 20_000
 #: Seed of the fixed random rotation, as in the reference (scipy special_ortho_group).
 ROTATION_SEED = 1
 
@@ -181,14 +182,6 @@ def _load(path: Path, feature_set: str, include_delta_r: bool, n_noise: int):
     )
 
 
-def _shift(mjj: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """CATHODE's correlation test: mJ1 and dmJ shifted by +0.1 mjj."""
-    x = x.copy()
-    x[:, 0] += 0.1 * mjj
-    x[:, 1] += 0.1 * mjj
-    return x
-
-
 def _read_samples(path: Path, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     if not path.exists():
         raise DataError(f"{path}: CATHODE samples file not found")
@@ -215,17 +208,10 @@ def _prepare(mode: str, signal: int, rotation: bool, data: DataSpec) -> Prepared
     extra = _load(data.extrabkg_file, data.feature_set, data.include_delta_r, data.n_noise)
     x_all, x_extra = events.x, extra.x
     if data.shifted:
-        x_all, x_extra = _shift(events.mjj, x_all), _shift(extra.mjj, x_extra)
+        x_all, x_extra = shift(events.mjj, x_all), shift(extra.mjj, x_extra)
 
     is_sig = events.label == 1
-    sig_idx = np.flatnonzero(is_sig)
-    if signal > sig_idx.size:
-        raise DataError(
-            f"{events.path}: cannot inject {signal} signal events, the file holds {sig_idx.size}"
-        )
-    injected = np.zeros(events.label.size, dtype=bool)
-    injected[sig_idx[:signal]] = True
-    in_data = ~is_sig | injected
+    in_data, injected = inject(events.label, signal, str(events.path))
     sr = in_sr(events.mjj)
 
     sr_data = in_data & sr
@@ -239,10 +225,10 @@ def _prepare(mode: str, signal: int, rotation: bool, data: DataSpec) -> Prepared
     if not np.all(extra_sr):
         log.warning("%s: %d events outside the SR ignored", extra.path, int((~extra_sr).sum()))
     x_extra = x_extra[extra_sr]
-    n_template = int(round(TEMPLATE_FRACTION * x_extra.shape[0]))
+    n_iad = n_template(x_extra.shape[0])
 
     if mode == "IAD":
-        X0 = x_extra[:n_template]
+        X0 = x_extra[:n_iad]
     elif mode == "CWoLa":
         X0 = x_all[in_data & in_short_sidebands(events.mjj)]
     else:  # CATHODE
@@ -262,8 +248,8 @@ def _prepare(mode: str, signal: int, rotation: bool, data: DataSpec) -> Prepared
     if X0.shape[0] == 0:
         raise DataError(f"{mode} template for {events.path} is empty")
 
-    test_sig = x_all[is_sig & ~injected & sr][:MAX_TEST_SIGNAL]
-    test_bkg = x_extra[n_template:]
+    test_sig = x_all[test_signal(events.label, injected, sr)]
+    test_bkg = x_extra[n_iad:]
     X_test = np.concatenate([test_bkg, test_sig])
     y_test = np.concatenate([np.zeros(len(test_bkg), np.int8), np.ones(len(test_sig), np.int8)])
 

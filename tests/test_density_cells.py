@@ -168,3 +168,18 @@ def test_density_study_is_readable_in_optuna(finished):
 
     names = optuna.get_all_study_names(open_campaign_storage(campaign))
     assert "dens.R-ANODE-density-norot-N1000-baseline" in names
+
+
+@pytest.mark.parametrize("shifted", [False, True])
+def test_density_methods_and_classifier_modes_share_one_test_set(tmp_path, shifted):
+    from objectives.cells import Cell, DataSpec, prepare
+    from objectives.flows.data import load_region_data
+    from objectives.synthetic import SyntheticSpec, write_synthetic
+
+    files = write_synthetic(SyntheticSpec(scale=0.02, seed=3, shifted=shifted), tmp_path)
+    rd = load_region_data(*files, 700)
+    p = prepare(Cell("HGB", "IAD", 700, False, DataSpec(*files)))
+    np.testing.assert_array_equal(rd.y_test, p.y_test)
+    np.testing.assert_allclose(rd.x_test, p.x_test_raw)
+    assert rd.info["n_sr_signal"] == p.info["n_sr_signal"] > 0
+    assert rd.x_sr.shape[0] == p.info["n_sr_data"]

@@ -1,11 +1,9 @@
 """The events a density method sees: sidebands, signal-region data, a labelled test set.
 
-Mirrors :mod:`objectives.cells` exactly (same injection rule and test set), but
-keeps mjj, which the conditional flows need: the data are all background events
-plus the first ``signal`` signal events of the file; the sidebands are data
-outside the SR (the background model trains there), the SR data are data
-inside it; the test set is the extra SR background not used as IAD template
-plus the SR signal events not injected (at most 20k).
+The injection rule and the test set are :mod:`objectives.injection`'s, as for
+the classifier cells, but mjj is kept, which the conditional flows need: the
+sidebands are data outside the SR (the background model trains there), the SR
+data are data inside it.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from objectives.errors import DataError
+from objectives.injection import inject, n_template, shift, test_signal
 
 __all__ = ["RegionData", "load_region_data", "split_regions"]
 
@@ -35,25 +34,13 @@ class RegionData:
     info: dict = field(default_factory=dict)
 
 
-def _shift(mjj: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """CATHODE's correlation test (as in objectives.cells): mJ1, dmJ += 0.1 mjj."""
-    x = x.copy()
-    x[:, 0] += 0.1 * mjj
-    x[:, 1] += 0.1 * mjj
-    return x
-
-
 def split_regions(
     mjj: np.ndarray, x: np.ndarray, label: np.ndarray, signal: int, *, source: str = "<arrays>"
 ) -> RegionData:
     """Inject the first ``signal`` signal events into the background; split SB / SR."""
     from objectives.regions import in_sr
 
-    sig_idx = np.flatnonzero(label == 1)
-    if signal > sig_idx.size:
-        raise DataError(f"{source}: cannot inject {signal} signal events, it holds {sig_idx.size}")
-    in_data = label != 1
-    in_data[sig_idx[:signal]] = True
+    in_data, _ = inject(label, int(signal), source)
     sr = in_sr(mjj)
     sb, srd = in_data & ~sr, in_data & sr
     if not srd.any() or not sb.any():
@@ -84,28 +71,26 @@ def load_region_data(
     n_noise: int = 0,
 ) -> RegionData:
     """Read the LHCO files and build :class:`RegionData` (test set only with ``extrabkg_file``)."""
-    from objectives.cells import MAX_TEST_SIGNAL, TEMPLATE_FRACTION
     from objectives.lhco import load_events
     from objectives.regions import in_sr
 
     kw = {"feature_set": feature_set, "include_delta_r": include_delta_r, "n_noise": n_noise}
     ev = load_events(data_file, **kw)
-    x = _shift(ev.mjj, ev.x) if shifted else ev.x
+    x = shift(ev.mjj, ev.x) if shifted else ev.x
     rd = split_regions(ev.mjj, x, ev.label, int(signal), source=str(ev.path))
     rd.info.update(data_sha256=ev.sha256, features=list(ev.feature_names), shifted=shifted)
     if extrabkg_file is not None:
         extra = load_events(extrabkg_file, **kw)
-        xe = _shift(extra.mjj, extra.x) if shifted else extra.x
+        xe = shift(extra.mjj, extra.x) if shifted else extra.x
         keep = in_sr(extra.mjj)
         xe, me = xe[keep], extra.mjj[keep]
-        n_template = int(round(TEMPLATE_FRACTION * xe.shape[0]))
-        sig_idx = np.flatnonzero(ev.label == 1)
-        test_sig = sig_idx[int(signal) :]
-        test_sig = test_sig[in_sr(ev.mjj[test_sig])][:MAX_TEST_SIGNAL]
-        rd.x_test = np.concatenate([xe[n_template:], x[test_sig]])
-        rd.mjj_test = np.concatenate([me[n_template:], ev.mjj[test_sig]])
+        n_iad = n_template(xe.shape[0])
+        _, injected = inject(ev.label, int(signal), str(ev.path))
+        test_sig = test_signal(ev.label, injected, in_sr(ev.mjj))
+        rd.x_test = np.concatenate([xe[n_iad:], x[test_sig]])
+        rd.mjj_test = np.concatenate([me[n_iad:], ev.mjj[test_sig]])
         rd.y_test = np.concatenate(
-            [np.zeros(xe.shape[0] - n_template, np.int8), np.ones(test_sig.size, np.int8)]
+            [np.zeros(xe.shape[0] - n_iad, np.int8), np.ones(test_sig.size, np.int8)]
         )
         rd.info.update(extrabkg_sha256=extra.sha256, n_test=int(rd.y_test.size))
     return rd
