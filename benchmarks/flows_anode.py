@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--sr-lr", type=float, default=3e-4)
     ap.add_argument("--w-init", type=float, default=0.01)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--bkg-threads", type=int, default=None, help="default --threads")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("runs/bench_flows"))
     args = ap.parse_args(argv)
@@ -71,8 +72,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for n_sig in args.signals:
         rd = load_region_data(data_file, extra_file, n_sig)
         bg = cached_background(
-            args.out / "cache", data_file, signal=n_sig, seed=args.seed, hp=bkg_hp
+            args.out / "cache",
+            data_file,
+            signal=n_sig,
+            seed=args.seed,
+            hp=bkg_hp,
+            n_threads=args.bkg_threads or args.threads,
         )
+        torch.set_num_threads(args.threads)
         model = bg.load_model()
         test = {"x_test": rd.x_test, "mjj_test": rd.mjj_test, "y_test": rd.y_test}
         w_true = rd.info["n_sr_signal"] / rd.info["n_sr_data"]

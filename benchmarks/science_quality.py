@@ -33,6 +33,7 @@ def main() -> None:
     )
     ap.add_argument("--cells", default=",".join(CELLS), help="MODE:CLASSIFIER list")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--first-run", type=int, default=0, help="resume: start at this run index")
     ap.add_argument("--signal", type=int, default=1000)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--statistics", default="full", choices=["half", "full"])
@@ -60,7 +61,7 @@ def main() -> None:
         limit = exact_limit_max_sic(cell)
         t0 = time.perf_counter()
         sics = []
-        for run in range(args.runs):
+        for run in range(args.first_run, args.runs):
             r = evaluate(hp, cell, statistics=args.statistics, run=run, n_jobs=args.n_jobs)
             sics.append(r.truth["argos"]["max_sic"])
             print(
