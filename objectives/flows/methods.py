@@ -55,12 +55,7 @@ def evaluate_density_method(
         raise ValueError(
             f"density method must be one of {', '.join(DENSITY_METHODS)}, got {method!r}"
         )
-    features = {
-        "shifted": data.shifted,
-        "feature_set": data.feature_set,
-        "include_delta_r": data.include_delta_r,
-        "n_noise": data.n_noise,
-    }
+    features = _features(data)
     bg = cached_background(
         cache_dir,
         data.data_file,
@@ -130,7 +125,7 @@ def _background_flow(hp: Mapping, cell: Any, statistics: str, run: int, seed: in
     res = train_background_model(x, m, hp, seed=seed, n_threads=n_jobs)
     info = {**res.info, **{k: v for k, v in rd.info.items() if k != "signal"}}
     info["val_log_likelihood"] = res.val_log_likelihood
-    return -res.val_log_likelihood, None, None, info
+    return -res.val_log_likelihood, info
 
 
 def evaluate_cell(hp: Mapping, cell: Any, statistics: str, run: int, *, n_jobs: int = 1):
@@ -151,8 +146,8 @@ def evaluate_cell(hp: Mapping, cell: Any, statistics: str, run: int, *, n_jobs: 
     seed = model_seed(run, statistics)
     data = cell.data
     if method == "BackgroundFlow":
-        val_loss, scores, y_test, info = _background_flow(hp, cell, statistics, run, seed, n_jobs)
-        truth = {"max_sic": float("nan"), "auc": float("nan")}
+        val_loss, info = _background_flow(hp, cell, statistics, run, seed, n_jobs)
+        scores, y_test, truth = None, None, {"max_sic": float("nan"), "auc": float("nan")}
     else:
         if data.background_dir is None:
             raise ValueError(f"{method} cell {cell.key()}: DataSpec.background_dir is not set")
