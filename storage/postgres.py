@@ -78,6 +78,13 @@ def open_postgres(
     import sqlalchemy.exc
 
     try:
+        # Creating the schema of a fresh database nests two connections inside Optuna
+        # (alembic stamping), which a one-connection pool deadlocks on: do it first on a
+        # throwaway engine allowed one extra connection, then open the real storage.
+        init = optuna.storages.RDBStorage(
+            url, engine_kwargs={**engine_kwargs(), "max_overflow": 1}, skip_compatibility_check=True
+        )
+        init.engine.dispose()
         rdb = optuna.storages.RDBStorage(
             url, engine_kwargs=engine_kwargs(), skip_compatibility_check=True
         )
