@@ -9,9 +9,7 @@ and fails with a description of what it waited for and the last thing it saw.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -20,12 +18,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import optuna
+from _hpo_cli import hpo
 from optuna.trial import FrozenTrial, TrialState
 
 from storage.leases import FAIL_REASON, LEASE_WORKER, REQUEUED_FROM
 from workers.slurm import TERMINAL_STATES, job_states
 
-REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 _BASE = """\
@@ -115,20 +113,6 @@ def write_campaign(folder: Path, prefix: str, storage: str, **fields: Any) -> Pa
     path = folder / "campaign.toml"
     path.write_text(_BASE.format(**values))
     return path
-
-
-def hpo(*args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m hpo ARGS`` (SLURM_CONF comes from the environment); never raises."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(
-        [sys.executable, "-m", "hpo", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=REPO,
-        env=env,
-    )
 
 
 def wait_for(

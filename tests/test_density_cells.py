@@ -7,12 +7,12 @@ import json
 import numpy as np
 import optuna
 import pytest
+from _hpo_cli import run_pipeline, studies
 from optuna.trial import TrialState
 
 from hpo.cells import campaign_cells, final_sources
 from hpo.config import ConfigError, load_campaign
 from objectives.methods import VAL_LOSS, default_hyperparameters, validate_hyperparameters
-from tests.test_pipeline import hpo, studies
 
 TINY_FLOW = "n_blocks = 2, hidden = 16, epochs = 3, n_keep = 2, batch_size = 512"
 FLOW_LINES = TINY_FLOW.replace(", ", "\n")
@@ -66,12 +66,8 @@ defaults = false
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dens")
-    path = folder / "dens.toml"
-    path.write_text(DENSITY)
-    proc = hpo("pipeline", str(path), "--workers", "2")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return load_campaign(path), proc
+    """The four-method campaign run through create, 2 workers, export, final and report."""
+    return run_pipeline(tmp_path_factory.mktemp("dens"), "dens", DENSITY)
 
 
 def test_density_methods_are_one_cell_per_signal_amount(tmp_path):

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
+from _hpo_cli import hpo, run_pipeline, studies
 from optuna.trial import TrialState
 
 from hpo.cells import campaign_cells
-from hpo.config import load_campaign
 from hpo.export import best_trial
 
 TINY = """
@@ -50,35 +49,10 @@ statistics = ["half", "full"]
 """
 
 
-def hpo(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hpo", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-    )
-
-
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """The tiny campaign run through create, 2 workers, export, final and report."""
-    folder = tmp_path_factory.mktemp("tiny")
-    path = folder / "tiny.toml"
-    path.write_text(TINY)
-    proc = hpo("pipeline", str(path), "--workers", "2")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return load_campaign(path), proc
-
-
-def studies(campaign):
-    from hpo.studies import open_campaign_storage
-
-    storage = open_campaign_storage(campaign)
-    return {
-        cc.key: optuna.load_study(study_name=cc.study_name, storage=storage)
-        for cc in campaign_cells(campaign)
-    }
+    return run_pipeline(tmp_path_factory.mktemp("tiny"), "tiny", TINY)
 
 
 def test_exact_trial_counts(finished):

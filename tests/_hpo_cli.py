@@ -1,0 +1,54 @@
+"""Run the ``hpo`` command line from tests and open what a campaign stored."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def hpo(*args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m hpo ARGS`` from the repository root; never raises on failure.
+
+    ``SLURM_CONF`` and the rest of the environment are passed through.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "hpo", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def run_pipeline(folder: Path, name: str, text: str):
+    """Write campaign ``text`` to ``folder/name.toml``, run ``hpo pipeline`` with 2 workers.
+
+    Returns ``(campaign, completed process)``; fails the test if the pipeline fails.
+    """
+    from hpo.config import load_campaign
+
+    path = folder / f"{name}.toml"
+    path.write_text(text)
+    proc = hpo("pipeline", str(path), "--workers", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return load_campaign(path), proc
+
+
+def studies(campaign) -> dict[str, optuna.Study]:
+    """Every cell's study of ``campaign``, by cell key."""
+    from hpo.cells import campaign_cells
+    from hpo.studies import open_campaign_storage
+
+    storage = open_campaign_storage(campaign)
+    return {
+        cc.key: optuna.load_study(study_name=cc.study_name, storage=storage)
+        for cc in campaign_cells(campaign)
+    }
