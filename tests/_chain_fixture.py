@@ -53,11 +53,13 @@ n_startup_trials = 2
 
 [search.fixed.HGB]
 n_ensemble = {n_ensemble}
+{hgb_fixed}
 
 # max_iter is searched, so it is narrowed here (a [search.fixed] value would be
 # overridden by the searched one); keeps every trial about equally long.
 [search.space.HGB]
 max_iter = {{ type = "int", low = 25, high = 35 }}
+{hgb_space}
 
 [final]
 n_runs = 1
@@ -104,6 +106,8 @@ def write_campaign(folder: Path, prefix: str, storage: str, **fields: Any) -> Pa
         "array_parallel": 2,
         "signal_spec": "USR1@90",
         "extra": [],
+        "hgb_fixed": "",  # extra TOML lines of [search.fixed.HGB] / [search.space.HGB]
+        "hgb_space": "",
     }
     values.update(fields)
     for key in ("signal", "metrics", "statistics", "extra"):

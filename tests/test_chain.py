@@ -58,9 +58,14 @@ pytestmark = [
 ]
 
 CHAIN_TIMEOUT = 480.0  # seconds for a whole chain on a busy 2-core machine
-TIMELIMIT_TRIALS = 14
+TIMELIMIT_TRIALS = 16
 # the time-limit chain serialises its tasks and loses part of a trial to every warning
-TIMELIMIT_TIMEOUT = 900.0
+TIMELIMIT_TIMEOUT = 1200.0
+PINNED_HGB_SPACE = """\
+max_leaf_nodes = { type = "int", low = 30, high = 31 }
+max_depth = { type = "int", low = 13, high = 14 }
+max_bins = { type = "int", low = 250, high = 254 }
+learning_rate = { type = "float", low = 0.09, high = 0.1 }"""
 RECORD_KEYS = {"classifier", "hp", "metric", "metrics", "params", "provenance", "repetition"}
 RECORD_KEYS |= {"value"}
 
@@ -112,12 +117,15 @@ def chains(request, tmp_path_factory, postgres_url) -> dict[str, Chain | dict]:
                 "timelimit",
                 postgres_url,
                 n_trials=TIMELIMIT_TRIALS,
-                # trials of ~10 s on an idle machine (8 fits x 2 reps; 36 fits took 40 s,
-                # measured), 3x that on the busy CI machine: every task life (60-90 s of
-                # work before the warning) finishes some, and the ~140 s of idle work
-                # outlives the first task, so the warning must hit a trial. Spare tasks
-                # exit at once.
+                # Trials of equal cost whatever the sampler picks (no early stopping,
+                # ranges pinned, one thread): ~10 s on an idle machine (8 fits x 2 reps,
+                # measured 8-11 s), ~3x that on the busy CI machine. Every task life
+                # (60-90 s of work before the warning) finishes some, and the ~160 s of
+                # idle work outlives the first task, so the warning must hit a trial.
+                # Spare tasks exit at once.
                 n_ensemble=8,
+                hgb_fixed="early_stopping = false",
+                hgb_space=PINNED_HGB_SPACE,
                 metrics=["argos"],
                 statistics=["half"],
                 defaults=False,
