@@ -119,9 +119,9 @@ def chains(request, tmp_path_factory, postgres_url) -> dict[str, Chain | dict]:
                 postgres_url,
                 n_trials=TIMELIMIT_TRIALS,
                 # Trials of equal cost whatever the sampler picks (no early stopping,
-                # ranges pinned, one thread): ~10 s on an idle machine (8 fits x 2 reps,
-                # measured 8-11 s), ~3x that on the busy CI machine. Every task life
-                # (60-90 s of work before the warning) finishes some, and the ~160 s of
+                # ranges pinned, one thread): ~9 s on an idle machine (8 fits x 2 reps,
+                # measured), ~3x that on the busy CI machine. Every task life
+                # (60-90 s of work before the warning) finishes some, and the ~145 s of
                 # idle work outlives the first task, so the warning must hit a trial.
                 # Spare tasks exit at once.
                 n_ensemble=8,
@@ -326,6 +326,7 @@ def _interrupted(chain: Chain, marker: str) -> dict[str, list[FrozenTrial]]:
 
 
 def _check_rerun(trials: list[FrozenTrial], lost: FrozenTrial) -> FrozenTrial:
+    assert lost.params, f"trial {lost.number} was cut before it sampled anything"
     rerun = requeue_target(trials, lost.number)
     assert rerun is not None, f"trial {lost.number} was not re-queued"
     assert rerun.state == TrialState.COMPLETE, f"re-queued trial {rerun.number}: {rerun.state}"
