@@ -11,7 +11,8 @@ the cluster, each started with ``python -m hpo launch`` and left to the schedule
   completed, the export equals what the study holds, the final summaries exist,
   ``hpo status`` shows cells and job states.
 * **timelimit**: ``[slurm] time = "2"`` (minutes) with the warning ``USR1@30``, one
-  task at a time, more work than one task's life: the time-limit warning interrupts
+  task at a time, trials of equal cost sized to ~240 s of work at the speed measured
+  just before launch, more than one task's life: the time-limit warning interrupts
   trials, which are re-queued and re-run by the next task; same exactness and export
   checks. (SLURM sends the warning up to 60 s early; with ``time = "1"`` it comes at
   its first 30 s tick, often during the worker's start-up.)
@@ -59,7 +60,10 @@ pytestmark = [
 ]
 
 CHAIN_TIMEOUT = 480.0  # seconds for a whole chain on a busy 2-core machine
-TIMELIMIT_TRIALS = 16
+# The time-limit campaign holds about TIMELIMIT_WORK_S of trials as measured on this
+# machine just before launch (its speed varies 3x between days), and within these bounds.
+TIMELIMIT_WORK_S = 240.0
+TIMELIMIT_TRIALS = (16, 80)
 # the time-limit chain serialises its tasks and loses part of a trial to every warning
 TIMELIMIT_TIMEOUT = 1200.0
 PINNED_HGB_SPACE = """\
@@ -113,17 +117,13 @@ def chains(request, tmp_path_factory, postgres_url) -> dict[str, Chain | dict]:
             launched["main"] = Chain.launch(toml, postgres_url)
             out["faults"] = _inject_faults(launched["main"])
         if _selected(request, "test_time_limit_trials_requeued_and_rerun"):
-            toml = write_campaign(
-                root / "timelimit",
-                "timelimit",
-                postgres_url,
-                n_trials=TIMELIMIT_TRIALS,
-                # Trials of equal cost whatever the sampler picks (no early stopping,
-                # ranges pinned, one thread): ~9 s on an idle machine (8 fits x 2 reps,
-                # measured), ~3x that on the busy CI machine. Every task life
-                # (60-90 s of work before the warning) finishes some, and the ~145 s of
-                # idle work outlives the first task, so the warning must hit a trial.
-                # Spare tasks exit at once.
+            # Trials of equal cost whatever the sampler picks (no early stopping, ranges
+            # pinned, one thread; 3-9 s each on an idle machine, depending on the day).
+            # Their number gives ~240 s of work at the speed measured now: every task
+            # life (60-90 s of work before the warning) finishes some, and the work
+            # outlives the first task even if the machine gets 2x faster, so the
+            # warning must hit a trial. Spare tasks exit at once.
+            timelimit = dict(
                 n_ensemble=8,
                 hgb_fixed="early_stopping = false",
                 hgb_space=PINNED_HGB_SPACE,
@@ -135,7 +135,14 @@ def chains(request, tmp_path_factory, postgres_url) -> dict[str, Chain | dict]:
                 array_size=16,
                 array_parallel=1,
             )
+            folder = root / "timelimit"
+            seconds = _trial_seconds(write_campaign(folder, "timelimit", postgres_url, **timelimit))
+            low, high = TIMELIMIT_TRIALS
+            n_trials = min(max(math.ceil(TIMELIMIT_WORK_S / seconds), low), high)
+            print(f"time-limit campaign: {seconds:.1f} s per trial here -> {n_trials} trials")
+            toml = write_campaign(folder, "timelimit", postgres_url, n_trials=n_trials, **timelimit)
             launched["timelimit"] = Chain.launch(toml, postgres_url)
+            out["timelimit_trials"] = n_trials
         if _selected(request, "test_missing_data_fails_workers_and_pick_best"):
             toml = write_campaign(
                 root / "nodata",
@@ -160,6 +167,32 @@ def chains(request, tmp_path_factory, postgres_url) -> dict[str, Chain | dict]:
     finally:
         for chain in launched.values():
             chain.cancel_all()
+
+
+def _trial_seconds(toml: Path) -> float:
+    """Wall time of one trial of this single-cell campaign, here and now (in-process).
+
+    Every searched parameter at the low end of its range; the cell's data are prepared
+    (and the synthetic files written) before the clock starts, as a worker does once.
+    """
+    from hpo.cells import campaign_cells, ensure_data
+    from hpo.config import load_campaign
+    from hpo.spaces import hyperparameters, space_for
+    from objectives.evaluate import evaluate
+
+    campaign = load_campaign(toml)
+    ensure_data(campaign)
+    (cc,) = campaign_cells(campaign)
+    clf, search = cc.point.classifier, campaign.search
+    fixed = search.fixed.get(clf, {})
+    space = space_for(clf, search.space.get(clf), fixed)
+    hp = hyperparameters(clf, {name: e["low"] for name, e in space.items()}, fixed)
+    cell = cc.cell()
+    evaluate(hp, cell, statistics="half", run=0, n_jobs=search.n_jobs)  # prepares the cell
+    t0 = time.perf_counter()
+    for j in range(search.repetitions):
+        evaluate(hp, cell, statistics="half", run=j, n_jobs=search.n_jobs)
+    return time.perf_counter() - t0
 
 
 def _pick_trial_to_cancel(chain: Chain) -> tuple[str, FrozenTrial, int] | None:
@@ -453,7 +486,7 @@ def test_time_limit_trials_requeued_and_rerun(chains) -> None:
         assert f"trial {lost.number} of {name} re-queued: interrupted by SIG" in log
         assert tasks[f"{chain.jobs['worker']}_{task}"] in ("FAILED", "TIMEOUT")
         assert rerun.system_attrs[LEASE_WORKER] != worker
-    complete = _check_exact_and_unique(chain, TIMELIMIT_TRIALS)
+    complete = _check_exact_and_unique(chain, chains["timelimit_trials"])
     _check_export(chain, complete, ["argos"], reps=2)
     print(
         f"time limit: {len(interrupted[name])} trials interrupted and re-run; tasks {tasks}; "
