@@ -41,13 +41,9 @@ def campaign_status(campaign: Campaign) -> str:
             summary = ", ".join(f"{k}={v}" for k, v in sorted(mine.items())) or "unknown"
             out.append(f"  {name:<24} {job:<10} {summary}")
     out += ["", "outputs:"]
-    for label, sub in (
-        ("hp JSON", "hp"),
-        ("final runs", "final"),
-        ("plots", "report"),
-        ("worker logs", "logs"),
-        ("SLURM scripts/logs", "slurm"),
-    ):
+    # local workers log to logs/, SLURM jobs next to their scripts
+    logs = ("job logs", "slurm/logs") if jobs else ("worker logs", "logs")
+    for label, sub in (("hp JSON", "hp"), ("final runs", "final"), ("plots", "report"), logs):
         path = campaign.run_dir / sub
         out.append(f"  {label:<20} {path}{'' if path.exists() else '  (not yet)'}")
     return "\n".join(out)

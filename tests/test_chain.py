@@ -412,6 +412,8 @@ def test_status_lists_cells_and_job_states(main_run) -> None:
     assert f"{chain.jobs['pick-best']}=COMPLETED" in listed["pick-best"]
     hp_line = next(ln for ln in out.splitlines() if "hp JSON" in ln)
     assert hp_line.split()[-1] == str(chain.run_dir / "hp"), hp_line  # not "(not yet)"
+    logs_line = next(ln for ln in out.splitlines() if "job logs" in ln)
+    assert logs_line.split()[-1] == str(chain.run_dir / "slurm" / "logs"), logs_line
 
 
 def test_scancelled_task_trial_requeued_and_rerun(main_run) -> None:
