@@ -67,6 +67,8 @@ def main() -> None:
     ap.add_argument("--nn-epochs", type=int, default=None, help="override (default 100)")
     ap.add_argument("--n-jobs", type=int, default=2)
     args = ap.parse_args()
+    if not 0 <= args.first_run < args.runs:
+        ap.error(f"--first-run {args.first_run} must be in 0 .. --runs - 1 ({args.runs - 1})")
 
     overrides = {
         "HGB": {"n_ensemble": args.hgb_ensemble},
