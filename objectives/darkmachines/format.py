@@ -344,16 +344,12 @@ def write_events(path: str | os.PathLike, records: Iterable[EventRecord]) -> Pat
     The lines go to a temporary file next to ``path`` that replaces it at the end,
     so readers never see a half-written file. Returns the path.
     """
+    from objectives.files import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="ascii", newline="\n") as out:
-            for record in records:
-                out.write(format_line(record))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as out:
+        for record in records:
+            out.write(format_line(record))
     return path
 
 

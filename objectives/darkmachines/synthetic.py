@@ -76,6 +76,7 @@ from objectives.darkmachines.format import (
     ObjectEvents,
     write_events,
 )
+from objectives.files import atomic_write_text
 
 __all__ = [
     "BACKGROUND_PROCESSES",
@@ -637,7 +638,5 @@ def write_synthetic_darkmachines(
             n = n_bkg if name == "background" else n_sig
             rng = np.random.default_rng(seed)
             write_events(path, _stream(model, name, n, rng, spec._chunk))
-        tmp = meta_path.with_name(f".{meta_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(_record(spec), indent=2))
-        os.replace(tmp, meta_path)
+        atomic_write_text(meta_path, json.dumps(_record(spec), indent=2))
     return paths
