@@ -1,0 +1,191 @@
+"""Deep SVDD (Ruff et al., "Deep One-Class Classification", ICML 2018), one-class variant.
+
+A bias-free network phi maps each background event to R^d; the centre c is
+the mean of phi over an initial forward pass on training events, with every
+component |c_k| < eps pushed to ±eps (a component at zero could be reached by
+the all-zero network). Training minimises ``mean ||phi(x) - c||²``; the
+anomaly score is the squared distance to c. Bias terms are refused: with them
+the network can output c for every input (zero loss, no information;
+Ruff et al., Prop. 2). The ensemble (arXiv:2106.10164 style, the challenge's
+``DeepSVDD_d5 .. d21``) trains one member per output dimension d, seeds
+derived from the fit's seed, and averages the members' scores standardised
+with the mean and standard deviation of their held-out background scores.
+
+Network: backbone -> LeakyReLU(0.1) -> Linear(d, bias=False). The
+activation matters for the poster's MLP, which ends in batch normalisation:
+a linear map of batch-normalised features has zero mean over every training
+batch, so c (non-zero) would be unreachable and the loss minimised by
+shrinking the output to 0.
+
+The centre pass runs in training mode, so batch-normalised backbones see the
+batch statistics they are trained with.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from objectives.unsupervised._train import (
+    Inputs,
+    Scaler,
+    build,
+    member_seeds,
+    minibatches,
+    predict,
+    torch_threads,
+)
+from objectives.unsupervised.arrays import EventArrays
+from objectives.unsupervised.detector import Detector
+from objectives.unsupervised.params import validate
+
+__all__ = ["DSVDDEnsemble", "DSVDDMember", "SVDDNet", "fit_dsvdd", "init_center"]
+
+
+class SVDDNet(nn.Module):
+    """``backbone -> LeakyReLU(0.1) -> Linear(rep_dim)``; bias-free unless ``bias``."""
+
+    def __init__(self, backbone: nn.Module, rep_dim: int, *, bias: bool = False) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.act = nn.LeakyReLU(0.1)
+        self.proj = nn.Linear(backbone.out_dim, rep_dim, bias=bias)
+
+    def forward(
+        self, objects: torch.Tensor, mask: torch.Tensor, event: torch.Tensor
+    ) -> torch.Tensor:
+        return self.proj(self.act(self.backbone(objects, mask, event)))
+
+
+def init_center(net: nn.Module, inputs: Inputs, *, eps: float, batch_size: int) -> torch.Tensor:
+    """Mean output over ``inputs`` (training mode, no gradients); |c_k| < eps pushed to ±eps."""
+    net.train()
+    total, count = None, 0
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch_size):
+            part = inputs.take(slice(start, start + batch_size))
+            if len(part) < 2 and count:
+                continue
+            out = net(*part)
+            total = out.sum(0) if total is None else total + out.sum(0)
+            count += out.shape[0]
+    c = total / count
+    small = c.abs() < eps
+    return torch.where(small & (c < 0), -eps, torch.where(small, eps, c))
+
+
+def _distances(net: nn.Module, c: torch.Tensor, inputs: Inputs) -> np.ndarray:
+    return ((predict(net, inputs) - c) ** 2).sum(1).double().numpy()
+
+
+@dataclass(eq=False)
+class DSVDDMember:
+    """One trained network of output dimension ``rep_dim`` with its centre."""
+
+    rep_dim: int
+    net: nn.Module
+    c: torch.Tensor
+    loss_history: list[float]
+    val_mean: float  # mean held-out background distance (standardisation and val_loss)
+    val_std: float
+    seed: int
+
+    def distances(self, inputs: Inputs) -> np.ndarray:
+        """Squared distances to ``c``, float64."""
+        return _distances(self.net, self.c, inputs)
+
+
+def _fit_member(
+    train_in: Inputs,
+    val_in: Inputs,
+    train: EventArrays,
+    scaler: Scaler,
+    hp: dict[str, Any],
+    rep_dim: int,
+    *,
+    seed: int,
+    bias: bool = False,
+) -> DSVDDMember:
+    """Train one member. ``bias=True`` exists for the collapse demonstration only."""
+    gen = torch.Generator().manual_seed(seed)
+    net = build(lambda b: SVDDNet(b, rep_dim, bias=bias), hp, train, scaler, gen, bias=bias)
+    n_center = len(train_in) if hp["center_events"] is None else hp["center_events"]
+    c = init_center(
+        net, train_in.take(slice(0, n_center)), eps=hp["center_eps"], batch_size=hp["batch_size"]
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    history = []
+    for _ in range(hp["epochs"]):
+        net.train()
+        total, count = 0.0, 0
+        for idx in minibatches(len(train_in), hp["batch_size"], gen):
+            out = net(*train_in.take(idx))
+            loss = ((out - c) ** 2).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        history.append(total / count)
+    d = _distances(net, c, val_in)
+    return DSVDDMember(rep_dim, net, c, history, float(d.mean()), float(max(d.std(), 1e-12)), seed)
+
+
+@dataclass(eq=False)
+class DSVDDEnsemble(Detector):
+    """Deep SVDD ensemble: mean of the members' standardised squared distances."""
+
+    scaler: Scaler
+    members: list[DSVDDMember]
+    n_threads: int = 1
+    info: dict[str, Any] = field(default_factory=dict)
+    method: str = "dSVDD"
+
+    @property
+    def val_loss(self) -> float:
+        return float(np.mean([m.val_mean for m in self.members]))
+
+    def member_scores(self, arrays: EventArrays) -> dict[int, np.ndarray]:
+        """Raw squared distances of each member, keyed by output dimension d."""
+        with torch_threads(self.n_threads):
+            inputs = self.scaler.inputs(arrays)
+            return {m.rep_dim: m.distances(inputs) for m in self.members}
+
+    def score(self, arrays: EventArrays) -> np.ndarray:
+        raw = self.member_scores(arrays)
+        z = [(raw[m.rep_dim] - m.val_mean) / m.val_std for m in self.members]
+        return np.mean(z, axis=0)
+
+
+def fit_dsvdd(
+    train: EventArrays, val: EventArrays, hp: dict[str, Any], *, seed: int, n_threads: int = 1
+) -> DSVDDEnsemble:
+    """One Deep SVDD member per ``hp["rep_dims"]`` entry, trained on ``train`` (background)."""
+    hp = validate("dSVDD", hp)
+    t0 = time.perf_counter()
+    with torch_threads(n_threads):
+        scaler = Scaler.fit(train)
+        train_in, val_in = scaler.inputs(train), scaler.inputs(val)
+        seeds = member_seeds(seed, len(hp["rep_dims"]))
+        members = [
+            _fit_member(train_in, val_in, train, scaler, hp, d, seed=s)
+            for d, s in zip(hp["rep_dims"], seeds, strict=True)
+        ]
+    info = {
+        "method": "dSVDD",
+        "hp": hp,
+        "seed": seed,
+        "n_train": len(train),
+        "n_val": len(val),
+        "member_seeds": seeds,
+        "member_val_loss": {m.rep_dim: m.val_mean for m in members},
+        "member_final_train_loss": {m.rep_dim: m.loss_history[-1] for m in members},
+        "center_norm": {m.rep_dim: float(m.c.norm()) for m in members},
+        "fit_seconds": time.perf_counter() - t0,
+    }
+    return DSVDDEnsemble(scaler, members, n_threads=n_threads, info=info)

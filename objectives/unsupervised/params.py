@@ -1,0 +1,214 @@
+"""Hyperparameters of the unsupervised detectors as data, and their one validator.
+
+``RULES[method]`` maps every hyperparameter of ``"dSVDD"``, ``"DROCC"`` and
+``"DDD"`` to a ``Rule`` (``objectives.classifiers._params.Rule``, extended
+here by string choices and lists of numbers). ``validate`` returns the
+complete hyperparameters or raises ``HyperparameterError`` with the
+message shape of the classifiers, e.g.
+``DROCC hyperparameter 'gamma': must be a number in [1, inf), got 0.5``.
+
+Shared by every method: ``backbone`` ("MLP", "ParT", "ParT+pair"),
+``mlp_layers`` (the poster's [16, 8]), ``part_preset`` ("cpu" or "poster",
+see ``objectives.unsupervised.backbones.PART_PRESETS``), ``epochs``,
+``batch_size``, ``lr``, ``weight_decay``. The method-specific entries and
+their sources are documented next to each rule below.
+
+Importing this module loads neither torch nor scikit-learn.
+
+Example:
+    >>> hp = validate("dsvdd", {"rep_dims": [8]})
+    >>> hp["backbone"], hp["rep_dims"], hp["center_eps"]
+    ('MLP', [8], 0.1)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from objectives.classifiers._params import Rule
+from objectives.errors import HyperparameterError
+
+__all__ = [
+    "BACKBONES",
+    "METHODS",
+    "RULES",
+    "canonical_method",
+    "defaults",
+    "validate",
+]
+
+METHODS = ("dSVDD", "DROCC", "DDD")
+BACKBONES = ("MLP", "ParT", "ParT+pair")
+PART_PRESET_NAMES = ("cpu", "poster")
+
+_INF = math.inf
+
+
+@dataclass(frozen=True)
+class ChoiceRule(Rule):
+    """One of ``choices`` (strings, matched case-insensitively, returned canonical)."""
+
+    choices: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(c) for c in self.choices)
+
+    def check(self, value: Any) -> tuple[bool, Any]:
+        if isinstance(value, str):
+            for choice in self.choices:
+                if value.lower() == choice.lower():
+                    return True, choice
+        return False, None
+
+
+@dataclass(frozen=True)
+class FloatListRule(Rule):
+    """A list of ``length[0]`` to ``length[1]`` numbers, each in range."""
+
+    def describe(self) -> str:
+        lo = "(" if self.open_low else "["
+        hi = ")" if self.open_high or self.high == _INF else "]"
+        high = "inf" if self.high == _INF else _fmt(self.high)
+        return (
+            f"a list of {self.length[0]} to {self.length[1]} numbers each in "
+            f"{lo}{_fmt(self.low)}, {high}{hi}"
+        )
+
+    def check(self, value: Any) -> tuple[bool, Any]:
+        if (
+            not isinstance(value, list | tuple)
+            or not self.length[0] <= len(value) <= self.length[1]
+        ):
+            return False, None
+        items = [self._number(v, integer=False) for v in value]
+        return all(v is not None for v in items), items
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _int(default, low, high, **kw) -> Rule:
+    return Rule("int", default, low, high, **kw)
+
+
+def _float(default, low, high=_INF, **kw) -> Rule:
+    return Rule("float", default, low, high, **kw)
+
+
+def _common(*, epochs: int, lr: float, weight_decay: float) -> dict[str, Rule]:
+    return {
+        "backbone": ChoiceRule("choice", "MLP", choices=BACKBONES),
+        # the poster's MLP: Dense 16 relu, BatchNorm, Dense 8 relu, BatchNorm
+        "mlp_layers": Rule("int_list", [16, 8], 1, 4096, length=(1, 8)),
+        "part_preset": ChoiceRule("choice", "cpu", choices=PART_PRESET_NAMES),
+        "epochs": _int(epochs, 1, 10000),
+        "batch_size": _int(256, 2, 1000000),
+        "lr": _float(lr, 0.0, 1.0, open_low=True),
+        "weight_decay": _float(weight_decay, 0.0),
+    }
+
+
+RULES: dict[str, dict[str, Rule]] = {
+    # Ruff et al., ICML 2018: Adam, weight decay 1e-6, centre eps 0.1, no bias terms.
+    "dSVDD": {
+        **_common(epochs=20, lr=1e-3, weight_decay=1e-6),
+        # output dimensions of the ensemble (the DarkMachines challenge's d5, d8, d13, d21)
+        "rep_dims": Rule("int_list", [5, 8, 13, 21], 1, 1024, length=(1, 16)),
+        "center_eps": _float(0.1, 0.0, open_low=True),
+        # events in the initial forward pass that sets c (null = all training events)
+        "center_events": _int(None, 1, 10**9, nullable=True),
+        # must stay false: a network with bias terms collapses (see validate)
+        "bias": Rule("bool", False),
+    },
+    # Goyal et al., arXiv:2002.12718 (DROCCTrainer defaults: gamma 2, lambda 1);
+    # radius and ascent step in units of the standardised inputs (our choice).
+    "DROCC": {
+        **_common(epochs=20, lr=1e-3, weight_decay=0.0),
+        "radius": _float(8.0, 0.0, open_low=True),
+        "gamma": _float(2.0, 1.0),
+        "mu": _float(1.0, 0.0),
+        "ascent_steps": _int(10, 0, 1000),
+        "ascent_step_size": _float(0.1, 0.0),
+        "only_ce_epochs": _int(2, 0, 10000),
+    },
+    # the poster's discriminant distortion detection; grid and band of the AUC (0.7-0.8)
+    "DDD": {
+        **_common(epochs=10, lr=1e-3, weight_decay=0.0),
+        "sigmas": FloatListRule("float_list", [0.1, 0.3], 0.0, length=(1, 64)),
+        "p_drops": FloatListRule("float_list", [0.0, 0.2], 0.0, 1.0, length=(1, 64)),
+        "p_adds": FloatListRule("float_list", [0.0, 0.2], 0.0, 1.0, length=(1, 64)),
+        "auc_band": FloatListRule("float_list", [0.7, 0.8], 0.5, 1.0, length=(2, 2)),
+    },
+}
+
+
+def canonical_method(name: str) -> str:
+    """``"dsvdd"`` -> ``"dSVDD"``; unknown names raise ``HyperparameterError``."""
+    for canon in METHODS:
+        if isinstance(name, str) and name.lower() == canon.lower():
+            return canon
+    raise HyperparameterError(
+        f"unknown unsupervised method {name!r}; valid methods are {', '.join(METHODS)}"
+    )
+
+
+def defaults(method: str) -> dict[str, Any]:
+    """A fresh dict of the default hyperparameters of ``method``."""
+    return {k: copy.deepcopy(r.default) for k, r in RULES[canonical_method(method)].items()}
+
+
+def validate(method: str, hp: dict[str, Any] | None) -> dict[str, Any]:
+    """The complete, normalised hyperparameters: ``hp`` over the defaults.
+
+    Raises ``HyperparameterError`` naming the parameter, the rule and the
+    value for an unknown name, a value out of range, or a combination that
+    cannot work (dSVDD ``bias``, DROCC ``only_ce_epochs >= epochs``, DDD a
+    band with low >= high).
+    """
+    canon = canonical_method(method)
+    rules = RULES[canon]
+    if hp is None:
+        hp = {}
+    if not isinstance(hp, dict):
+        raise HyperparameterError(
+            f"{canon} hyperparameters: must be a dict, got {type(hp).__name__}"
+        )
+    out = defaults(canon)
+    for key, value in hp.items():
+        if key not in rules:
+            raise HyperparameterError(
+                f"{canon} hyperparameter {key!r}: unknown; valid names are {', '.join(rules)}"
+            )
+        ok, checked = rules[key].check(value)
+        if not ok:
+            raise HyperparameterError(
+                f"{canon} hyperparameter {key!r}: must be {rules[key].describe()}, got {value!r}"
+            )
+        out[key] = checked
+    _check_combinations(canon, out)
+    return out
+
+
+def _check_combinations(canon: str, hp: dict[str, Any]) -> None:
+    def fail(key: str, rule: str) -> None:
+        raise HyperparameterError(
+            f"{canon} hyperparameter {key!r}: must be {rule}, got {hp[key]!r}"
+        )
+
+    if canon == "dSVDD" and hp["bias"]:
+        fail(
+            "bias",
+            "false (with bias terms the network can map every event to the centre c: "
+            "a constant output has zero loss and scores carry no information; "
+            "Ruff et al. 2018, Prop. 2)",
+        )
+    if canon == "DROCC" and hp["only_ce_epochs"] >= hp["epochs"]:
+        fail("only_ce_epochs", f"smaller than epochs ({hp['epochs']}) so that negatives are used")
+    if canon == "DDD":
+        low, high = hp["auc_band"]
+        if not low < high:
+            fail("auc_band", "[low, high] with low < high")
