@@ -27,9 +27,9 @@ def synthetic_cell(
 
 def exact_limit_max_sic(cell: Cell, shifted: bool = False) -> float:
     """Max SIC of the exact likelihood ratio on the cell's test set."""
-    from objectives.cells import prepare
     from objectives.metrics import max_sic
     from objectives.synthetic import SyntheticModel
 
-    p = prepare(cell)
-    return float(max_sic(SyntheticModel(shifted=shifted).likelihood_ratio(p.x_test_raw), p.y_test))
+    test = cell.data.events(cell.signal).test
+    lr = SyntheticModel(shifted=shifted).likelihood_ratio(test.x, region=cell.data.region)
+    return float(max_sic(lr, test.label))

@@ -37,7 +37,7 @@ def _one(clf: str, n_jobs: int, overrides: dict) -> dict:
     hp = default_hyperparameters(clf)
     hp.update(overrides)
     t1 = time.perf_counter()
-    r = evaluate(hp, cell, statistics="half", run=0, n_jobs=n_jobs)
+    r = evaluate(hp, cell, "half", run=0, n_jobs=n_jobs)
     t_eval = time.perf_counter() - t1
     rss2 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {

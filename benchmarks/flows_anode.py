@@ -28,9 +28,9 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> list[dict]:
     import torch
 
+    from objectives.data import region_data
     from objectives.flows.anode import run_anode
     from objectives.flows.cathode import cached_background
-    from objectives.flows.data import load_region_data
     from objectives.flows.ranode import run_ranode
     from objectives.metrics import max_sic
     from objectives.synthetic import SyntheticModel, SyntheticSpec, write_synthetic
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     }
     reports = []
     for n_sig in args.signals:
-        rd = load_region_data(data_file, extra_file, n_sig)
+        rd = region_data(data_file, extra_file, n_sig)
         bg = cached_background(
             args.out / "cache",
             data_file,
@@ -81,18 +81,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
         )
         torch.set_num_threads(args.threads)
         model = bg.load_model()
-        test = {"x_test": rd.x_test, "mjj_test": rd.mjj_test, "y_test": rd.y_test}
+        test = {"x_test": rd.test.x, "mjj_test": rd.test.mjj, "y_test": rd.test.label}
+        x_sr, m_sr = rd.sr.x, rd.sr.mjj
         w_true = rd.info["n_sr_signal"] / rd.info["n_sr_data"]
         runs = {
-            "ANODE": run_anode(model, rd.x_sr, rd.mjj_sr, sr_hp, seed=args.seed, **test),
+            "ANODE": run_anode(model, x_sr, m_sr, sr_hp, seed=args.seed, **test),
             "R-ANODE (true w)": run_ranode(
-                model, rd.x_sr, rd.mjj_sr, sr_hp, seed=args.seed, w=w_true, **test
+                model, x_sr, m_sr, sr_hp, seed=args.seed, w=w_true, **test
             ),
             "R-ANODE (learned w)": run_ranode(
-                model, rd.x_sr, rd.mjj_sr, sr_hp, seed=args.seed, w_init=args.w_init, **test
+                model, x_sr, m_sr, sr_hp, seed=args.seed, w_init=args.w_init, **test
             ),
         }
-        exact = float(max_sic(truth.likelihood_ratio(rd.x_test), rd.y_test))
+        exact = float(max_sic(truth.likelihood_ratio(rd.test.x), rd.test.label))
         rep = {
             "data": spec.tag,
             "signal": n_sig,

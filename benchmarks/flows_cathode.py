@@ -49,12 +49,12 @@ def hgb_auc(a: np.ndarray, b: np.ndarray, seed: int = 0) -> float:
 def main(argv: list[str] | None = None) -> dict:
     import torch
 
+    from objectives.data import region_data
     from objectives.flows.background import train_background_model
     from objectives.flows.cathode import package_versions
-    from objectives.flows.data import load_region_data
     from objectives.flows.sampling import sample_signal_region, write_samples
     from objectives.lhco import load_events
-    from objectives.regions import in_sr
+    from objectives.regions import DEFAULT_REGION
     from objectives.synthetic import SyntheticModel, SyntheticSpec, write_synthetic
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     spec = SyntheticSpec(scale=args.scale, shifted=args.shifted)
     data_file, extra_file = write_synthetic(spec, args.out / "data")
-    rd = load_region_data(data_file, extra_file, args.signal)
+    rd = region_data(data_file, extra_file, args.signal)
     hp = {
         "n_blocks": args.n_blocks,
         "hidden": args.hidden,
@@ -87,20 +87,20 @@ def main(argv: list[str] | None = None) -> dict:
         "epochs": args.epochs,
         "n_keep": args.n_keep or min(10, args.epochs),
     }
-    res = train_background_model(rd.x_sb, rd.mjj_sb, hp, seed=args.seed)
+    res = train_background_model(rd.outside.x, rd.outside.mjj, hp, seed=args.seed)
     per_epoch = res.history.seconds_per_epoch
     tag = f"{spec.tag}_N{args.signal}_b{args.batch_size}_e{args.epochs}"
 
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    rows = sample_signal_region(res.model, rd.mjj_sr, 4 * rd.mjj_sr.size, rng)
+    rows = sample_signal_region(res.model, rd.sr.mjj, 4 * len(rd.sr), rng)
     t_sample = time.perf_counter() - t0
     samples_file = write_samples(
         args.out / f"samples_{tag}.npy", rows, {"benchmark": "flows_cathode", "hp": res.info["hp"]}
     )
 
     extra = load_events(extra_file)
-    sr = in_sr(extra.mjj)
+    sr = DEFAULT_REGION.in_sr(extra.mjj)
     true_x, true_m = extra.x[sr], extra.mjj[sr]
     n = min(200_000, len(true_x), len(rows))
     auc = hgb_auc(rows[:n, 1:], true_x[:n])
@@ -142,9 +142,9 @@ def main(argv: list[str] | None = None) -> dict:
         hgb = {"n_ensemble": args.hgb_ensemble}
         sics = {}
         for mode in ("IAD", "CATHODE", "CWoLa"):
-            ev = evaluate(hgb, Cell("HGB", mode, args.signal, False, data), statistics="full")
+            ev = evaluate(hgb, Cell("HGB", mode, args.signal, False, data), "full")
             sics[mode] = ev.truth["argos"]["max_sic"]
-        sics["exact_LR"] = float(max_sic(truth.likelihood_ratio(rd.x_test), rd.y_test))
+        sics["exact_LR"] = float(max_sic(truth.likelihood_ratio(rd.test.x), rd.test.label))
         report.update(
             max_sic={k: round(v, 2) for k, v in sics.items()},
             cathode_over_iad=round(sics["CATHODE"] / sics["IAD"], 3),

@@ -95,7 +95,7 @@ def main() -> None:
         }
         config = json.loads(json.dumps(config))  # compared with records read back from JSON
         for run in range(args.first_run, args.runs):
-            r = evaluate(hp, cell, statistics=args.statistics, run=run, n_jobs=args.n_jobs)
+            r = evaluate(hp, cell, args.statistics, run=run, n_jobs=args.n_jobs)
             sic, secs = r.truth["argos"]["max_sic"], r.info["seconds_total"]
             _record(config, run, sic, secs)
             print(f"  {mode:<6} {clf:<9} run {run}: max SIC {sic:.2f} ({secs:.0f} s)", flush=True)

@@ -31,7 +31,7 @@ from optuna.trial import TrialState
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from storage import open_storage  # noqa: E402
+from storage.urls import open_storage  # noqa: E402
 from workers.proc import run  # noqa: E402
 
 NOOP = REPO / "tests" / "_noop_worker.py"

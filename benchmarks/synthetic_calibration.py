@@ -19,7 +19,7 @@ import numpy as np
 
 from objectives import synthetic
 from objectives.lhco import load_events
-from objectives.regions import in_sr
+from objectives.regions import DEFAULT_REGION
 
 QUANTILES = (1, 16, 50, 84, 99)
 # Real LHCO R&D SR quantiles (../shared/data/README.md), q01/q16/q50/q84/q99.
@@ -96,7 +96,7 @@ def main() -> None:
         f"load both {t_load:.1f} s"
     )
 
-    sr = in_sr(data.mjj)
+    sr = DEFAULT_REGION.in_sr(data.mjj)
     bkg, sig = data.label == 0, data.label == 1
     print(f"events: {bkg.sum()} bkg, {sig.sum()} sig, {len(extra)} extra SR bkg")
     print(

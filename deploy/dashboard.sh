@@ -1,30 +1,24 @@
 #!/usr/bin/env bash
-# Serve a campaign's Optuna storage with optuna-dashboard (0.21), in the background.
+# Serve a campaign's studies with optuna-dashboard in the background (`hpo dashboard`).
 #
-#   deploy/dashboard.sh STORAGE [--port N] [--host H] [--artifact-dir DIR] [--state-dir DIR]
+#   deploy/dashboard.sh CAMPAIGN.toml [--port N] [--host H] [--expose] [--state-dir DIR]
 #   deploy/dashboard.sh --stop [--port N] [--state-dir DIR]
 #
-# STORAGE is one of
-#   journal:///abs/path/optuna.journal | journal:rel/path.journal (relative to the current
-#   directory) | a plain path to an existing journal file  -> JournalFileStorage
-#   postgresql+psycopg2://user@host:port/db                  -> RDBStorage
-# A PostgreSQL password is never accepted in the URL (it would show in `ps`): libpq
-# reads it from $PGPASSWORD or ~/.pgpass, which this script leaves to the environment.
-# --artifact-dir: the run's artifact store (<run_dir>/artifacts), so study artifacts
-# (e.g. SIC plots) show up; optional.
-#
-# Listens on 127.0.0.1:8080 by default; waits until the HTTP API answers, then prints
-# the URL on stdout. The pid and log files are <state-dir>/dashboard-<port>.{pid,log}
-# (default state dir <repo>/.deploy). If a dashboard from this script already runs
-# on that port it is reused. --stop ends it.
+# The storage (journal file or PostgreSQL), its password rules and the artifact store
+# all come from the campaign, through `hpo dashboard` (the same rules as every hpo
+# command); this script only runs it detached, waits until its HTTP API answers and
+# prints the URL on stdout. Listens on 127.0.0.1:8080 by default; a non-loopback
+# --host needs --expose (the dashboard has no authentication).
+# The pid and log files are <state-dir>/dashboard-<port>.{pid,log} (default state dir
+# <repo>/.deploy). A dashboard from this script already running on that port is reused.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PORT=8080
 HOST=127.0.0.1
-ARTIFACT_DIR=""
+EXPOSE=()
 STATE_DIR=${WSAD_DEPLOY_DIR:-$REPO/.deploy}
-STORAGE=""
+CAMPAIGN=""
 ACTION=start
 
 die() { echo "deploy/dashboard.sh: $*" >&2; exit 1; }
@@ -33,13 +27,13 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --port) PORT="${2:?--port needs a number}"; shift 2 ;;
         --host) HOST="${2:?--host needs an address}"; shift 2 ;;
-        --artifact-dir) ARTIFACT_DIR="${2:?--artifact-dir needs a directory}"; shift 2 ;;
+        --expose) EXPOSE=(--expose); shift ;;
         --state-dir) STATE_DIR="${2:?--state-dir needs a directory}"; shift 2 ;;
         --stop) ACTION=stop; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-        -*) die "unknown option '$1' (expected --port N, --host H, --artifact-dir DIR, --state-dir DIR, --stop)" ;;
-        *) [[ -z "$STORAGE" ]] || die "only one STORAGE argument, got '$STORAGE' and '$1'"
-           STORAGE=$1; shift ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -*) die "unknown option '$1' (expected --port N, --host H, --expose, --state-dir DIR, --stop)" ;;
+        *) [[ -z "$CAMPAIGN" ]] || die "only one CAMPAIGN argument, got '$CAMPAIGN' and '$1'"
+           CAMPAIGN=$1; shift ;;
     esac
 done
 
@@ -61,44 +55,14 @@ if [[ $ACTION == stop ]]; then
     exit 0
 fi
 
-[[ -n "$STORAGE" ]] || die "missing STORAGE (journal:///path/optuna.journal or postgresql+psycopg2://user@host:port/db)"
+[[ -n "$CAMPAIGN" ]] || die "missing CAMPAIGN (the campaign TOML file whose studies to serve)"
 
-case "$STORAGE" in
-    journal://*)
-        path=${STORAGE#journal://}
-        [[ "$path" == /* ]] || die "storage '$STORAGE': 'journal://' must be followed by an absolute path (journal:///abs/path.journal)"
-        STORAGE_ARGS=("$path" --storage-class JournalFileStorage) ;;
-    journal:*)
-        path=$(realpath -m -- "${STORAGE#journal:}")
-        STORAGE_ARGS=("$path" --storage-class JournalFileStorage) ;;
-    postgresql*://*)
-        if [[ "$STORAGE" =~ ^[^:]+://[^/@]*:[^/@]*@ ]]; then
-            die "storage URL must not contain a password (it would be visible in ps); put it in \$PGPASSWORD or ~/.pgpass"
-        fi
-        path=""
-        STORAGE_ARGS=("$STORAGE" --storage-class RDBStorage) ;;
-    *://*) die "storage '$STORAGE': unsupported scheme (expected journal:... or postgresql+psycopg2://...)" ;;
-    *)
-        path=$(realpath -m -- "$STORAGE")
-        STORAGE_ARGS=("$path" --storage-class JournalFileStorage) ;;
-esac
-if [[ -n "$path" && ! -f "$path" ]]; then
-    die "journal file $path does not exist (create the campaign's studies first)"
+HPO=${WSAD_HPO:-}
+if [[ -z "$HPO" ]]; then
+    if [[ -x "$REPO/.venv/bin/hpo" ]]; then HPO=$REPO/.venv/bin/hpo
+    else HPO=$(command -v hpo) || die "hpo not found: run 'make setup' or pip install -e ."; fi
 fi
-if [[ -n "$ARTIFACT_DIR" ]]; then
-    [[ -d "$ARTIFACT_DIR" ]] || die "--artifact-dir $ARTIFACT_DIR is not a directory"
-    STORAGE_ARGS+=(--artifact-dir "$(realpath -- "$ARTIFACT_DIR")")
-fi
-
-DASHBOARD=${OPTUNA_DASHBOARD:-}
-if [[ -z "$DASHBOARD" ]]; then
-    if [[ -x "$REPO/.venv/bin/optuna-dashboard" ]]; then
-        DASHBOARD=$REPO/.venv/bin/optuna-dashboard
-    else
-        DASHBOARD=$(command -v optuna-dashboard) || die "optuna-dashboard not found: pip install 'optuna-dashboard>=0.21'"
-    fi
-fi
-PY=$(dirname "$DASHBOARD")/python
+PY=$(dirname "$HPO")/python
 [[ -x "$PY" ]] || PY=python3
 
 URL="http://$HOST:$PORT"
@@ -115,13 +79,10 @@ if alive && answers; then
     echo "$URL/dashboard"
     exit 0
 fi
-if answers; then
-    die "port $PORT on $HOST is already in use by another server; pick another with --port"
-fi
 
 mkdir -p "$STATE_DIR"
 # setsid: own session, so the dashboard outlives this script and the caller's Ctrl-C.
-setsid "$DASHBOARD" "${STORAGE_ARGS[@]}" --host "$HOST" --port "$PORT" --server wsgiref \
+setsid "$HPO" dashboard "$CAMPAIGN" --host "$HOST" --port "$PORT" "${EXPOSE[@]}" \
     >"$LOG_FILE" 2>&1 </dev/null &
 echo $! >"$PID_FILE"
 
@@ -133,8 +94,7 @@ for _ in $(seq 1 150); do
     fi
     if ! alive; then
         rm -f "$PID_FILE"
-        die "optuna-dashboard exited during start-up; its log $LOG_FILE ends with:
-$(tail -n 15 "$LOG_FILE")"
+        die "hpo dashboard exited during start-up: $(tail -n 3 "$LOG_FILE")"
     fi
     sleep 0.2
 done

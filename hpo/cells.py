@@ -1,63 +1,53 @@
 """From a campaign's grid to objectives cells and Optuna study names.
 
-The data files of a cell are resolved here: the user's LHCO files, or the
-built-in synthetic set generated once into ``<run_dir>/data``. CATHODE
-templates come from a samples file: the user's, the exact synthetic
-background (``background_model = "truth"``), or a trained flow
-(``background_model = "flow"``), built once per signal amount and cached.
+A cell's data files, features and region come from :mod:`hpo.data`, its
+templates and background flows from :mod:`hpo.products` (built before any trial
+runs); which metrics a cell records and optimises comes from the method registry.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 from hpo.config import Campaign, GridPoint
+from hpo.data import data_spec
 
-__all__ = [
-    "CampaignCell",
-    "campaign_cells",
-    "final_sources",
-    "cell_key",
-    "ensure_data",
-    "study_name",
-    "synthetic_files",
-]
+__all__ = ["CampaignCell", "campaign_cells", "cell_key", "final_sources", "study_name"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class CampaignCell:
-    """A grid point with its study name and (lazily built) objectives cell."""
+    """A grid point with its study name and its objectives cell."""
 
     point: GridPoint
     study_name: str
     campaign: Campaign
 
-    def cell(self):
-        """The objectives ``Cell`` (data files resolved; CATHODE samples built if needed)."""
-        from hpo.templates import background_dir
-        from objectives.cells import Cell, DataSpec
+    @property
+    def method(self):
+        """The registry entry of the cell's method."""
+        from objectives.registry import get_method
 
-        c = self.campaign
-        data_file, extrabkg_file = data_files(c)
+        return get_method(self.point.classifier)
+
+    def cell(self):
+        """The objectives ``Cell``: data files, features, region and the built products.
+
+        Products are resolved once per process (``hpo.products.resolve``); the
+        worker does that before its first trial, so here it is a lookup.
+        """
+        from hpo.products import resolve
+        from objectives.cells import Cell
+
         p = self.point
-        samples = None
-        if p.mode == "CATHODE":
-            samples = samples_file(c, p.signal, p.feature_set)
-        spec = DataSpec(
-            data_file=data_file,
-            extrabkg_file=extrabkg_file,
-            samples_file=samples,
-            feature_set=p.feature_set,
-            include_delta_r=c.data.include_delta_r,
-            n_noise=c.data.n_noise,
-            shifted=c.data.shifted and c.data.source == "lhco",
-            background_dir=background_dir(c),
-            background_seed=c.data.seed,
-            background_hp=tuple(sorted(c.data.background_hp.items())),
+        products = resolve(self.campaign)[p]
+        spec = replace(
+            data_spec(self.campaign, p),
+            samples_file=products.samples_file,
+            background_model=products.background_model,
         )
         return Cell(
             classifier=p.classifier, mode=p.mode, signal=p.signal, rotation=p.rotation, data=spec
@@ -65,22 +55,12 @@ class CampaignCell:
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        """The metrics this cell's trials record: the campaign's, or a density method's own.
-
-        A density method has one label-free metric, ``val_loss``; it replaces the
-        classifier metrics ARGOS and BCE, and ``max_sic`` stays if the campaign has it.
-        """
-        from objectives.methods import VAL_LOSS, is_density
-
-        wanted, method = self.campaign.search.metrics, self.point.classifier
-        if not is_density(method):
-            return wanted
-        oracle = "max_sic" in wanted and method != "BackgroundFlow"  # no score, no SIC
-        return (VAL_LOSS,) + (("max_sic",) if oracle else ())
+        """The metrics this cell's trials record (the registry's rule over ``search.metrics``)."""
+        return self.method.cell_metrics(self.campaign.search.metrics)
 
     @property
     def objective(self) -> str:
-        """The metric this cell's study optimises (``val_loss`` for a density method)."""
+        """The metric this cell's study optimises (a density method's ``val_loss``)."""
         objective = self.campaign.search.objective
         return objective if objective in self.metrics else self.metrics[0]
 
@@ -101,9 +81,10 @@ class CampaignCell:
         return (
             f"## {self.key}\n\n"
             f"| | |\n|---|---|\n"
-            f"| campaign | `{c.name}` |\n| classifier | {p.classifier} |\n| mode | {p.mode} |\n"
+            f"| campaign | `{c.name}` |\n| method | {p.classifier} |\n| mode | {p.mode} |\n"
             f"| signal amount N | {p.signal} |\n| rotation | {p.rotation} |\n"
-            f"| features | {p.feature_set} |\n| data | {data} |\n"
+            f"| features | {p.feature_set} |\n| signal region | {p.region.describe()} |\n"
+            f"| data | {data} |\n"
             f"| objective | {self.objective} (sampler {c.search.sampler}) |\n"
             f"| target trials | {c.search.n_trials} x {c.search.repetitions} repetitions "
             f"on half statistics |\n"
@@ -111,9 +92,8 @@ class CampaignCell:
 
 
 def cell_key(point: GridPoint) -> str:
-    """Readable cell key: ``<classifier>-<mode>-<rot|norot>-N<signal>-<features>``."""
-    rot = "rot" if point.rotation else "norot"
-    return f"{point.classifier}-{point.mode}-{rot}-N{point.signal}-{point.feature_set}"
+    """Readable cell key of a grid point (``GridPoint.key``)."""
+    return point.key
 
 
 def study_name(campaign: Campaign, point: GridPoint) -> str:
@@ -132,51 +112,3 @@ def final_sources(campaign: Campaign) -> list[str]:
     for cc in campaign_cells(campaign):
         sources.extend(m for m in cc.metrics if m not in sources)
     return sources + (["default"] if campaign.final.defaults else [])
-
-
-def synthetic_files(campaign: Campaign) -> tuple[Path, Path]:
-    """Where the campaign's synthetic data files live (they may not exist yet)."""
-    from objectives.synthetic import SyntheticSpec, synthetic_paths
-
-    spec = SyntheticSpec(
-        scale=campaign.data.scale, shifted=campaign.data.shifted, seed=campaign.data.seed
-    )
-    return synthetic_paths(spec, campaign.run_dir / "data")
-
-
-def data_files(campaign: Campaign) -> tuple[Path, Path]:
-    """The data and extra-background files of the campaign (not generated here)."""
-    if campaign.data.source == "lhco":
-        return campaign.data.data_file, campaign.data.extrabkg_file
-    return synthetic_files(campaign)
-
-
-def ensure_data(campaign: Campaign) -> tuple[Path, Path]:
-    """Generate the synthetic files if needed (idempotent); check LHCO files exist."""
-    from objectives.errors import DataError
-
-    if campaign.data.source == "synthetic":
-        from objectives.synthetic import SyntheticSpec, write_synthetic
-
-        spec = SyntheticSpec(
-            scale=campaign.data.scale, shifted=campaign.data.shifted, seed=campaign.data.seed
-        )
-        return write_synthetic(spec, campaign.run_dir / "data")
-    for path in data_files(campaign):
-        if not path.exists():
-            raise DataError(f"{path}: data file not found (data.data_file / data.extrabkg_file)")
-    return data_files(campaign)
-
-
-def samples_file(campaign: Campaign, signal: int, feature_set: str) -> Path:
-    """The CATHODE template for one signal amount, built once if the campaign asks for it."""
-    model = campaign.data.background_model
-    if model == "file":
-        return campaign.data.samples_file
-    if model == "truth":
-        from hpo.templates import truth_samples
-
-        return truth_samples(campaign, signal)
-    from hpo.templates import flow_samples
-
-    return flow_samples(campaign, signal, feature_set)

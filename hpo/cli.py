@@ -36,23 +36,21 @@ on a SLURM cluster (PostgreSQL storage):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from hpo.config import ConfigError
+    from hpo.errors import UsageError
     from hpo.export import ExportError
     from objectives.errors import DataError, HyperparameterError
+    from storage.errors import StorageError
+    from workers.slurm import SlurmError
 
-    errors: list[type[BaseException]] = [ConfigError, ExportError, DataError, HyperparameterError]
-    try:
-        from storage.errors import StorageError
-
-        errors.append(StorageError)
-    except ImportError:  # pragma: no cover - storage always ships with the package
-        pass
-    try:
-        from workers.slurm import SlurmError
-
-        errors.append(SlurmError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    return (
+        ConfigError,
+        UsageError,
+        ExportError,
+        DataError,
+        HyperparameterError,
+        StorageError,
+        SlurmError,
+    )
 
 
 def _campaign(args):
@@ -63,22 +61,36 @@ def _campaign(args):
 
 # ----------------------------------------------------------------------------- handlers
 def cmd_validate(args) -> int:
+    from hpo.config import writable_run_dir
+    from hpo.data import data_files
+    from hpo.preflight import check_data
+    from storage.addresses import redact
+
     c = _campaign(args)
+    writable_run_dir(c, create=False)
+    check_data(c, files_exist=all(p.is_file() for p in data_files(c)))
     print(
         f"{c.path}: valid; {len(c.grid_points())} cells, {c.search.n_trials} trials each, "
-        f"storage {c.storage}, run_dir {c.run_dir}"
+        f"storage {redact(c.storage)}, run_dir {c.run_dir}"
     )
     return 0
 
 
 def cmd_create(args) -> int:
-    from hpo.cells import campaign_cells, ensure_data
+    from hpo import products
+    from hpo.cells import campaign_cells
+    from hpo.config import writable_run_dir
+    from hpo.data import ensure_data
+    from hpo.preflight import check_data
     from hpo.studies import create_studies, open_campaign_storage
 
     c = _campaign(args)
-    c.run_dir.mkdir(parents=True, exist_ok=True)
+    check_data(c, files_exist=False)  # the user's files, or the generator's capacity
+    writable_run_dir(c)
     storage = open_campaign_storage(c)  # fail fast on an unreachable database
     files = ensure_data(c)
+    check_data(c)
+    products.resolve(c)  # CATHODE templates and background flows, built once
     studies = create_studies(c, storage)
     print(f"campaign {c.name}: {len(studies)} studies in {c.storage} (run dir {c.run_dir})")
     print(f"data: {files[0]}\n      {files[1]}")
@@ -104,6 +116,7 @@ def _format_progress(campaign) -> str:
 
 
 def cmd_run(args) -> int:
+    from hpo.studies import progress
     from workers.local import run_local
 
     rc = cmd_create(args)
@@ -115,11 +128,36 @@ def cmd_run(args) -> int:
     def argv(i: int) -> list[str]:
         return [sys.executable, "-m", "hpo", "worker", str(c.path), "--worker-id", f"local-{i}"]
 
-    rc = run_local(args.workers, argv, lambda: _format_progress(c), log_dir=logs)
+    run = run_local(args.workers, argv, lambda: _format_progress(c), log_dir=logs)
     print(_format_progress(c))
-    if rc:
-        print(f"hpo: a worker failed (exit {rc}); logs in {logs}", file=sys.stderr)
-    return rc
+    if run.interrupted is not None:
+        print(f"hpo: interrupted by {signal.Signals(run.interrupted).name}", file=sys.stderr)
+        return run.exit_code
+    failed = {i: code for i, code in enumerate(run.codes) if code != 0}
+    if not failed:
+        return 0
+    reasons = {i: _worker_reason(logs / f"worker-{i}.log", code) for i, code in failed.items()}
+    if all(r.done for r in progress(c)):  # the others finished and recovered its trials
+        for i, reason in reasons.items():
+            print(f"hpo: note: worker {i} {reason}; every cell still reached its target")
+        return 0
+    for reason in dict.fromkeys(reasons.values()):  # one line per distinct reason
+        print(f"hpo: error: {reason} (logs in {logs})", file=sys.stderr)
+    return run.exit_code
+
+
+def _worker_reason(log_file: Path, code: int) -> str:
+    """The worker's own one-line error from its log, or how it ended."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in reversed(lines):
+        if line.startswith("hpo: error: "):
+            return line.removeprefix("hpo: error: ")
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
 
 
 def _worker_id() -> str:
@@ -132,11 +170,16 @@ def _worker_id() -> str:
 
 
 def cmd_worker(args) -> int:
-    from hpo.cells import campaign_cells, ensure_data
+    from hpo import products
+    from hpo.cells import campaign_cells
+    from hpo.data import ensure_data
+    from hpo.errors import UsageError
     from hpo.objective import make_objective
+    from hpo.preflight import check_data
     from hpo.samplers import make_sampler
     from hpo.studies import create_studies, open_campaign_storage
-    from workers.worker import run_worker
+    from objectives.errors import DataError, HyperparameterError
+    from workers.worker import EXIT_FATAL, EXIT_REPEATED_ERROR, run_worker
 
     # until run_worker installs its handlers, a stop signal ends the worker before it
     # takes a trial (SLURM's early time-limit warning can arrive during start-up)
@@ -146,13 +189,16 @@ def cmd_worker(args) -> int:
     worker_id = args.worker_id or _worker_id()
     storage = open_campaign_storage(c)
     ensure_data(c)
+    check_data(c)  # a file replaced after `hpo create` stops the worker here, not in trials
+    # templates and background flows before the first trial (each built once, by one worker)
+    products.resolve(c, worker_id=worker_id)
     create_studies(c, storage)
     cells = campaign_cells(c)
     if args.cell:
         known = {cc.key for cc in cells} | {cc.study_name for cc in cells}
         for name in args.cell:
             if name not in known:
-                raise _config_error(f"--cell {name!r}: no such cell in {c.path}")
+                raise UsageError(f"--cell {name}: no such cell in {c.path}")
         cells = [cc for cc in cells if cc.key in args.cell or cc.study_name in args.cell]
     targets = {cc.study_name: c.search.n_trials for cc in cells}
 
@@ -169,26 +215,38 @@ def cmd_worker(args) -> int:
         "worker %s: %d cells, target %d trials each", worker_id, len(targets), c.search.n_trials
     )
     summary = run_worker(
-        storage, targets, make_objective(c), sampler_factory=sampler_factory, worker_id=worker_id
+        storage,
+        targets,
+        make_objective(c),
+        sampler_factory=sampler_factory,
+        worker_id=worker_id,
+        fatal=(DataError, HyperparameterError),
     )
-    return int(getattr(summary, "exit_code", 0) or 0)
+    if summary.exit_code in (EXIT_FATAL, EXIT_REPEATED_ERROR):
+        print(f"hpo: error: {summary.message}", file=sys.stderr, flush=True)
+    return summary.exit_code
 
 
-def _config_error(message: str):
-    from hpo.config import ConfigError
+def _writable_folder(path: Path, flag: str) -> Path:
+    """``path`` made and proven writable, or a one-line UsageError naming ``flag``."""
+    import tempfile
 
-    return ConfigError(message)
+    from hpo.errors import UsageError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(dir=path, prefix=".write-probe-"))
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: not a writable folder ({exc.strerror or exc})") from None
+    return path
 
 
 def cmd_export(args) -> int:
     from hpo.export import export_campaign
 
     c = _campaign(args)
-    written = export_campaign(
-        c,
-        yaml_dir=Path(args.yaml).resolve() if args.yaml else None,
-        require_complete=args.require_complete,
-    )
+    yaml_dir = _writable_folder(Path(args.yaml).resolve(), "--yaml") if args.yaml else None
+    written = export_campaign(c, yaml_dir=yaml_dir, require_complete=args.require_complete)
     print(f"exported {len(written)} hyperparameter files to {c.run_dir / 'hp'}")
     if args.yaml:
         print(f"reference YAML layout in {Path(args.yaml).resolve()}")
@@ -199,14 +257,19 @@ def cmd_final(args) -> int:
     from hpo.final import run_final
 
     c = _campaign(args)
+    tty = sys.stderr.isatty()
 
     def show(done: int, total: int, what: str) -> None:
-        print(f"\r[final {done}/{total}] {what:<70}", end="", file=sys.stderr, flush=True)
+        # in place on a terminal; plain lines in a log file (a SLURM job's, say)
+        line = f"[final {done}/{total}] {what}"
+        print(f"\r\033[K{line}" if tty else line, end="" if tty else "\n", file=sys.stderr)
+        sys.stderr.flush()
 
     summaries = run_final(
         c, cells=args.cell, sources=args.source, statistics=args.statistics, progress=show
     )
-    print(file=sys.stderr)
+    if tty:
+        print(file=sys.stderr)
     print(f"{len(summaries)} summaries under {c.run_dir / 'final'}")
     return 0
 
@@ -252,7 +315,22 @@ def cmd_launch(args) -> int:
 def cmd_dashboard(args) -> int:
     from hpo.dashboard import serve
 
-    return serve(_campaign(args), host=args.host, port=args.port)
+    return serve(_campaign(args), host=args.host, port=args.port, expose=args.expose)
+
+
+def cmd_repair(args) -> int:
+    from hpo.errors import UsageError
+    from storage.addresses import JOURNAL_SCHEME, parse_journal_path, scheme
+    from storage.journal import rewrite_journal
+
+    c = _campaign(args)
+    if scheme(c.storage) != JOURNAL_SCHEME:
+        raise UsageError(f"hpo repair rewrites journal files; {c.name} uses {c.storage}")
+    path = parse_journal_path(c.storage, run_dir=c.run_dir)
+    if not path.is_file():
+        raise UsageError(f"{path}: no journal (the campaign was never created)")
+    print(rewrite_journal(path).describe())
+    return 0
 
 
 def cmd_db_upgrade(args) -> int:
@@ -264,8 +342,25 @@ def cmd_db_upgrade(args) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line ``hpo: error: ...`` and exit code 2 (no usage dump)."""
+
+    def error(self, message: str):
+        self.exit(2, f"hpo: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="hpo",
         description="Hyperparameter optimisation of weakly supervised anomaly detectors "
         "(IAD / CWoLa / CATHODE classifiers; ANODE / R-ANODE density methods) with "
@@ -274,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def add(name: str, func, help_: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_)
@@ -285,7 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("validate", cmd_validate, "check a campaign file and print its grid size")
     add("create", cmd_create, "create one study per cell (idempotent) and the synthetic data")
     sp = add("run", cmd_run, "run N local worker processes with a progress display")
-    sp.add_argument("-w", "--workers", type=int, default=2, help="worker processes (default 2)")
+    sp.add_argument(
+        "-w", "--workers", type=_positive_int, default=2, help="worker processes (default 2)"
+    )
     sp = add(
         "worker",
         cmd_worker,
@@ -310,14 +407,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--statistics", action="append", choices=["half", "full"])
     add("report", cmd_report, "plots (PNG + PDF) and a table from the final summaries")
     sp = add("pipeline", cmd_pipeline, "create, run, export, final and report in one go")
-    sp.add_argument("-w", "--workers", type=int, default=2, help="worker processes (default 2)")
+    sp.add_argument(
+        "-w", "--workers", type=_positive_int, default=2, help="worker processes (default 2)"
+    )
     sp.set_defaults(yaml=None, require_complete=False, cell=None, source=None, statistics=None)
     add("status", cmd_status, "trials per cell, SLURM job states and where the outputs are")
+    add(
+        "repair",
+        cmd_repair,
+        "rewrite a damaged journal from its valid records (stop the workers first; "
+        "the original is kept as a backup)",
+    )
     sp = add("launch", cmd_launch, "submit the SLURM chain: worker array, pick-best, final runs")
     sp.add_argument("--dry-run", action="store_true", help="print scripts and sbatch commands")
     sp = add("dashboard", cmd_dashboard, "serve optuna-dashboard on the campaign's storage")
-    sp.add_argument("--host", default="127.0.0.1")
-    sp.add_argument("--port", type=int, default=8080)
+    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sp.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    sp.add_argument(
+        "--expose",
+        action="store_true",
+        help="allow a non-loopback --host (the dashboard has no authentication)",
+    )
     db = sub.add_parser("db", help="storage maintenance")
     dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dbsub.add_parser("upgrade", help="apply Optuna's schema migrations to the storage")

@@ -9,15 +9,19 @@ Sections: ``[campaign]`` (name, run_dir, storage, seed), ``[data]``,
 ``[search.space.<CLF>]`` tables), ``[final]`` and ``[slurm]``. See
 ``examples/quickstart.toml`` for a commented campaign.
 
-``grid.classifiers`` may also name the density methods ANODE, R-ANODE and
-BackgroundFlow (``objectives.methods``): each gives one cell per signal amount
-and feature set, with mode ``"density"`` (modes and rotation do not apply).
+``grid.classifiers`` names methods of the registry (``objectives.registry``):
+the classifiers, which run in every mode and rotation of the grid, and the
+density methods ANODE, R-ANODE and BackgroundFlow, which give one cell per
+signal amount and feature set with mode ``"density"``.
+
+``[campaign] seed`` is the default of ``data.seed`` and ``search.seed``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -36,17 +40,20 @@ __all__ = [
     "load_campaign",
 ]
 
-from objectives.methods import DENSITY_MODE, METHODS, is_density
+from objectives.regions import DEFAULT_REGION, Region
+from objectives.registry import DIRECTIONS, MODES, get_method, method_names
+from storage.addresses import check_url
+from storage.errors import StorageError
+from workers.slurm import TIME_RULE, valid_time
 
-#: Every method of ``grid.classifiers``: the classifiers and the density methods.
-CLASSIFIERS = METHODS
-MODES = ("IAD", "CWoLa", "CATHODE")
-METRICS = ("argos", "bce", "max_sic")
+#: Every method of ``grid.classifiers`` (the registry's).
+CLASSIFIERS = method_names()
+#: Every selection metric a method reports (the registry's).
+METRICS = tuple(DIRECTIONS)
 SAMPLERS = ("tpe", "random")
 FEATURE_SETS = ("baseline", "extended10", "extended12", "extended56")
 SOURCES = ("synthetic", "lhco")
 BACKGROUND_MODELS = ("file", "truth", "flow")
-STORAGE_SCHEMES = ("journal:", "postgresql+psycopg2://", "postgresql://")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -70,8 +77,9 @@ def _rule(check: Check, expected: str) -> tuple[Check, str]:
     return check, expected
 
 
-def _int_at_least(lo: int) -> tuple[Check, str]:
-    return _rule(lambda v: _is_int(v) and v >= lo, f"an integer >= {lo}")
+def _int_at_least(lo: int, hi: int = 2**31 - 1) -> tuple[Check, str]:
+    """An integer in [lo, hi]; the default bound keeps every count a 32-bit number."""
+    return _rule(lambda v: _is_int(v) and lo <= v <= hi, f"an integer in [{lo}, {hi}]")
 
 
 def _one_of(options: tuple[str, ...]) -> tuple[Check, str]:
@@ -101,24 +109,32 @@ _STR_LIST = _rule(
     lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings"
 )
 
+_SLURM_TIME = _rule(lambda v: isinstance(v, str) and valid_time(v), TIME_RULE)
+
 SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
     # field: (rule, default); default REQUIRED means the field must be given
     "campaign": {
         "name": (_NAME, "REQUIRED"),
         "run_dir": (_NONEMPTY, None),
-        "storage": (
-            _rule(
-                lambda v: isinstance(v, str) and v.startswith(STORAGE_SCHEMES),
-                "a URL starting with " + " or ".join(STORAGE_SCHEMES),
-            ),
-            "journal:optuna.journal",
-        ),
+        "storage": (_STR, "journal:optuna.journal"),  # checked by storage.addresses
         "seed": (_int_at_least(0), 0),
     },
     "data": {
         "source": (_one_of(SOURCES), "synthetic"),
         "scale": (_rule(lambda v: _is_num(v) and 0 < v <= 1, "a number in (0, 1]"), 1.0),
-        "seed": (_int_at_least(0), 0),
+        "seed": (_int_at_least(0), "CAMPAIGN_SEED"),
+        "region": (
+            _rule(
+                lambda v: (
+                    isinstance(v, list)
+                    and len(v) == 2
+                    and all(_is_num(x) for x in v)
+                    and 0 < v[0] < v[1]
+                ),
+                "[lo, hi] in TeV with 0 < lo < hi",
+            ),
+            list(DEFAULT_REGION.sr),
+        ),
         "shifted": (_BOOL, False),
         "data_file": (_NONEMPTY, None),
         "extrabkg_file": (_NONEMPTY, None),
@@ -161,44 +177,28 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "feature_sets": (_list_of(FEATURE_SETS), ["baseline"]),
     },
     "search": {
-        "n_trials": (_int_at_least(1), 100),
+        "n_trials": (_int_at_least(1, 1_000_000), 100),
         "sampler": (_one_of(SAMPLERS), "tpe"),
-        "seed": (_int_at_least(0), 0),
-        "metrics": (_list_of(METRICS), list(METRICS)),
+        "seed": (_int_at_least(0), "CAMPAIGN_SEED"),
+        "metrics": (_list_of(METRICS), list(get_method("HGB").metrics)),  # the paper's
         "objective": (_one_of(METRICS), "argos"),
-        "repetitions": (_int_at_least(1), 10),
-        "n_startup_trials": (_int_at_least(0), 10),
-        "n_jobs": (_int_at_least(1), 1),
+        "repetitions": (_int_at_least(1, 1000), 10),
+        "n_startup_trials": (_int_at_least(0, 1_000_000), 10),
+        "n_jobs": (_int_at_least(1, 1024), 1),
         "fixed": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
         "space": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
     },
     "final": {
-        "n_runs": (_int_at_least(1), 10),
+        "n_runs": (_int_at_least(1, 1000), 10),
         "statistics": (_list_of(("half", "full")), ["half", "full"]),
         "defaults": (_BOOL, True),
     },
     "slurm": {
         "partition": (_STR, ""),
         "account": (_STR, ""),
-        "time": (
-            _rule(
-                lambda v: (
-                    isinstance(v, str) and bool(re.match(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$", v))
-                ),
-                "a SLURM time like '02:00:00' or '30'",
-            ),
-            "02:00:00",
-        ),
-        "final_time": (
-            _rule(
-                lambda v: (
-                    isinstance(v, str) and bool(re.match(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$", v))
-                ),
-                "a SLURM time like '02:00:00' or '30'",
-            ),
-            "04:00:00",
-        ),
-        "cpus_per_task": (_int_at_least(1), 2),
+        "time": (_SLURM_TIME, "02:00:00"),
+        "final_time": (_SLURM_TIME, "04:00:00"),
+        "cpus_per_task": (_int_at_least(1, 1024), 2),
         "mem": (
             _rule(
                 lambda v: isinstance(v, str) and bool(re.match(r"^\d+[KMGT]?$", v)),
@@ -206,8 +206,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
             ),
             "8G",
         ),
-        "array_size": (_int_at_least(1), 10),
-        "array_parallel": (_int_at_least(1), 10),
+        "array_size": (_int_at_least(1, 100_000), 10),
+        "array_parallel": (_int_at_least(1, 100_000), 10),
         "signal": (
             _rule(
                 lambda v: isinstance(v, str) and bool(re.match(r"^(B:)?[A-Z0-9]+@\d+$", v)),
@@ -237,6 +237,13 @@ class DataConfig:
     n_noise: int
     #: hyperparameters of the background flow (CATHODE samples, ANODE, R-ANODE)
     background_hp: dict[str, Any] = field(default_factory=dict)
+    #: the signal region of every cell (default: LHCO 3.3-3.7 TeV)
+    region: Region = DEFAULT_REGION
+
+    @property
+    def extra_range(self) -> tuple[float, float]:
+        """The mjj range the synthetic extra background must cover (every cell's SR)."""
+        return self.region.sr
 
 
 @dataclass(frozen=True)
@@ -294,6 +301,27 @@ class GridPoint:
     rotation: bool
     signal: int
     feature_set: str
+    region: Region = DEFAULT_REGION
+
+    @property
+    def key(self) -> str:
+        """``<method>-<mode>-<rot|norot>-N<signal>-<features>`` (+ ``-SR<lo>-<hi>`` off default)."""
+        rot = "rot" if self.rotation else "norot"
+        key = f"{self.classifier}-{self.mode}-{rot}-N{self.signal}-{self.feature_set}"
+        return key if self.region.is_default else f"{key}-{self.region.tag}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly fields (the region only when it is not the default one)."""
+        out: dict[str, Any] = {
+            "classifier": self.classifier,
+            "mode": self.mode,
+            "rotation": self.rotation,
+            "signal": self.signal,
+            "feature_set": self.feature_set,
+        }
+        if not self.region.is_default:
+            out["region"] = list(self.region.sr)
+        return out
 
 
 @dataclass(frozen=True)
@@ -314,14 +342,15 @@ class Campaign:
 
     def grid_points(self) -> list[GridPoint]:
         """Every cell of the grid, in a stable order."""
-        g = self.grid
+        g, region = self.grid, self.data.region
         points = []
         for c in g.classifiers:
-            if is_density(c):  # one cell per signal amount and feature set
-                grid = itertools.product((DENSITY_MODE,), (False,), g.signal, g.feature_sets)
-            else:
+            method = get_method(c)
+            if method.family == "classifier":
                 grid = itertools.product(g.modes, g.rotation, g.signal, g.feature_sets)
-            points.extend(GridPoint(c, m, r, s, f) for m, r, s, f in grid)
+            else:  # one cell per signal amount and feature set, in the method's own mode
+                grid = itertools.product(method.modes, (False,), g.signal, g.feature_sets)
+            points.extend(GridPoint(c, m, r, s, f, region) for m, r, s, f in grid)
         return points
 
 
@@ -330,7 +359,7 @@ def _fail(source: str, dotted: str, message: str) -> ConfigError:
     return ConfigError(f"{source}: {dotted}: {message}")
 
 
-def _section(raw: dict, name: str, source: str) -> dict[str, Any]:
+def _section(raw: dict, name: str, source: str, campaign_seed: int = 0) -> dict[str, Any]:
     table = raw.get(name, {})
     if not isinstance(table, dict):
         raise _fail(source, name, f"must be a table, got {type(table).__name__}")
@@ -347,7 +376,7 @@ def _section(raw: dict, name: str, source: str) -> dict[str, Any]:
         if key not in table:
             if default == "REQUIRED":
                 raise _fail(source, f"{name}.{key}", f"is required ({expected})")
-            out[key] = default
+            out[key] = campaign_seed if default == "CAMPAIGN_SEED" else default
             continue
         value = table[key]
         if not check(value):
@@ -387,36 +416,87 @@ def _validate_per_classifier(search: dict, source: str) -> None:
 
 def _validate_background_hp(hp: dict, source: str) -> None:
     from objectives.errors import HyperparameterError
-    from objectives.flows.hyperparameters import BACKGROUND_DEFAULTS, validate
+    from objectives.flows.hyperparameters import validate_flow
 
     try:
-        validate(hp, BACKGROUND_DEFAULTS, "background flow")
+        validate_flow("BackgroundFlow", hp, final=True, what="background flow")
     except HyperparameterError as exc:
         raise _fail(source, "data.background_hp", str(exc)) from None
+
+
+def _check_run_dir(run_dir: Path, source: str) -> None:
+    """The run directory is a directory or can become one (nothing on its path is a file)."""
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise _fail(source, "campaign.run_dir", f"{existing} exists and is not a directory")
+
+
+def writable_run_dir(campaign: Campaign, *, create: bool = True) -> Path:
+    """Make the run directory (unless not ``create``) and prove it writable.
+
+    ConfigError (one line) otherwise. For the commands that write results; the reading
+    commands work on a run directory a collaborator can only read. With ``create=False``
+    (``hpo validate``) nothing is left on disk: the nearest existing folder is probed.
+    """
+    import tempfile
+
+    try:
+        if create:
+            campaign.run_dir.mkdir(parents=True, exist_ok=True)
+        target = campaign.run_dir
+        while not target.exists():
+            target = target.parent
+        probe = tempfile.mkdtemp(dir=target, prefix=".write-probe-")
+        os.rmdir(probe)
+    except OSError as exc:
+        raise _fail(
+            str(campaign.path),
+            "campaign.run_dir",
+            f"{campaign.run_dir} is not a writable directory ({exc.strerror or exc})",
+        ) from None
+    return campaign.run_dir
 
 
 def load_campaign(path: str | Path) -> Campaign:
     """Read and fully validate a campaign TOML file."""
     path = Path(path).expanduser().resolve()
     source = str(path)
+    if path.is_dir():
+        raise ConfigError(f"{source}: is a directory; expected a campaign TOML file")
     try:
         text = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{source}: campaign file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the campaign file ({exc.strerror})") from None
     try:
         raw = tomllib.loads(text.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    loose = sorted(k for k, v in raw.items() if not isinstance(v, dict))
+    if loose:
+        raise ConfigError(
+            f"{source}: {loose[0]}: a field outside any section; put it under its section "
+            "header, e.g. [campaign] for name, run_dir, storage, seed"
+        )
     unknown = sorted(set(raw) - set(SCHEMA))
     if unknown:
         raise ConfigError(
             f"{source}: [{unknown[0]}]: unknown section; valid sections are "
             + ", ".join(f"[{s}]" for s in SCHEMA)
         )
-    sec = {name: _section(raw, name, source) for name in SCHEMA}
+    sec = {"campaign": _section(raw, "campaign", source)}
+    seed = sec["campaign"]["seed"]
+    sec.update({name: _section(raw, name, source, seed) for name in SCHEMA if name != "campaign"})
     base = path.parent
 
     c, d, s = sec["campaign"], sec["data"], sec["search"]
+    try:
+        check_url(c["storage"])
+    except StorageError as exc:
+        raise _fail(source, "campaign.storage", str(exc)) from None
     if s["objective"] not in s["metrics"]:
         raise _fail(
             source,
@@ -445,10 +525,20 @@ def load_campaign(path: str | Path) -> Campaign:
                 "data.background_model",
                 "'truth' samples the exact background and needs data.source = 'synthetic'",
             )
+        extended = sorted(set(sec["grid"]["feature_sets"]) - {"baseline"})
+        if d["background_model"] == "truth" and (extended or d["include_delta_r"] or d["n_noise"]):
+            raise _fail(
+                source,
+                "data.background_model",
+                "'truth' samples the four baseline features only; drop "
+                + (f"feature set {extended[0]!r}" if extended else "include_delta_r / n_noise")
+                + " or use background_model = 'flow'",
+            )
     _validate_per_classifier(s, source)
     _validate_background_hp(d["background_hp"], source)
 
     run_dir = _resolve(base, c["run_dir"]) if c["run_dir"] else (base / "runs" / c["name"])
+    _check_run_dir(run_dir.resolve(), source)
     return Campaign(
         name=c["name"],
         path=path,
@@ -467,6 +557,7 @@ def load_campaign(path: str | Path) -> Campaign:
             include_delta_r=d["include_delta_r"],
             n_noise=d["n_noise"],
             background_hp=dict(d["background_hp"]),
+            region=Region(tuple(float(v) for v in d["region"])),
         ),
         grid=GridConfig(**{k: tuple(v) for k, v in sec["grid"].items()}),
         search=SearchConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in s.items()}),

@@ -17,7 +17,6 @@ paper's plotting code can read the output.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -26,10 +25,12 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo.cells import CampaignCell, campaign_cells, data_files
+from hpo.cells import CampaignCell, campaign_cells
 from hpo.config import Campaign
-from hpo.provenance import atomic_write_json, atomic_write_text, stamp
-from hpo.studies import DIRECTIONS, open_campaign_storage
+from hpo.provenance import data_provenance, stamp
+from hpo.studies import open_created_storage
+from objectives.files import atomic_write_json, atomic_write_text
+from objectives.registry import DIRECTIONS
 
 __all__ = ["ExportError", "export_campaign", "hp_dir", "load_exported", "yaml_path"]
 
@@ -51,13 +52,6 @@ def yaml_path(root: Path, cc: CampaignCell, metric: str, run: int) -> Path:
     mode = p.mode.lower() + ("_rotated" if p.rotation else "")
     prefix = Path(p.feature_set) if p.feature_set != "baseline" else Path()
     return root / prefix / p.classifier / mode / f"Nsig_{p.signal}" / f"run{run}_hp_{metric}.yaml"
-
-
-@functools.cache
-def _sha256(path: Path) -> str | None:
-    from objectives.lhco import file_sha256
-
-    return file_sha256(path) if path.exists() else None
 
 
 def _value(trial: FrozenTrial, metric: str, rep: int | None) -> float:
@@ -86,7 +80,6 @@ def _record(
     cc: CampaignCell, study: optuna.Study, trial: FrozenTrial, metric: str, rep: int | None
 ) -> dict:
     campaign = cc.campaign
-    data, extra = data_files(campaign)
     return {
         "classifier": cc.point.classifier,
         "params": dict(trial.params),
@@ -99,13 +92,10 @@ def _record(
             "campaign": campaign.name,
             "campaign_file": str(campaign.path),
             "campaign_sha256": campaign.sha256,
-            "cell": {"key": cc.key, **cc.point.__dict__},
+            "cell": {"key": cc.key, **cc.point.to_dict()},
             "study": study.study_name,
             "trial_number": trial.number,
-            "data_file": str(data),
-            "data_sha256": _sha256(data),
-            "extrabkg_file": str(extra),
-            "extrabkg_sha256": _sha256(extra),
+            **data_provenance(campaign),
             **stamp(),
         },
     }
@@ -137,7 +127,7 @@ def export_campaign(
     With ``require_complete`` every cell must also have reached its target
     number of complete trials (the SLURM pick-best job uses this).
     """
-    storage = storage or open_campaign_storage(campaign)
+    storage = storage or open_created_storage(campaign)
     cells = campaign_cells(campaign)
     problems, loaded = [], []
     for cc in cells:

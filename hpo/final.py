@@ -26,9 +26,11 @@ import numpy as np
 
 from hpo.cells import CampaignCell, campaign_cells, final_sources
 from hpo.config import Campaign
+from hpo.errors import UsageError
 from hpo.export import load_exported
-from hpo.provenance import atomic_write_bytes, atomic_write_json, stamp
+from hpo.provenance import data_provenance, stamp
 from hpo.spaces import hyperparameters
+from objectives.files import atomic_write_bytes, atomic_write_json
 
 __all__ = ["final_dir", "run_final", "summarise"]
 
@@ -64,23 +66,34 @@ def _hp_for(cc: CampaignCell, source: str, run: int) -> tuple[dict, dict]:
     return hp, picked
 
 
+def _provenance(cc: CampaignCell) -> dict:
+    campaign = cc.campaign
+    return {
+        "campaign": campaign.name,
+        "campaign_file": str(campaign.path),
+        "campaign_sha256": campaign.sha256,
+        "study": cc.study_name,
+        **data_provenance(campaign),
+        **stamp(),
+    }
+
+
 def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path) -> dict:
     from objectives.evaluate import evaluate
-    from objectives.metrics import sic_curve
 
     hp, picked = _hp_for(cc, source, run)
     cell = cc.cell()
-    result = evaluate(hp, cell, statistics=statistics, run=run, n_jobs=cc.campaign.search.n_jobs)
+    result = evaluate(hp, cell, statistics, run=run, n_jobs=cc.campaign.search.n_jobs)
     y_test = result.y_test if result.y_test is not None else np.zeros(0, np.int8)
     arrays = {"y_test": y_test}
     for sel, scores in result.scores.items():
-        tpr, fpr, sic = sic_curve(scores, y_test)
+        curve = result.curves[sel]
         arrays.update(
             {
                 f"scores_{sel}": scores.astype(np.float32),
-                f"tpr_{sel}": tpr,
-                f"fpr_{sel}": fpr,
-                f"sic_{sel}": sic,
+                f"tpr_{sel}": curve.tpr,
+                f"fpr_{sel}": curve.fpr,
+                f"sic_{sel}": curve.sic,
             }
         )
     buf = io.BytesIO()
@@ -93,6 +106,7 @@ def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path
         "metrics": result.metrics,
         "truth": result.truth,
         "info": result.info,
+        "provenance": _provenance(cc),
     }
     atomic_write_json(out / f"run{run}.json", record)
     return record
@@ -105,7 +119,7 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
     selections = cc.metrics if source == "default" else (source,)
     label_free = [m for m in cc.metrics if m != "max_sic"]
     summary = {
-        "cell": {"key": cc.key, **cc.point.__dict__},
+        "cell": {"key": cc.key, **cc.point.to_dict()},
         "source": source,
         "statistics": statistics,
         "headline_selection": source if source != "default" else selections[0],
@@ -122,12 +136,7 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
         ],
         "max_sic": {s: _band([r["truth"][s]["max_sic"] for r in runs]) for s in selections},
         "label_free": {m: _band([r["metrics"].get(m) for r in runs]) for m in label_free},
-        "provenance": {
-            "campaign": campaign.name,
-            "campaign_sha256": campaign.sha256,
-            "study": cc.study_name,
-            **stamp(),
-        },
+        "provenance": _provenance(cc),
     }
     atomic_write_json(out / "summary.json", summary)
     return summary
@@ -143,11 +152,17 @@ def run_final(
 ) -> list[Path]:
     """Train every final run not done yet and write the summaries; returns their paths."""
     wanted_cells = set(cells) if cells else None
+    known = {n for cc in campaign_cells(campaign) for n in (cc.key, cc.study_name)}
+    for name in sorted((wanted_cells or set()) - known):
+        raise UsageError(f"--cell {name}: no such cell in {campaign.path}")
     all_sources = final_sources(campaign)
     sources = list(sources) if sources else all_sources
     unknown = sorted(set(sources) - set(all_sources))
     if unknown:
-        raise ValueError(f"unknown source {unknown[0]!r}; valid: {', '.join(all_sources)}")
+        raise UsageError(
+            f"--source {unknown[0]}: not a hyperparameter source of this campaign; "
+            f"valid: {', '.join(all_sources)}"
+        )
     stats = list(statistics) if statistics else list(campaign.final.statistics)
     todo = [
         (cc, src, st)

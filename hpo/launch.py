@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from hpo.config import Campaign
-from hpo.provenance import atomic_write_json, atomic_write_text
+from objectives.files import atomic_write_json, atomic_write_text
 
 __all__ = ["jobs_file", "launch", "render_chain"]
 
@@ -91,7 +91,7 @@ def render_chain(campaign: Campaign) -> dict[str, tuple[str, str]]:
 
 def launch(campaign: Campaign, *, dry_run: bool = False) -> str:
     """Write the scripts, submit the chain (unless ``dry_run``) and describe what happened."""
-    from hpo.cells import ensure_data
+    from hpo.data import ensure_data
     from hpo.studies import create_studies
     from workers.slurm import sbatch_argv, submit
 

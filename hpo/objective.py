@@ -37,9 +37,7 @@ def mean_metrics(per_rep: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _sic_artifact(trial: optuna.Trial, run_dir, curves: dict[str, np.ndarray]) -> None:
-    import optuna.artifacts as oa
-
-    from storage.artifacts import artifact_store
+    from storage.artifacts import artifact_store, upload_file
 
     buf = io.BytesIO()
     np.savez_compressed(buf, **curves)
@@ -47,24 +45,9 @@ def _sic_artifact(trial: optuna.Trial, run_dir, curves: dict[str, np.ndarray]) -
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buf.getvalue())
     try:
-        oa.upload_artifact(
-            artifact_store=artifact_store(run_dir),
-            file_path=str(path),
-            study_or_trial=trial,
-            mimetype="application/octet-stream",
-        )
+        upload_file(artifact_store(run_dir), trial, path, mimetype="application/octet-stream")
     finally:
         path.unlink(missing_ok=True)
-
-
-def _downsampled_sic(scores: np.ndarray, truth: np.ndarray, n: int = 200) -> np.ndarray:
-    from objectives.metrics import sic_curve
-
-    tpr, fpr, sic = sic_curve(scores, truth)
-    if len(tpr) == 0:
-        return np.zeros((3, 0))
-    idx = np.unique(np.linspace(0, len(tpr) - 1, n).astype(int))
-    return np.stack([tpr[idx], fpr[idx], sic[idx]])
 
 
 def cell_objective(cc: CampaignCell):
@@ -85,12 +68,12 @@ def cell_objective(cc: CampaignCell):
         truth_sic: dict[str, list[float]] = {m: [] for m in metrics}
         curves = {}
         for j in range(campaign.search.repetitions):
-            result = evaluate(hp, cell, statistics="half", run=j, n_jobs=campaign.search.n_jobs)
+            result = evaluate(hp, cell, "half", run=j, n_jobs=campaign.search.n_jobs)
             per_rep.append({m: result.metrics[m] for m in metrics})
             for m in metrics:
                 truth_sic[m].append(result.truth[m]["max_sic"])
-            if driving in result.scores and result.y_test is not None:
-                curves[f"rep{j}"] = _downsampled_sic(result.scores[driving], result.y_test)
+            if driving in result.curves and result.curves[driving].tpr.size:
+                curves[f"rep{j}"] = result.curves[driving].downsampled()
             log.info(
                 "%s trial %d rep %d: %s",
                 cc.study_name,

@@ -1,17 +1,17 @@
-"""Provenance stamps and atomic writes for every file a user consumes."""
+"""Provenance of every file a user consumes: versions, git revision, time, data hashes.
+
+Files are written through :mod:`objectives.files` (one atomic writer).
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import functools
-import json
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "stamp"]
+__all__ = ["data_provenance", "stamp"]
 
 
 @functools.cache
@@ -49,40 +49,21 @@ def stamp() -> dict[str, Any]:
     }
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def data_provenance(campaign) -> dict[str, Any]:
+    """The campaign's data files and their SHA-256 (None for a file that does not exist)."""
+    from hpo.data import data_files
+    from objectives.files import file_sha256
 
+    def sha(path: Path) -> str | None:
+        try:
+            return file_sha256(path)
+        except OSError:
+            return None
 
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Atomic text write (UTF-8)."""
-    return atomic_write_bytes(path, text.encode())
-
-
-def atomic_write_json(path: Path, obj: Any) -> Path:
-    """Atomic, pretty JSON write (NaN written as null)."""
-    return atomic_write_text(path, json.dumps(_nan_to_none(obj), indent=2, sort_keys=True) + "\n")
-
-
-def _nan_to_none(obj: Any) -> Any:
-    if isinstance(obj, float) and obj != obj:
-        return None
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_nan_to_none(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return _nan_to_none(obj.item())
-    return obj
+    data, extra = data_files(campaign)
+    return {
+        "data_file": str(data),
+        "data_sha256": sha(data),
+        "extrabkg_file": str(extra),
+        "extrabkg_sha256": sha(extra),
+    }

@@ -23,7 +23,7 @@ import numpy as np
 
 from hpo.cells import campaign_cells
 from hpo.config import Campaign
-from hpo.limits import exact_limit
+from hpo.products import limit as exact_limit
 
 __all__ = ["Report", "make_report", "summary_table"]
 
@@ -151,7 +151,7 @@ def _plot_sic_curves(campaign: Campaign, folder: Path, plt) -> dict[str, list[Pa
         if not drawn:
             plt.close(fig)
             continue
-        limit = exact_limit(cc)
+        limit = exact_limit(campaign, cc.point)
         if limit is not None:
             ax.plot(
                 limit["tpr"],
@@ -174,9 +174,9 @@ def _plot_argos_vs_truth(campaign: Campaign, folder: Path, plt) -> list[Path]:
     import optuna
     from optuna.trial import TrialState
 
-    from hpo.studies import open_campaign_storage
+    from hpo.studies import open_created_storage
 
-    storage = open_campaign_storage(campaign)
+    storage = open_created_storage(campaign)
     points = {}
     for cc in campaign_cells(campaign):
         try:
@@ -209,10 +209,10 @@ def _attach_to_studies(campaign: Campaign, sic_plots: dict[str, list[Path]]) -> 
     import optuna
     import optuna.artifacts as oa
 
-    from hpo.studies import open_campaign_storage
+    from hpo.studies import open_created_storage
     from storage.artifacts import artifact_store
 
-    storage = open_campaign_storage(campaign)
+    storage = open_created_storage(campaign)
     store = artifact_store(campaign.run_dir)
     for study_name, paths in sic_plots.items():
         study = optuna.load_study(study_name=study_name, storage=storage)
@@ -226,9 +226,9 @@ def _attach_to_studies(campaign: Campaign, sic_plots: dict[str, list[Path]]) -> 
 
 
 def _digest(path: Path) -> str:
-    import hashlib
+    from objectives.files import file_sha256
 
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def make_report(campaign: Campaign) -> Report:

@@ -6,10 +6,9 @@ of the reference are half-open (``int[2, 200)``); here ``high`` is inclusive
 
 A campaign may override entries (``[search.space.HGB]``) and fix
 hyperparameters that are not searched (``[search.fixed.HGB]``, e.g. the
-ensemble size). The NN trains 20 epochs during the search and 100 in the
-final runs, as in the paper; the flows of the density methods train 30
-epochs during the search and their published numbers in the final runs
-(``objectives.methods.default_hyperparameters``).
+ensemble size). What differs between the search and the final runs (the NN's
+20 vs 100 epochs, the flows' 30 vs published epochs) is the method's own
+default, declared in the registry (``objectives.registry``).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from typing import Any
 
 __all__ = [
     "SEARCH_SPACES",
-    "FINAL_OVERRIDES",
     "hyperparameters",
     "space_for",
     "suggest",
@@ -75,10 +73,6 @@ SEARCH_SPACES["BackgroundFlow"] = {
     "batch_size": {"type": "categorical", "choices": [256, 512, 1024, 2048, 4096]},
 }
 
-#: Hyperparameters that differ between the search and the final runs.
-SEARCH_FIXED: dict[str, dict[str, Any]] = {"HGB": {}, "AdaBoost": {}, "NN": {"epochs": 20}}
-FINAL_OVERRIDES: dict[str, dict[str, Any]] = {"HGB": {}, "AdaBoost": {}, "NN": {"epochs": 100}}
-
 _KEYS = {
     "int": {"type", "low", "high", "step", "log"},
     "float": {"type", "low", "high", "step", "log"},
@@ -110,9 +104,9 @@ def _check_entry(name: str, entry: Any) -> None:
 
 def validate_space_overrides(classifier: str, overrides: dict[str, Any]) -> None:
     """Check ``[search.space.<CLF>]`` entries; raise ValueError naming the entry."""
-    from objectives.methods import default_hyperparameters
+    from objectives.registry import get_method
 
-    known = set(default_hyperparameters(classifier))
+    known = set(get_method(classifier).default_hyperparameters())
     for name, entry in overrides.items():
         if name not in known:
             raise ValueError(
@@ -122,14 +116,12 @@ def validate_space_overrides(classifier: str, overrides: dict[str, Any]) -> None
 
 
 def validate_fixed(classifier: str, fixed: dict[str, Any]) -> None:
-    """Check ``[search.fixed.<CLF>]`` against the classifier's own parameter rules."""
+    """Check ``[search.fixed.<CLF>]`` against the method's own parameter rules."""
     from objectives.errors import HyperparameterError
-    from objectives.methods import default_hyperparameters, validate_hyperparameters
+    from objectives.registry import get_method
 
-    hp = default_hyperparameters(classifier)
-    hp.update(fixed)
     try:
-        validate_hyperparameters(classifier, hp)
+        get_method(classifier).validate(fixed)
     except HyperparameterError as exc:
         raise ValueError(str(exc)) from None
 
@@ -174,15 +166,12 @@ def hyperparameters(
     *,
     final: bool = False,
 ) -> dict[str, Any]:
-    """The full hyperparameter dict a classifier trains with.
+    """The full, checked hyperparameter dict a method trains with.
 
-    Reference defaults, then the search/final settings (NN epochs), then the
-    campaign's fixed values, then the searched ``params``.
+    The method's defaults for the search (or the final runs, with ``final``), then
+    the campaign's fixed values, then the searched ``params``, through the method's
+    validator (HyperparameterError for a value outside its rules).
     """
-    from objectives.methods import default_hyperparameters
+    from objectives.registry import get_method
 
-    hp = default_hyperparameters(classifier, final=final)
-    hp.update((FINAL_OVERRIDES if final else SEARCH_FIXED).get(classifier, {}))
-    hp.update(fixed or {})
-    hp.update(params)
-    return hp
+    return get_method(classifier).validate({**(fixed or {}), **params}, final=final)

@@ -7,15 +7,31 @@ from hpo.config import Campaign
 __all__ = ["campaign_status"]
 
 
+def _journal_warning(campaign: Campaign) -> list[str]:
+    """A warning line when the journal holds torn or unreadable records (full scan)."""
+    from storage.addresses import JOURNAL_SCHEME, parse_journal_path, scheme
+    from storage.journal import check_journal
+
+    if scheme(campaign.storage) != JOURNAL_SCHEME:
+        return []
+    path = parse_journal_path(campaign.storage, run_dir=campaign.run_dir)
+    if not path.is_file():
+        return []
+    health = check_journal(path, full=True)
+    return [] if health.ok else [f"warning: {health.describe(str(campaign.path))}"]
+
+
 def campaign_status(campaign: Campaign) -> str:
     """A plain-text status of the campaign."""
     from hpo.launch import recorded_jobs
-    from hpo.studies import progress
+    from hpo.studies import open_created_storage, progress
 
-    rows = progress(campaign)
+    warning = _journal_warning(campaign)  # before opening: opening cuts a torn tail
+    rows = progress(campaign, open_created_storage(campaign))
     name_w = max([len(r.study_name) for r in rows] + [5])
     out = [
         f"campaign {campaign.name}  storage {campaign.storage}  run dir {campaign.run_dir}",
+        *warning,
         "",
         f"{'study':<{name_w}}  complete  running  waiting  failed  best so far",
     ]

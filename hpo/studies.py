@@ -10,9 +10,16 @@ from optuna.trial import TrialState
 
 from hpo.cells import CampaignCell, campaign_cells
 from hpo.config import Campaign
-from objectives.methods import DIRECTIONS
+from objectives.registry import DIRECTIONS
 
-__all__ = ["CellProgress", "create_studies", "direction", "open_campaign_storage", "progress"]
+__all__ = [
+    "CellProgress",
+    "create_studies",
+    "direction",
+    "open_campaign_storage",
+    "open_created_storage",
+    "progress",
+]
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +30,33 @@ def direction(metric: str) -> str:
 
 
 def open_campaign_storage(campaign: Campaign):
-    """The campaign's Optuna storage (journal file by default)."""
+    """The campaign's Optuna storage (journal file by default); creates an absent journal."""
     from storage.urls import open_storage
 
-    return open_storage(campaign.storage, run_dir=campaign.run_dir)
+    return open_storage(campaign.storage, run_dir=campaign.run_dir, campaign=str(campaign.path))
+
+
+def open_created_storage(campaign: Campaign):
+    """The storage of a campaign that was created; UsageError (and nothing on disk) otherwise.
+
+    For the commands that only read (status, export, dashboard, report): a campaign that
+    was never created is said so, instead of getting an empty journal.
+    """
+    from hpo.errors import UsageError
+    from storage.addresses import JOURNAL_SCHEME, parse_journal_path, scheme
+
+    missing = UsageError(
+        f"campaign {campaign.name} has no studies yet in {campaign.storage}: "
+        f"run `hpo create {campaign.path}` first"
+    )
+    if scheme(campaign.storage) == JOURNAL_SCHEME:
+        path = parse_journal_path(campaign.storage, run_dir=campaign.run_dir)
+        if not path.is_file() or path.stat().st_size == 0:
+            raise missing
+    storage = open_campaign_storage(campaign)
+    if not any(s.study_name.startswith(f"{campaign.name}.") for s in storage.get_all_studies()):
+        raise missing
+    return storage
 
 
 def _study_attrs(cc: CampaignCell) -> dict:
@@ -34,7 +64,7 @@ def _study_attrs(cc: CampaignCell) -> dict:
     return {
         "campaign": c.name,
         "campaign_file": str(c.path),
-        "cell": {"key": cc.key, **cc.point.__dict__},
+        "cell": {"key": cc.key, **cc.point.to_dict()},
         "target_trials": c.search.n_trials,
         "objective": cc.objective,
         "metrics": list(cc.metrics),

@@ -99,12 +99,22 @@ def _check_frame(df: pd.DataFrame, cols: list[str], source: str, feature_set: st
     if len(df) == 0:
         raise DataError(f"{source}: no events (the table is empty)")
     for c in cols:
-        values = df[c].to_numpy(dtype=np.float64)
+        try:
+            values = df[c].to_numpy(dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"{source}: column {c!r} is not numeric") from None
         bad = int(np.count_nonzero(~np.isfinite(values)))
         if bad:
             raise DataError(
                 f"{source}: column {c!r} has {bad} row(s) with NaN or infinite values "
                 f"(of {len(values)})"
+            )
+        physical = c.startswith("m") or c.startswith("tau")  # masses and N-subjettiness >= 0
+        negative = int(np.count_nonzero(values < 0)) if physical else 0
+        if negative:
+            raise DataError(
+                f"{source}: column {c!r} is negative in {negative} row(s) (of {len(values)}); "
+                "jet masses and N-subjettiness are >= 0 (GeV)"
             )
 
 

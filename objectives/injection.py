@@ -3,8 +3,8 @@
 The data of a cell are all background events plus the **first** ``N`` signal
 events of the file; the test set is the extra signal-region background not used
 as the IAD template plus the signal-region signal events *not* injected (at
-most ``MAX_TEST_SIGNAL``). The classifier modes (``objectives.cells``) and the
-density methods (``objectives.flows.data``, which keep mjj) both build on this.
+most ``MAX_TEST_SIGNAL``). The data layer (:func:`objectives.data.region_data`)
+applies it for every method and region.
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ cause (missing file, not HDF5, missing column, NaN, no events) raises one
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -20,8 +18,9 @@ import pandas as pd
 
 from objectives.errors import DataError
 from objectives.features import derive_features
+from objectives.files import file_sha256
 
-__all__ = ["Events", "file_sha256", "load_events", "read_frame"]
+__all__ = ["Events", "load_events", "read_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +49,10 @@ class Events:
         return len(self.mjj)
 
 
-@functools.lru_cache(maxsize=64)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file (cached per process on path, size and modification time)."""
-    path = Path(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: file not found") from exc
-    return _sha256_cached(str(path.resolve()), st.st_size, st.st_mtime_ns)
+def _last_line(exc: BaseException) -> str:
+    """The informative last line of a library's message (HDF5 appends a back trace)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
 
 
 def read_frame(path: str | os.PathLike, *, key: str | None = None) -> pd.DataFrame:
@@ -74,16 +60,19 @@ def read_frame(path: str | os.PathLike, *, key: str | None = None) -> pd.DataFra
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found (expected an LHC Olympics R&D HDF5 file)")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty (expected an LHC Olympics R&D HDF5 file)")
     try:
         frame = pd.read_hdf(path, key=key)
     except (KeyError, ValueError, TypeError) as exc:
         raise DataError(
             f"{path}: cannot read a pandas table{'' if key is None else f' under key {key!r}'}"
-            f" ({exc}); pass the key of the table if the file holds several"
+            f" ({_last_line(exc)}); pass the key of the table if the file holds several"
         ) from exc
     except Exception as exc:  # tables / h5py raise their own types for non-HDF5 input
         raise DataError(
-            f"{path}: not a readable pandas HDF5 file ({type(exc).__name__}: {exc})"
+            f"{path}: not a readable pandas HDF5 file, truncated or of another format "
+            f"({type(exc).__name__}: {_last_line(exc)})"
         ) from exc
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{path}: expected a pandas DataFrame, found {type(frame).__name__}")

@@ -23,43 +23,18 @@ Example:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 __all__ = [
-    "DIRECTIONS",
-    "LABEL_FREE",
-    "SELECTION_METRICS",
     "argos",
     "balanced_weights",
-    "better",
     "max_sic",
     "roc_auc",
     "sic_curve",
     "weighted_bce",
 ]
 
-SELECTION_METRICS = ("argos", "bce", "max_sic")
-LABEL_FREE = ("argos", "bce")
-DIRECTIONS = {"argos": "maximize", "bce": "minimize", "max_sic": "maximize"}
-
 _PROB_CLIP = 1e-7  # probabilities are clipped to [1e-7, 1 - 1e-7] in the BCE
-
-
-def better(metric: str, a: float, b: float) -> bool:
-    """Whether value ``a`` of ``metric`` is strictly better than ``b``; nan is never better.
-
-    >>> better("bce", 0.5, 0.6), better("argos", float("nan"), 0.1)
-    (True, False)
-    """
-    if metric not in DIRECTIONS:
-        raise ValueError(f"unknown metric {metric!r}; valid metrics are {', '.join(DIRECTIONS)}")
-    if math.isnan(a):
-        return False
-    if math.isnan(b):
-        return True
-    return a > b if DIRECTIONS[metric] == "maximize" else a < b
 
 
 def _inputs(scores, labels, sample_weight=None, *, what: str = "labels"):

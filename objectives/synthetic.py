@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, log_expit, logit, logsumexp, ndtr
 
-from objectives.regions import SR
+from objectives.regions import DEFAULT_REGION, Region
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -316,11 +316,10 @@ class SyntheticModel:
 
     def __init__(self, shifted: bool = False, n_quadrature: int = 64) -> None:
         self.shifted = bool(shifted)
+        self.n_quadrature = int(n_quadrature)
         self._bkg = _GaussianMixture(**_BKG_MIXTURE)
         self._sig = _GaussianMixture(**_SIG_MIXTURE)
         self._log_z_bkg_mjj = _log_integral(_log_bkg_mjj_unnorm, *_MJJ_RANGE, n=2048)
-        self._sr_nodes, w = _gauss_legendre(*SR, n_quadrature)
-        self._sr_log_w = np.log(w)
 
     # --- mjj -------------------------------------------------------------------------
     def log_prob_mjj_bkg(self, mjj: np.ndarray) -> np.ndarray:
@@ -414,35 +413,47 @@ class SyntheticModel:
         z = self._sig.sample(len(mjj), rng)
         return self._shift(from_latent(z, mjj, signal=True), mjj)
 
-    def _log_prob_sr(self, x: np.ndarray, signal: bool) -> np.ndarray:
+    def _log_prob_sr(self, x: np.ndarray, signal: bool, region: Region) -> np.ndarray:
+        nodes, w = _gauss_legendre(*region.sr, self.n_quadrature)
         log_mjj = self.log_prob_mjj_sig if signal else self.log_prob_mjj_bkg
-        log_w = self._sr_log_w + log_mjj(self._sr_nodes)
+        log_w = np.log(w) + log_mjj(nodes)
         acc = np.full(len(x), -np.inf)
-        for m, lw in zip(self._sr_nodes, log_w, strict=False):
+        for m, lw in zip(nodes, log_w, strict=False):
             lp = self.log_prob_sig(x, m) if signal else self.log_prob_bkg(x, m)
             acc = np.logaddexp(acc, lw + lp)
         return acc - logsumexp(log_w)
 
-    def log_prob_sr(self, x: np.ndarray, signal: bool) -> np.ndarray:
-        """log p(x | mjj in SR) of one class: the conditional averaged over its SR mjj density."""
+    def log_prob_sr(
+        self, x: np.ndarray, signal: bool, region: Region = DEFAULT_REGION
+    ) -> np.ndarray:
+        """log p(x | mjj in the SR) of one class: the conditional averaged over SR mjj."""
         x = np.asarray(x, dtype=np.float64)
         if signal and not self.shifted:
             return self.log_prob_sig(x)
-        return self._log_prob_sr(x, signal)
+        return self._log_prob_sr(x, signal, region)
 
-    def likelihood_ratio(self, x: np.ndarray) -> np.ndarray:
-        """Exact p_sig(x | SR) / p_bkg(x | SR), the Neyman-Pearson optimal score."""
+    def likelihood_ratio(self, x: np.ndarray, region: Region = DEFAULT_REGION) -> np.ndarray:
+        """Exact p_sig(x | SR) / p_bkg(x | SR) in ``region``: the Neyman-Pearson optimal score."""
         with np.errstate(over="ignore"):
-            return np.exp(self.log_prob_sr(x, True) - self.log_prob_sr(x, False))
+            return np.exp(self.log_prob_sr(x, True, region) - self.log_prob_sr(x, False, region))
 
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """Which synthetic dataset: size scale (1.0 = R&D size), shifted variant, seed."""
+    """Which synthetic dataset: size scale (1.0 = R&D size), shifted variant, seed, and the
+    mjj range of the extra (simulated) background.
+
+    ``extra_range`` defaults to the LHCO signal region 3.3-3.7 TeV (the real set's
+    SR-only extra background file). A wider range (a signal region moved elsewhere,
+    or the bump hunt's windows) holds as many events per TeV of background as the
+    default: ``N_EXTRABKG`` times the background's mjj probability in the range over
+    that in 3.3-3.7 TeV.
+    """
 
     scale: float = 1.0
     shifted: bool = False
     seed: int = 0
+    extra_range: tuple[float, float] = DEFAULT_REGION.sr
 
     def __post_init__(self) -> None:
         if not (isinstance(self.scale, int | float) and 0 < self.scale <= 10):
@@ -451,16 +462,40 @@ class SyntheticSpec:
             )
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"SyntheticSpec.seed: must be an integer >= 0, got {self.seed!r}")
+        lo, hi = (round(float(v), 6) for v in self.extra_range)
+        if not (_MJJ_RANGE[0] <= lo < hi <= _MJJ_RANGE[1]):
+            raise ValueError(
+                f"SyntheticSpec.extra_range: must be (lo, hi) inside {_MJJ_RANGE} TeV, "
+                f"got {self.extra_range!r}"
+            )
+        object.__setattr__(self, "extra_range", (lo, hi))
 
     @property
     def sizes(self) -> tuple[int, int, int]:
-        """(background, signal, extra SR background) event counts."""
-        return tuple(max(1, round(n * self.scale)) for n in (N_BKG, N_SIG, N_EXTRABKG))
+        """(background, signal, extra background) event counts."""
+        n_extra = N_EXTRABKG * _mjj_mass(*self.extra_range) / _mjj_mass(*DEFAULT_REGION.sr)
+        return tuple(max(1, round(n * self.scale)) for n in (N_BKG, N_SIG, n_extra))
 
     @property
     def tag(self) -> str:
         shifted = "_shifted" if self.shifted else ""
-        return f"synthetic_s{self.scale:g}{shifted}_seed{self.seed}"
+        lo, hi = self.extra_range
+        extra = "" if self.extra_range == DEFAULT_REGION.sr else f"_extra{lo:g}-{hi:g}"
+        return f"synthetic_s{self.scale:g}{shifted}{extra}_seed{self.seed}"
+
+    def record(self) -> dict:
+        """The spec as written in the sidecar (the default extra range is left out)."""
+        spec = asdict(self)
+        if self.extra_range == DEFAULT_REGION.sr:
+            del spec["extra_range"]
+        else:
+            spec["extra_range"] = list(self.extra_range)
+        return spec
+
+
+def _mjj_mass(lo: float, hi: float) -> float:
+    """Probability of the background mjj in [lo, hi] (unnormalised ratio suffices)."""
+    return float(np.exp(_log_integral(_log_bkg_mjj_unnorm, lo, hi)))
 
 
 @dataclass(frozen=True)
@@ -534,7 +569,7 @@ def generate(spec: SyntheticSpec) -> tuple[SyntheticTable, SyntheticTable]:
     label = np.concatenate([np.zeros(n_bkg, np.int8), np.ones(n_sig, np.int8)])
     order = data_rng.permutation(len(mjj))
     data = _table(mjj[order], x[order], label[order], data_rng)
-    mjj_e = model.sample_mjj_bkg(n_extra, extra_rng, *SR)
+    mjj_e = model.sample_mjj_bkg(n_extra, extra_rng, *spec.extra_range)
     extra = _table(mjj_e, model.sample_bkg(mjj_e, extra_rng), np.zeros(n_extra, np.int8), extra_rng)
     return data, extra
 
@@ -551,7 +586,7 @@ def sidecar_path(spec: SyntheticSpec, out_dir: str | os.PathLike) -> Path:
 
 
 def _record(spec: SyntheticSpec) -> dict:
-    return {"spec": asdict(spec), "generator_version": GENERATOR_VERSION, "sizes": spec.sizes}
+    return {"spec": spec.record(), "generator_version": GENERATOR_VERSION, "sizes": spec.sizes}
 
 
 def write_synthetic(spec: SyntheticSpec, out_dir: str | os.PathLike) -> tuple[Path, Path]:
@@ -562,6 +597,8 @@ def write_synthetic(spec: SyntheticSpec, out_dir: str | os.PathLike) -> tuple[Pa
     (temporary file + rename) under a lock, so concurrent callers are safe.
     """
     from filelock import FileLock
+
+    from objectives.files import atomic_path, atomic_write_text
 
     data_path, extra_path = synthetic_paths(spec, out_dir)
     meta_path = sidecar_path(spec, out_dir)
@@ -585,10 +622,7 @@ def write_synthetic(spec: SyntheticSpec, out_dir: str | os.PathLike) -> tuple[Pa
         meta_path.unlink(missing_ok=True)
         log.info("generating %s (sizes %s)", spec.tag, spec.sizes)
         for table, path in zip(generate(spec), (data_path, extra_path), strict=False):
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            table.frame.to_hdf(tmp, key="df", mode="w", format="fixed")
-            os.replace(tmp, path)
-        tmp = meta_path.with_name(f".{meta_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(_record(spec), indent=2))
-        os.replace(tmp, meta_path)
+            with atomic_path(path) as tmp:
+                table.frame.to_hdf(tmp, key="df", mode="w", format="fixed")
+        atomic_write_text(meta_path, json.dumps(_record(spec), indent=2))
     return data_path, extra_path

@@ -1,19 +1,9 @@
-"""Storage of wsad-hpo: storage URLs, leases of running trials, artifacts.
+"""Storage of wsad-hpo; knows nothing about physics. One concept per module:
 
-Knows nothing about physics. Importing it stays light (Optuna only).
+* ``addresses`` -- the text rules of storage URLs (a leaf: no Optuna import);
+* ``urls`` -- ``open_storage(url)``: a journal file or PostgreSQL as an Optuna storage;
+* ``journal`` -- check and repair journal files (torn tails, bad lines);
+* ``postgres`` -- engine options, connection errors, schema upgrade;
+* ``leases`` -- liveness of running trials, stale-trial recovery, re-queueing;
+* ``artifacts`` -- the artifact store of a run; ``errors`` -- ``StorageError``.
 """
-
-from storage.errors import StorageError
-from storage.leases import Lease, recover_stale_trials, requeue
-from storage.postgres import upgrade
-from storage.urls import open_storage, redact
-
-__all__ = [
-    "Lease",
-    "StorageError",
-    "open_storage",
-    "recover_stale_trials",
-    "redact",
-    "requeue",
-    "upgrade",
-]

@@ -15,8 +15,8 @@ from typing import Any
 
 import optuna
 
+from storage.addresses import redact
 from storage.errors import StorageError
-from storage.urls import redact
 
 __all__ = ["ENGINE_KWARGS", "engine_kwargs", "open_postgres", "upgrade", "UPGRADE_COMMAND"]
 
@@ -24,7 +24,7 @@ _logger = logging.getLogger(__name__)
 
 POOL_SIZE = 1
 MAX_OVERFLOW = 0
-UPGRADE_COMMAND = "hpo db upgrade"
+UPGRADE_COMMAND = "hpo db upgrade <campaign.toml>"
 ENGINE_KWARGS: dict[str, Any] = {
     "pool_pre_ping": True,  # survive a server restart between trials
     "pool_size": POOL_SIZE,
@@ -61,7 +61,7 @@ def _wrap(url: str, action: str, exc: BaseException) -> StorageError:
     if isinstance(exc, RuntimeError) and "storage upgrade" in str(exc):
         return StorageError(
             f"storage {redact(url)}: the Optuna schema is outdated for optuna "
-            f"{optuna.__version__}; run `{UPGRADE_COMMAND} --storage {redact(url)}`"
+            f"{optuna.__version__}; run `{UPGRADE_COMMAND}`"
         )
     detail = _first_line(exc)
     return StorageError(f"storage {redact(url)}: {action} failed: {detail}; {_hint(detail)}")
@@ -97,8 +97,7 @@ def open_postgres(
         rdb.engine.dispose()
         raise StorageError(
             f"storage {redact(url)}: the Optuna schema is at version {current}, "
-            f"optuna {optuna.__version__} needs {head}; run "
-            f"`{UPGRADE_COMMAND} --storage {redact(url)}`"
+            f"optuna {optuna.__version__} needs {head}; run `{UPGRADE_COMMAND}`"
         )
     return rdb
 
@@ -109,14 +108,10 @@ def upgrade(url: str) -> str:
     Returns a one-line description (versions before and after). Journal storages have
     no schema; for them this returns a message and changes nothing.
     """
-    from storage.urls import JOURNAL_SCHEME, POSTGRES_SCHEME, _check_postgres_url, _scheme
+    from storage.addresses import JOURNAL_SCHEME, check_url
 
-    scheme = _scheme(url)
-    if scheme == JOURNAL_SCHEME:
+    if check_url(url) == JOURNAL_SCHEME:
         return f"{redact(url)}: journal storage has no schema to upgrade"
-    if scheme != POSTGRES_SCHEME:
-        raise StorageError(f"storage URL {redact(url)!r}: cannot upgrade scheme '{scheme}'")
-    _check_postgres_url(url)
     import sqlalchemy.exc
 
     rdb = open_postgres(url, skip_compatibility_check=True)

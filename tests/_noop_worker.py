@@ -22,8 +22,8 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storage import open_storage  # noqa: E402
-from workers import run_worker  # noqa: E402
+from storage.urls import open_storage  # noqa: E402
+from workers.worker import run_worker  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

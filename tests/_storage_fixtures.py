@@ -36,7 +36,7 @@ def url(request, tmp_path) -> str:
 @pytest.fixture
 def study(url):
     """An empty study on that storage, deleted afterwards."""
-    from storage import open_storage
+    from storage.urls import open_storage
 
     storage = open_storage(url)
     name = unique_name()

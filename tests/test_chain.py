@@ -175,8 +175,9 @@ def _trial_seconds(toml: Path) -> float:
     Every searched parameter at the low end of its range; the cell's data are prepared
     (and the synthetic files written) before the clock starts, as a worker does once.
     """
-    from hpo.cells import campaign_cells, ensure_data
+    from hpo.cells import campaign_cells
     from hpo.config import load_campaign
+    from hpo.data import ensure_data
     from hpo.spaces import hyperparameters, space_for
     from objectives.evaluate import evaluate
 
@@ -188,10 +189,10 @@ def _trial_seconds(toml: Path) -> float:
     space = space_for(clf, search.space.get(clf), fixed)
     hp = hyperparameters(clf, {name: e["low"] for name, e in space.items()}, fixed)
     cell = cc.cell()
-    evaluate(hp, cell, statistics="half", run=0, n_jobs=search.n_jobs)  # prepares the cell
+    evaluate(hp, cell, "half", run=0, n_jobs=search.n_jobs)  # prepares the cell
     t0 = time.perf_counter()
     for j in range(search.repetitions):
-        evaluate(hp, cell, statistics="half", run=j, n_jobs=search.n_jobs)
+        evaluate(hp, cell, "half", run=j, n_jobs=search.n_jobs)
     return time.perf_counter() - t0
 
 

@@ -111,7 +111,7 @@ def test_cli_reports_one_line_and_exit_2(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("hpo: error:")
-    assert "search.n_trials: must be an integer >= 1, got 0" in proc.stderr
+    assert "search.n_trials: must be an integer in [1, 1000000], got 0" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 

@@ -1,5 +1,5 @@
-"""deploy/dashboard.sh for real: optuna-dashboard on a journal study, its HTTP API, and a
-headless Chromium screenshot of the study page.
+"""deploy/dashboard.sh and ``hpo dashboard`` for real: optuna-dashboard on a campaign's
+journal study, its HTTP API, and a headless Chromium screenshot of the study page.
 
 Run with ``.venv/bin/pytest -m dashboard tests/test_dashboard.py`` (about 20 s; needs
 Debian's ``chromium``, installed by deploy/install-system-deps.sh). The screenshot is
@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.dashboard]
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "deploy/dashboard.sh"
 CHROMIUM = "/usr/bin/chromium"
-STUDY = "demo-HGB-IAD-rot-N1000-baseline"
+STUDY = "demo.HGB-IAD-rot-N1000-baseline"
 NOTE = "**cell**: HGB, IAD, rotation, N=1000 signal events, baseline features"
 ATTRS = [  # (value = argos, bce, max_sic) of the three trials
     (0.61, 0.690, 4.2),
@@ -57,10 +57,18 @@ def _get(url: str) -> bytes:
         return response.read()
 
 
+def _campaign(folder: Path, name: str, storage: str = "journal:optuna.journal") -> Path:
+    path = folder / f"{name}.toml"
+    path.write_text(f'[campaign]\nname = "{name}"\nrun_dir = "{folder}"\nstorage = "{storage}"\n')
+    return path
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A journal study with 3 trials, user attrs, metric names, a note and a PNG artifact."""
+    """Campaign ``demo``: a journal study with 3 trials, user attrs, metric names, a note
+    and a PNG artifact, in ``<run_dir>/optuna.journal`` and ``<run_dir>/artifacts``."""
     run = tmp_path_factory.mktemp("dash")
+    _campaign(run, "demo")
     storage = JournalStorage(JournalFileBackend(str(run / "optuna.journal")))
     study = optuna.create_study(study_name=STUDY, storage=storage, direction="maximize")
     with warnings.catch_warnings():
@@ -101,16 +109,7 @@ def dashboard(run_dir: Path) -> Iterator[str]:
     """Start deploy/dashboard.sh on a free port; yields the base URL; stops it after."""
     port = _free_port()
     state = run_dir / "state"
-    argv = [
-        str(SCRIPT),
-        f"journal://{run_dir / 'optuna.journal'}",  # run_dir is absolute: journal:///...
-        "--port",
-        str(port),
-        "--artifact-dir",
-        str(run_dir / "artifacts"),
-        "--state-dir",
-        str(state),
-    ]
+    argv = [str(SCRIPT), str(run_dir / "demo.toml"), "--port", str(port), "--state-dir", str(state)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"http://127.0.0.1:{port}/dashboard"
@@ -153,27 +152,36 @@ def test_api_lists_the_study_trials_attrs_note_and_artifact(dashboard: str, run_
     assert body == (run_dir / "sic.png").read_bytes()
 
 
-def test_script_rejects_passwords_and_missing_files(tmp_path: Path) -> None:
+def test_script_rejects_passwords_missing_studies_and_open_hosts(tmp_path: Path) -> None:
+    """The script defers to ``hpo dashboard``: the campaign's rules, one line, nothing created."""
     cases = {
-        "postgresql+psycopg2://wsad:secret@localhost:5432/db": "must not contain a password",
-        f"journal:///{tmp_path}/none.journal": "does not exist",
-        "redis://localhost": "unsupported scheme",
+        _campaign(tmp_path, "pw", "postgresql+psycopg2://wsad:secret@localhost:5432/db"): (
+            "contains a password",
+            [],
+        ),
+        _campaign(tmp_path, "fresh"): ("has no studies yet", []),
+        _campaign(tmp_path, "redis", "redis://localhost"): ("unsupported scheme", []),
+        _campaign(tmp_path, "open"): ("not a loopback address", ["--host", "0.0.0.0"]),
     }
-    for storage, message in cases.items():
+    for campaign, (message, extra) in cases.items():
         proc = subprocess.run(
-            [str(SCRIPT), storage, "--state-dir", str(tmp_path)],
+            [str(SCRIPT), str(campaign), "--state-dir", str(tmp_path / "state"), *extra],
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=60,
         )
         assert proc.returncode != 0
         assert message in proc.stderr
-        assert "secret" not in proc.stderr
+        assert "secret" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "optuna.journal").exists()  # a campaign never created stays so
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="run deploy/install-system-deps.sh")
 def test_headless_chromium_renders_the_study_page(dashboard: str, run_dir: Path) -> None:
+    from conftest import unavailable
     from PIL import Image
+
+    if not Path(CHROMIUM).exists():
+        unavailable("chromium is not installed (run deploy/install-system-deps.sh)")
 
     url = f"{dashboard}/dashboard/studies/{_study_id(dashboard)}"
     shot = run_dir / "study.png"
@@ -228,14 +236,16 @@ def test_dashboard_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
 
     assert ":" not in postgres_url.split("://", 1)[1].split("@")[0]  # no password in it
     storage = open_storage(postgres_url)
-    name = f"dash-{uuid.uuid4().hex[:10]}"
+    campaign = f"dash-{uuid.uuid4().hex[:10]}"
+    name = f"{campaign}.HGB-IAD-norot-N0-baseline"
     study = optuna.create_study(study_name=name, storage=storage)
     study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=2)
     port = _free_port()
     state = tmp_path / "state"
+    toml = _campaign(tmp_path, campaign, postgres_url)
     try:
         proc = subprocess.run(
-            [str(SCRIPT), postgres_url, "--port", str(port), "--state-dir", str(state)],
+            [str(SCRIPT), str(toml), "--port", str(port), "--state-dir", str(state)],
             capture_output=True,
             text=True,
             timeout=60,

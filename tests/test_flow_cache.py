@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from objectives.flows.cache import MANIFEST, ArtifactCache, cache_key
+from objectives.cache import MANIFEST, ArtifactCache, cache_key
 
 TINY = {"n_blocks": 2, "hidden": 16, "epochs": 2, "n_keep": 2, "lr": 1e-3, "batch_size": 512}
 
@@ -121,7 +121,7 @@ def test_two_processes_asking_at_once_train_the_background_once(tmp_path, synthe
 def test_cached_background_writes_samples_and_provenance(tmp_path, synthetic_files):
     import torch
 
-    from objectives.cells import _read_samples
+    from objectives.cells import read_samples
     from objectives.flows.cathode import cached_background
     from objectives.flows.sampling import provenance_path
 
@@ -129,7 +129,7 @@ def test_cached_background_writes_samples_and_provenance(tmp_path, synthetic_fil
     data_file, _ = synthetic_files
     bg = cached_background(tmp_path, data_file, signal=100, seed=5, hp=TINY, n_samples=1500)
     assert bg.built
-    mjj, x = _read_samples(bg.samples_file, 4)  # the reader of CATHODE mode accepts it
+    mjj, x = read_samples(bg.samples_file, 4)  # the reader of CATHODE mode accepts it
     assert x.shape == (1500, 4) and np.all((mjj > 3.3) & (mjj < 3.7))
     prov = json.loads(provenance_path(bg.samples_file).read_text())
     for key in ("data_sha256", "signal", "seed", "epochs_kept", "validation_losses", "versions"):
@@ -151,7 +151,7 @@ _SLOW_BUILDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from objectives.flows.cache import ArtifactCache
+    from objectives.cache import ArtifactCache
     root, marker = sys.argv[1], sys.argv[2]
     def build(out):
         with open(marker, "a") as fh:
@@ -174,20 +174,31 @@ def test_concurrent_requests_wait_for_the_single_builder(tmp_path):
     assert outs == [["False", "True"], ["False", "True"], ["True", "True"]]
 
 
-def test_density_method_runs_on_a_cell_dataspec(tmp_path, synthetic_files):
+def test_density_method_runs_on_a_cell_with_its_background_flow(tmp_path, synthetic_files):
+    import dataclasses
+
     import torch
 
-    from objectives.cells import DataSpec
-    from objectives.flows.methods import evaluate_density_method
+    from objectives.cells import Cell, DataSpec
+    from objectives.errors import DataError
+    from objectives.evaluate import evaluate
+    from objectives.templates import background_flow
 
     torch.set_num_threads(1)
     data = DataSpec(*synthetic_files)
-    sr_hp = {"epochs": 1, "n_keep": 1, "n_transforms": 2, "hidden": 16}
-    ev = evaluate_density_method(
-        "R-ANODE", data, 100, cache_dir=tmp_path, seed=1, hp=sr_hp, background_hp=TINY
+    flow = background_flow(data, 100, seed=1, hp=TINY, cache_dir=tmp_path)
+    cell = Cell(
+        "R-ANODE",
+        "density",
+        100,
+        False,
+        dataclasses.replace(data, background_model=flow.model_file),
     )
-    assert ev.scores["val_loss"].shape == (ev.info["n_test"],)
+    sr_hp = {"epochs": 1, "n_keep": 1, "n_transforms": 2, "hidden": 16}
+    ev = evaluate(sr_hp, cell, "full")
+    assert ev.scores["val_loss"].shape == (ev.info["n_test_background"] + ev.info["n_test_signal"],)
     assert set(ev.truth["val_loss"]) == {"max_sic", "auc"}
     assert np.isfinite(ev.metrics["val_loss"]) and 0 < ev.info["w"] < 1
-    with pytest.raises(ValueError, match="ANODE, R-ANODE"):
-        evaluate_density_method("CATHODE", data, 100, cache_dir=tmp_path, seed=1)
+    assert ev.info["background_model"] == str(flow.model_file)
+    with pytest.raises(DataError, match="needs a trained background flow"):
+        evaluate(sr_hp, dataclasses.replace(cell, data=data), "full")

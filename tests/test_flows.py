@@ -10,8 +10,7 @@ import torch
 
 from objectives.errors import DataError, HyperparameterError
 from objectives.flows.background import BackgroundModel, train_background_model
-from objectives.flows.data import split_regions
-from objectives.flows.hyperparameters import BACKGROUND_DEFAULTS, validate
+from objectives.flows.hyperparameters import BACKGROUND_DEFAULTS, validate_flow
 from objectives.flows.maf import build_maf, build_rqs_flow
 from objectives.flows.preprocessing import FlowPreprocessor
 from objectives.flows.sampling import MjjKDE, provenance_path, sample_signal_region, write_samples
@@ -89,15 +88,20 @@ def test_preprocessing_clips_far_outside_events_and_rejects_bad_shapes():
 
 
 def test_hyperparameters_validated_with_clear_messages():
-    assert validate(None, BACKGROUND_DEFAULTS, "bg") == BACKGROUND_DEFAULTS
-    with pytest.raises(HyperparameterError, match="'n_blocks': must be an integer in"):
-        validate({"n_blocks": 0}, BACKGROUND_DEFAULTS, "bg")
+    def validate(hp):
+        return validate_flow("BackgroundFlow", hp, final=True, what="bg")
+
+    assert validate(None) == BACKGROUND_DEFAULTS
+    assert BACKGROUND_DEFAULTS["n_blocks"] == 15 and BACKGROUND_DEFAULTS["epochs"] == 100
+    with pytest.raises(HyperparameterError, match="^bg hyperparameter 'n_blocks': must be an int"):
+        validate({"n_blocks": 0})
     with pytest.raises(HyperparameterError, match="'lr'.*got 'fast'"):
-        validate({"lr": "fast"}, BACKGROUND_DEFAULTS, "bg")
+        validate({"lr": "fast"})
     with pytest.raises(HyperparameterError, match="'depth': unknown"):
-        validate({"depth": 3}, BACKGROUND_DEFAULTS, "bg")
+        validate({"depth": 3})
     with pytest.raises(HyperparameterError, match="'n_keep': must be <= epochs"):
-        validate({"epochs": 5, "n_keep": 10}, BACKGROUND_DEFAULTS, "bg")
+        validate({"epochs": 5, "n_keep": 10})
+    assert validate({"epochs": 5})["n_keep"] == 5  # fewer epochs than the kept ten
 
 
 # --- flows -----------------------------------------------------------------------------
@@ -187,12 +191,12 @@ def test_samples_file_written_atomically_with_provenance(tmp_path):
 
 
 def _synthetic_sidebands(n: int, rng: np.random.Generator):
-    from objectives.regions import in_sr
+    from objectives.regions import DEFAULT_REGION
     from objectives.synthetic import SyntheticModel
 
     model = SyntheticModel()
     mjj = model.sample_mjj_bkg(n, rng)
-    mjj = mjj[~in_sr(mjj)]
+    mjj = mjj[~DEFAULT_REGION.in_sr(mjj)]
     return model, model.sample_bkg(mjj, rng), mjj
 
 
@@ -213,18 +217,6 @@ def test_flow_samples_follow_the_true_sr_background():
     # The density is close to the truth too: mean log-likelihood gap on the SR background.
     gap = np.mean(truth.log_prob_bkg(real, m_sr) - good.log_prob(real, m_sr))
     assert 0 <= gap < 0.3
-
-
-def test_split_regions_injects_the_first_signal_events():
-    mjj = np.array([3.0, 3.5, 3.4, 3.6, 4.0, 3.5])
-    label = np.array([0, 1, 0, 1, 1, 0])
-    x = np.arange(12.0).reshape(6, 2)
-    rd = split_regions(mjj, x, label, 1)
-    np.testing.assert_array_equal(rd.mjj_sr, [3.5, 3.4, 3.5])
-    np.testing.assert_array_equal(rd.y_sr, [1, 0, 0])
-    np.testing.assert_array_equal(rd.mjj_sb, [3.0])
-    with pytest.raises(DataError, match="cannot inject 4"):
-        split_regions(mjj, x, label, 4)
 
 
 class ExactBackground:
@@ -265,7 +257,7 @@ def test_ranode_true_w_finds_signal_and_learned_w_has_right_order():
     hp = {"epochs": 12, "n_keep": 3, "n_transforms": 3, "hidden": 32}
     w_true = n_sig / (n_bkg + n_sig)
     fixed = run_ranode(bkg, x, m, hp, seed=0, w=w_true, x_test=x_t, mjj_test=m_t, y_test=y_t)
-    assert fixed.truth["val_loss"]["max_sic"] > 1.0
+    assert fixed.truth["val_loss"]["max_sic"] > 2.0  # random scores reach 1.0
     assert fixed.truth["val_loss"]["auc"] > 0.7
     # w starts a factor ~10 below the truth; a larger w step size for this short fit
     learned = run_ranode(bkg, x, m, hp, seed=0, w_init=0.005, w_lr=3e-2, x_test=x_t, mjj_test=m_t)
@@ -319,8 +311,9 @@ def test_cathode_template_matches_shifted_sr_background_where_cwola_does_not(tmp
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
-    from objectives.cells import Cell, DataSpec, half_split, prepare
+    from objectives.cells import Cell, DataSpec, prepare
     from objectives.flows.cathode import cached_background
+    from objectives.splits import Split
     from objectives.synthetic import SyntheticSpec, write_synthetic
 
     data_file, extra = write_synthetic(SyntheticSpec(scale=0.05, shifted=True), tmp_path)
@@ -330,7 +323,7 @@ def test_cathode_template_matches_shifted_sr_background_where_cwola_does_not(tmp
     auc = {}
     for mode in ("CATHODE", "CWoLa"):
         p = prepare(Cell("HGB", mode, 0, False, data))
-        tr, va = half_split(p.y, 0)
+        tr, va = Split.half(0).indices(p.y)
         clf = HistGradientBoostingClassifier(max_iter=100, random_state=0, class_weight="balanced")
         clf.fit(p.X[tr], p.y[tr])
         auc[mode] = roc_auc_score(p.y[va], clf.predict_proba(p.X[va])[:, 1], sample_weight=p.w[va])

@@ -11,8 +11,9 @@ import pytest
 
 from objectives.errors import DataError
 from objectives.features import FEATURE_SETS, derive_features, required_columns
-from objectives.lhco import file_sha256, load_events
-from objectives.regions import in_short_sidebands, in_sr, outside_sr
+from objectives.files import file_sha256
+from objectives.lhco import load_events
+from objectives.regions import DEFAULT_REGION, Region
 
 # Two events, GeV. Event 0: lighter jet first. Event 1: heavier jet first (must be swapped).
 JETS = [
@@ -51,9 +52,11 @@ def h5(tmp_path):
 
 def test_regions():
     mjj = np.array([3.0, 3.2, 3.31, 3.69, 3.8, 4.0])
-    assert in_sr(mjj).tolist() == [False, False, True, True, False, False]
-    assert in_short_sidebands(mjj).tolist() == [False, True, False, False, True, False]
-    assert np.array_equal(outside_sr(mjj), ~in_sr(mjj))
+    assert DEFAULT_REGION.in_sr(mjj).tolist() == [False, False, True, True, False, False]
+    assert DEFAULT_REGION.in_sidebands(mjj).tolist() == [False, True, False, False, True, False]
+    moved = Region.window(6)  # the bump hunt's next window: 3.4-3.8 TeV, sidebands 3.2-3.4, 3.8-4.0
+    assert moved.sr == (3.4, 3.8) and moved.sidebands == ((3.2, 3.4), (3.8, 4.0))
+    assert Region.window(5) == DEFAULT_REGION
 
 
 def test_baseline_features_against_hand_computation(h5):

@@ -9,12 +9,8 @@ from sklearn.metrics import log_loss, roc_auc_score, roc_curve
 from sklearn.utils.class_weight import compute_sample_weight
 
 from objectives.metrics import (
-    DIRECTIONS,
-    LABEL_FREE,
-    SELECTION_METRICS,
     argos,
     balanced_weights,
-    better,
     max_sic,
     roc_auc,
     sic_curve,
@@ -148,16 +144,6 @@ def test_balanced_weights_equalise_class_totals():
     w = balanced_weights(y, [1.0, 2.0, 1.0, 5.0])
     assert w[y == 1].sum() == pytest.approx(w[y == 0].sum()) and w.mean() == pytest.approx(1.0)
     np.testing.assert_allclose(w[:3] / w[0], [1, 2, 1])
-
-
-def test_directions_and_better():
-    assert SELECTION_METRICS == ("argos", "bce", "max_sic") and LABEL_FREE == ("argos", "bce")
-    assert set(DIRECTIONS) == set(SELECTION_METRICS)
-    assert better("argos", 2.0, 1.0) and not better("argos", 1.0, 2.0)
-    assert better("bce", 0.3, 0.6) and not better("bce", 0.6, 0.3)
-    assert better("max_sic", 1.0, float("nan")) and not better("max_sic", float("nan"), 1.0)
-    with pytest.raises(ValueError, match="unknown metric 'auc'"):
-        better("auc", 1.0, 2.0)
 
 
 def test_mismatched_lengths_raise():

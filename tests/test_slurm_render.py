@@ -27,6 +27,7 @@ from workers.slurm import (
     render_sbatch,
     sbatch_argv,
     submit,
+    valid_time,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -112,9 +113,46 @@ def test_already_batch_signal_is_not_doubled() -> None:
     assert "#SBATCH --signal=B:TERM@60" in text.splitlines()
 
 
-def test_render_is_pure() -> None:
-    for kind in KINDS:
-        assert render_sbatch(FULL, COMMAND, kind=kind) == render_sbatch(FULL, COMMAND, kind=kind)
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("120", True),
+        (120, True),
+        ("30:00", True),
+        ("02:00:00", True),
+        ("100:00:00", True),
+        ("1-00", True),
+        ("2-12:30", True),
+        ("2-12:30:15", True),
+        ("99:99:99", False),
+        ("01:60:00", False),
+        ("10:75", False),
+        ("1-24", False),
+        ("0", False),
+        ("00:00:00", False),
+        ("90 minutes", False),
+        ("", False),
+        (True, False),
+    ],
+)
+def test_one_time_rule_for_campaigns_and_scripts(tmp_path, value: object, ok: bool) -> None:
+    """``slurm.time`` in a campaign and ``SlurmOptions.time`` accept exactly the same values."""
+    from hpo.config import ConfigError, load_campaign
+
+    assert valid_time(value) is ok
+    if ok:
+        assert f"#SBATCH --time={value}" in render_sbatch(SlurmOptions(time=value), ["true"])
+    else:
+        with pytest.raises(ValueError, match="SlurmOptions.time"):
+            SlurmOptions(time=value)
+    if isinstance(value, str):
+        path = tmp_path / "c.toml"
+        path.write_text(f'[campaign]\nname = "t"\n[slurm]\ntime = "{value}"\n')
+        if ok:
+            assert load_campaign(path).slurm.time == value
+        else:
+            with pytest.raises(ConfigError, match="slurm.time"):
+                load_campaign(path)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +193,7 @@ def test_render_rejects_bad_kind_and_command() -> None:
         render_sbatch(SlurmOptions(), "hpo worker")  # type: ignore[arg-type]
 
 
-def test_sbatch_argv_and_dry_run() -> None:
+def test_sbatch_argv() -> None:
     assert sbatch_argv("w.sbatch") == ["sbatch", "--parsable", "w.sbatch"]
     assert sbatch_argv("p.sbatch", dependency="afterany:123") == [
         "sbatch",
@@ -169,8 +207,6 @@ def test_sbatch_argv_and_dry_run() -> None:
     )
     with pytest.raises(ValueError, match="dependency"):
         sbatch_argv("p.sbatch", dependency="afterany:$(reboot)")
-    # dry run: no sbatch call (the script need not exist), a readable placeholder id
-    assert submit("/nowhere/pick-best.sbatch", dry_run=True) == "<pick-best>"
 
 
 # Literal sacct / squeue output as printed by SLURM 22.05 (sacct -n -P -o JobID,State,ExitCode).

@@ -8,7 +8,7 @@ from scipy.integrate import quad
 from sklearn.metrics import roc_auc_score
 
 from objectives.lhco import load_events
-from objectives.regions import SR, in_sr
+from objectives.regions import DEFAULT_REGION
 from objectives.synthetic import (
     N_BKG,
     SHIFT,
@@ -20,6 +20,8 @@ from objectives.synthetic import (
     write_synthetic,
 )
 
+SR = DEFAULT_REGION.sr
+in_sr = DEFAULT_REGION.in_sr
 BOX_LO = np.array([0.02, 0.02, 0.1, 0.1])
 BOX_HI = np.array([0.3, 0.6, 0.9, 0.9])
 
@@ -129,6 +131,57 @@ def test_exact_likelihood_ratio_beats_every_single_feature():
     singles = [max(a, 1 - a) for a in (roc_auc_score(y, x[:, i]) for i in range(4))]
     assert auc_lr > max(singles) + 0.01
     assert auc_lr > 0.95
+
+
+@pytest.mark.parametrize(("shifted", "signal"), [(False, False), (True, False), (True, True)])
+def test_signal_region_density_matches_monte_carlo(shifted, signal):
+    """p(x | SR) of the exact likelihood ratio: P(box | SR) from the density (uniform MC over
+    the box) equals the fraction of generated SR events in the box."""
+    model = SyntheticModel(shifted=shifted)
+    rng = np.random.default_rng(11)
+    lo, hi = BOX_LO.copy(), BOX_HI.copy()
+    if shifted:
+        lo[:2] += SHIFT * 3.5
+        hi[:2] += SHIFT * 3.5
+    n = 100_000
+    u = lo + (hi - lo) * rng.random((n, 4))
+    dens = np.exp(model.log_prob_sr(u, signal)) * np.prod(hi - lo)
+    p_density, err_density = dens.mean(), dens.std() / np.sqrt(n)
+    if signal:  # the signal's own mjj spectrum, restricted to the SR
+        mjj = model.sample_mjj_sig(3 * n, rng)
+        mjj = mjj[DEFAULT_REGION.in_sr(mjj)][:n]
+    else:
+        mjj = model.sample_mjj_bkg(n, rng, *SR)
+    x = (model.sample_sig if signal else model.sample_bkg)(mjj, rng)
+    p_sample = np.mean(np.all((x > lo) & (x < hi), axis=1))
+    err = np.hypot(err_density, np.sqrt(p_sample * (1 - p_sample) / len(x)))
+    assert 0.1 < p_sample < 0.95
+    assert abs(p_density - p_sample) < 4 * err
+
+
+@pytest.mark.slow
+def test_a_classifier_approaches_the_exact_likelihood_ratio_from_below():
+    """Neyman-Pearson: a supervised classifier's AUC rises towards the exact LR's with more
+    training data, and never beats it beyond the test set's noise."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = SyntheticModel()
+    rng = np.random.default_rng(12)
+
+    def sample(n):
+        xb = model.sample_bkg(model.sample_mjj_bkg(n, rng, *SR), rng)
+        xs = model.sample_sig(np.full(n, 3.5), rng)
+        return np.vstack([xb, xs]), np.r_[np.zeros(n), np.ones(n)]
+
+    x_test, y_test = sample(40_000)
+    auc_lr = roc_auc_score(y_test, model.likelihood_ratio(x_test))
+    aucs = []
+    for n in (300, 3_000, 60_000):
+        x, y = sample(n)
+        clf = HistGradientBoostingClassifier(max_iter=200, random_state=0).fit(x, y)
+        aucs.append(roc_auc_score(y_test, clf.predict_proba(x_test)[:, 1]))
+    assert aucs[0] < aucs[1] < aucs[2] <= auc_lr + 0.002, (aucs, auc_lr)
+    assert auc_lr - aucs[2] < 0.01, (aucs, auc_lr)
 
 
 def test_shifted_variant_moves_masses_with_mjj():

@@ -17,11 +17,10 @@ import pytest
 from _storage_fixtures import unique_name
 from optuna.trial import TrialState
 
-from storage import open_storage
 from storage.leases import FAIL_REASON, REQUEUED_FROM
-from workers import run_worker
+from storage.urls import open_storage
 from workers.local import run_local
-from workers.worker import ERROR_ATTR, SURPLUS_ATTR
+from workers.worker import ERROR_ATTR, SURPLUS_ATTR, run_worker
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 NOOP = Path(__file__).with_name("_noop_worker.py")
@@ -85,6 +84,28 @@ def test_repeated_error_stops_loudly(study):
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL] * 3  # nothing re-queued
     assert all("FileNotFoundError" in t.system_attrs[ERROR_ATTR] for t in trials)
+
+
+def test_fatal_error_stops_at_once_and_requeues_the_trial(study):
+    """A user's input error (e.g. a replaced data file) fails no trial: it is re-queued."""
+
+    class InputError(ValueError):
+        pass
+
+    def broken(trial: optuna.Trial) -> float:
+        trial.suggest_float("x", 0.0, 1.0)
+        raise InputError("data.h5: column 'mj1' is negative in 3 row(s)")
+
+    summary = _fast(study._storage, {study.study_name: 5}, broken, fatal=(InputError,))
+    assert summary.exit_code == 2 and summary.failed == 0
+    assert summary.message == "data.h5: column 'mj1' is negative in 3 row(s)"
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]  # once, re-queued
+    assert ERROR_ATTR not in trials[0].system_attrs
+    assert trials[1].system_attrs["fixed_params"] == trials[0].params
+    # the same error, not declared fatal, fails trial after trial until the repeat limit
+    summary = _fast(study._storage, {study.study_name: 5}, broken)
+    assert summary.exit_code == 1 and summary.failed == 3
 
 
 def test_stop_event_and_bad_targets(study):
@@ -185,8 +206,8 @@ def test_run_local_logs_progress_and_forwards_sigterm(tmp_path):
         return [*argv(i), "--worker-id", f"l{i}"]
 
     stream = io.StringIO()
-    code = run_local(2, worker_argv, progress, log_dir=tmp_path / "logs", poll=0.2, stream=stream)
-    assert code == 0
+    run = run_local(2, worker_argv, progress, log_dir=tmp_path / "logs", poll=0.2, stream=stream)
+    assert run.exit_code == 0 and run.codes == (0, 0) and run.interrupted is None
     assert stream.getvalue().strip().splitlines()[-1].startswith(f"{name}: 4/4")
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["worker-0.log", "worker-1.log"]
 
@@ -203,6 +224,6 @@ def test_run_local_logs_progress_and_forwards_sigterm(tmp_path):
             time.sleep(0.2)
 
     threading.Thread(target=stop_when_running, daemon=True).start()
-    code = run_local(2, slow_argv, progress, log_dir=tmp_path / "logs", poll=0.2, stream=stream)
-    assert code == 143
+    run = run_local(2, slow_argv, progress, log_dir=tmp_path / "logs", poll=0.2, stream=stream)
+    assert run.exit_code == 143 and run.interrupted == signal.SIGTERM
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 2

@@ -1,9 +1,8 @@
-"""Workers of wsad-hpo: the trial loop, signal handling, local process pools.
+"""Workers of wsad-hpo; decide nothing about what a good hyperparameter is. Modules:
 
-Decides nothing about what a good hyperparameter is; imports ``storage`` only.
+* ``worker`` -- ``run_worker``: pull trials from several studies until each has its target;
+* ``signals`` -- graceful stop on SIGTERM / SIGINT / SIGUSR1;
+* ``local`` -- a pool of local worker processes with a progress line;
+* ``slurm`` -- sbatch scripts, submission, job states, the SLURM time rule;
+* ``proc`` -- the one function that runs a subprocess (an argv list, never a shell).
 """
-
-from workers.signals import WorkerInterrupted, stop_requested
-from workers.worker import WorkerError, WorkerSummary, run_worker
-
-__all__ = ["WorkerError", "WorkerInterrupted", "WorkerSummary", "run_worker", "stop_requested"]

@@ -13,15 +13,33 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
 from workers.proc import spawn
 
-__all__ = ["run_local"]
+__all__ = ["LocalRun", "run_local"]
 
 _logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """How the worker processes of one ``run_local`` ended."""
+
+    #: exit code of each worker; ``-N``: killed by signal N
+    codes: tuple[int, ...]
+    #: the signal that interrupted this run (forwarded to the workers), or None
+    interrupted: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """128 + signal if interrupted, else the first worker's non-zero code (as a shell)."""
+        if self.interrupted is not None:
+            return 128 + self.interrupted
+        return next((128 - c if c < 0 else c for c in self.codes if c != 0), 0)
 
 
 def run_local(
@@ -32,7 +50,7 @@ def run_local(
     log_dir: Path | None = None,
     poll: float = 2.0,
     stream: TextIO | None = None,
-) -> int:
+) -> LocalRun:
     """Start ``n_workers`` worker processes and wait for all of them.
 
     Args:
@@ -46,8 +64,7 @@ def run_local(
             plain lines (on change, at most every ``poll`` s) otherwise.
 
     Returns:
-        0 if every worker exited 0; 128 + signal if this run was interrupted;
-        otherwise the first non-zero exit code of a worker.
+        The exit code of every worker and the signal that interrupted the run, if any.
     """
     if not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers must be an integer >= 1, got {n_workers!r}")
@@ -115,10 +132,7 @@ def run_local(
             f.close()
         if tty:
             stream.write("\n")
-    codes = [p.returncode for p in procs]
-    for i, code in enumerate(codes):
-        if code != 0:
-            _logger.warning("worker %d exited with code %s", i, code)
-    if received:
-        return 128 + int(received[0])
-    return next((abs(c) if c < 0 else c for c in codes if c != 0), 0)
+    return LocalRun(
+        codes=tuple(p.returncode for p in procs),
+        interrupted=int(received[0]) if received else None,
+    )

@@ -3,8 +3,7 @@
 A signal sets a flag. While the worker runs an objective inside
 :func:`interruptible`, the handler also raises :class:`WorkerInterrupted` in the main
 thread, so the trial ends at once; elsewhere (ask, tell, storage writes) the worker
-finishes the operation and stops at the next check. Objectives that prefer to stop
-between repetitions can poll :func:`stop_requested`.
+finishes the operation and stops at the next check.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ __all__ = [
     "interruptible",
     "received_signal",
     "shielded",
-    "stop_requested",
 ]
 
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
@@ -51,11 +49,6 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
     if _in_objective:
         raise WorkerInterrupted(signum)
-
-
-def stop_requested() -> bool:
-    """True once a stop signal arrived (objectives may poll this between repetitions)."""
-    return bool(_received)
 
 
 def received_signal() -> int | None:

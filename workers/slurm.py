@@ -51,6 +51,7 @@ __all__ = [
     "render_sbatch",
     "sbatch_argv",
     "submit",
+    "valid_time",
 ]
 
 KINDS = ("worker", "pick-best", "final")
@@ -72,7 +73,8 @@ TERMINAL_STATES = frozenset(
 )
 """Job states after which a job (or array task) never runs again."""
 
-_TIME_RE = re.compile(r"^(\d+|(\d+-)?\d{1,2}(:\d{2}){0,2})$")
+_TIME_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d{2}))?(?::(\d{2}))?$")
+TIME_RULE = "a SLURM time: minutes ('120'), 'MM:SS', 'HH:MM:SS', 'D-HH', 'D-HH:MM' or 'D-HH:MM:SS'"
 _SIGNAL_RE = re.compile(r"^(B:)?(SIG)?[A-Z0-9]+@\d+$")
 _MEM_RE = re.compile(r"^\d+[KMGT]?$")
 _SAFE_VALUE_RE = re.compile(r"^[A-Za-z0-9_.,:@%/+=\-\[\]]+$")
@@ -133,15 +135,39 @@ class SlurmOptions:
         return cls(**values)  # type: ignore[arg-type]
 
 
+def valid_time(value: object) -> bool:
+    """Whether ``value`` is a time limit SLURM accepts (the one rule of config and scripts).
+
+    Minutes as an int >= 1 or a string; ``MM:SS``; ``HH:MM:SS``; ``D-HH``; ``D-HH:MM``;
+    ``D-HH:MM:SS``; minutes and seconds after the first field below 60, hours with a day
+    below 24, and not zero in all.
+    """
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 1
+    match = _TIME_RE.match(value) if isinstance(value, str) else None
+    if not match:
+        return False
+    days, first, second, third = match.groups()
+    parts = [int(p) for p in (first, second, third) if p is not None]
+    if days is not None:  # D-HH[:MM[:SS]]
+        if parts[0] >= 24 or any(p >= 60 for p in parts[1:]):
+            return False
+    elif len(parts) == 2:  # MM:SS
+        if parts[1] >= 60:
+            return False
+    elif len(parts) == 3 and (parts[1] >= 60 or parts[2] >= 60):  # HH:MM:SS
+        return False
+    return int(days or 0) + sum(parts) > 0
+
+
 def _validate(o: SlurmOptions) -> None:
     def bad(field: str, expected: str, got: object) -> ValueError:
         return ValueError(f"SlurmOptions.{field}: must be {expected}, got {got!r}")
 
-    if isinstance(o.time, bool) or not (
-        (isinstance(o.time, int) and o.time >= 1)
-        or (isinstance(o.time, str) and _TIME_RE.match(o.time))
-    ):
-        raise bad("time", "minutes >= 1 or a SLURM time like '02:00:00' or '1-00:00'", o.time)
+    if not valid_time(o.time):
+        raise bad("time", TIME_RULE, o.time)
     for name in ("cpus_per_task", "array_size"):
         value = getattr(o, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -277,15 +303,9 @@ def sbatch_argv(script_path: str | Path, *, dependency: str | None = None) -> li
     return [*argv, str(script_path)]
 
 
-def submit(script_path: str | Path, *, dependency: str | None = None, dry_run: bool = False) -> str:
-    """Submit a script with ``sbatch --parsable`` and return the job id (e.g. ``"123"``).
-
-    With ``dry_run`` nothing is submitted and a placeholder ``"<script-stem>"`` is
-    returned, so dependent submissions still read well when printed.
-    """
+def submit(script_path: str | Path, *, dependency: str | None = None) -> str:
+    """Submit a script with ``sbatch --parsable`` and return the job id (e.g. ``"123"``)."""
     argv = sbatch_argv(script_path, dependency=dependency)
-    if dry_run:
-        return f"<{Path(script_path).stem}>"
     if not Path(script_path).is_file():
         raise SlurmError(f"sbatch: script {script_path} does not exist")
     proc = _run(argv)

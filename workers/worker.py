@@ -33,6 +33,8 @@ ERROR_ATTR = "worker:error"  # system attr: "<ExceptionType>: message" of a fail
 SURPLUS_ATTR = "worker:surplus"  # system attr: the trial was not run (target already covered)
 LIVE = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
 EXIT_REPEATED_ERROR = 1
+#: Exit code after an error the objective declares fatal (a user's input is wrong).
+EXIT_FATAL = 2
 
 
 class WorkerError(RuntimeError):
@@ -167,6 +169,12 @@ class _Loop:
             except optuna.exceptions.StorageInternalError:
                 self.orphan = (study, trial.number)  # re-queued once the storage is back
                 raise
+            except self.opts["fatal"] as exc:  # e.g. a data file replaced under the campaign
+                requeue(study, trial.number, f"worker {self.worker_id}: {exc}")
+                self.summary.exit_code = EXIT_FATAL
+                self.summary.message = str(exc)
+                _logger.error("trial %d of %s re-queued: %s", trial.number, study.study_name, exc)
+                return False
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"[:2000]
                 _logger.exception("trial %d of %s failed", trial.number, study.study_name)
@@ -227,6 +235,7 @@ def run_worker(
     lease_expiry: float = 60.0,
     max_repeated_errors: int = 3,
     storage_patience: float = 300.0,
+    fatal: tuple[type[BaseException], ...] = (),
 ) -> WorkerSummary:
     """Pull trials from the studies in ``targets`` until each has its COMPLETE target.
 
@@ -245,10 +254,14 @@ def run_worker(
             trials failed with the same error message.
         storage_patience: seconds a storage outage (e.g. a database restart) is waited
             out, retrying with backoff; a trial it cut short is re-queued afterwards.
+        fatal: exception types that stop the worker at once (exit code 2, the message in
+            ``summary.message``): the trial is re-queued, not failed, since no trial can
+            succeed until the user fixes the input (e.g. a data file).
 
     Returns:
         A :class:`WorkerSummary`; ``exit_code`` 0 when every study reached its target
-        (or ``stop_event`` was set), 1 on a repeated error, 128+signal after SIGTERM,
+        (or ``stop_event`` was set), 1 on a repeated error, 2 on a ``fatal`` error,
+        128+signal after SIGTERM,
         SIGINT or SIGUSR1 (the running trial is then FAIL and its parameters re-queued).
     """
     bad = {k: v for k, v in targets.items() if not isinstance(v, int) or v < 0}
@@ -260,6 +273,7 @@ def run_worker(
         "lease_interval": lease_interval,
         "lease_expiry": lease_expiry,
         "max_repeated_errors": max_repeated_errors,
+        "fatal": tuple(fatal),
     }
     loop = _Loop(storage, targets, objective, sampler_factory, worker_id, opts)
     summary = loop.summary

@@ -13,14 +13,15 @@ Importing this module loads neither torch nor scikit-learn.
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
 from objectives.errors import HyperparameterError
+from objectives.hyperparameters import Rule, defaults_of
+from objectives.hyperparameters import float_rule as _float
+from objectives.hyperparameters import int_rule as _int
+from objectives.hyperparameters import validate as _validate
 
 __all__ = [
     "CLASSIFIERS",
@@ -34,87 +35,6 @@ __all__ = [
 ]
 
 CLASSIFIERS = ("HGB", "AdaBoost", "NN")
-
-_INF = math.inf
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What one hyperparameter may be.
-
-    kind: "int", "float", "bool" or "int_list" (a list of ints, each in range).
-    low/high: inclusive bounds unless ``open_low``/``open_high``.
-    nullable: ``None`` (JSON null) is allowed, meaning "no limit".
-    length: (min, max) list length for "int_list".
-    """
-
-    kind: str
-    default: Any
-    low: float = -_INF
-    high: float = _INF
-    open_low: bool = False
-    open_high: bool = False
-    nullable: bool = False
-    length: tuple[int, int] = (1, 1)
-
-    def describe(self) -> str:
-        noun = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(self.kind)
-        if self.kind == "int_list":
-            noun = f"a list of {self.length[0]} to {self.length[1]} integers"
-        if self.kind != "bool" and (self.low > -_INF or self.high < _INF):
-            lo = "(" if self.open_low else "["
-            hi = ")" if self.open_high or self.high == _INF else "]"
-            high = "inf" if self.high == _INF else _fmt(self.high)
-            each = " each" if self.kind == "int_list" else ""
-            noun += f"{each} in {lo}{_fmt(self.low)}, {high}{hi}"
-        return noun + (" or null" if self.nullable else "")
-
-    def check(self, value: Any) -> tuple[bool, Any]:
-        """``(True, normalised value)``, or ``(False, None)`` when ``value`` breaks the rule."""
-        if value is None:
-            return self.nullable, None
-        if self.kind == "bool":
-            return isinstance(value, bool), value
-        if self.kind == "int_list":
-            if not isinstance(value, list | tuple):
-                return False, None
-            if not self.length[0] <= len(value) <= self.length[1]:
-                return False, None
-            items = [self._number(v, integer=True) for v in value]
-            return all(v is not None for v in items), items
-        number = self._number(value, integer=self.kind == "int")
-        return number is not None, number
-
-    def _number(self, value: Any, *, integer: bool) -> int | float | None:
-        """The value as int/float when it is one and in range, else None."""
-        if isinstance(value, bool) or not isinstance(value, Real):
-            return None
-        if integer:
-            if not isinstance(value, Integral):
-                return None
-            value = int(value)
-        else:
-            value = float(value)
-            if math.isnan(value):
-                return None
-        if value < self.low or (self.open_low and value == self.low):
-            return None
-        if value > self.high or (self.open_high and value == self.high):
-            return None
-        return value
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
-def _int(default, low, high, **kw) -> Rule:
-    return Rule("int", default, low, high, **kw)
-
-
-def _float(default, low, high=_INF, **kw) -> Rule:
-    return Rule("float", default, low, high, **kw)
-
 
 RULES: dict[str, dict[str, Rule]] = {
     "HGB": {
@@ -150,7 +70,8 @@ RULES: dict[str, dict[str, Rule]] = {
     },
 }
 
-# Settings that differ between the search (final=False) and the final runs.
+#: Settings that differ between the search (``final=False``) and the final runs: the
+#: NN trains 20 epochs in the search and 100 in the final runs, as in the paper.
 _SEARCH_OVERRIDES: dict[str, dict[str, Any]] = {"NN": {"epochs": 20}}
 
 
@@ -167,7 +88,7 @@ def canonical_name(name: str) -> str:
 def defaults(name: str, *, final: bool = False) -> dict[str, Any]:
     """A fresh dict of default hyperparameters (search setting unless ``final``)."""
     canon = canonical_name(name)
-    hp = {k: copy.deepcopy(r.default) for k, r in RULES[canon].items()}
+    hp = defaults_of(RULES[canon])
     if not final:
         hp.update(copy.deepcopy(_SEARCH_OVERRIDES.get(canon, {})))
     return hp
@@ -180,26 +101,7 @@ def validate(name: str, hp: dict[str, Any] | None, *, final: bool = False) -> di
     for an unknown name or a value out of range.
     """
     canon = canonical_name(name)
-    rules = RULES[canon]
-    if hp is None:
-        hp = {}
-    if not isinstance(hp, dict):
-        raise HyperparameterError(
-            f"{canon} hyperparameters: must be a dict, got {type(hp).__name__}"
-        )
-    out = defaults(canon, final=final)
-    for key, value in hp.items():
-        if key not in rules:
-            raise HyperparameterError(
-                f"{canon} hyperparameter {key!r}: unknown; valid names are {', '.join(rules)}"
-            )
-        ok, checked = rules[key].check(value)
-        if not ok:
-            raise HyperparameterError(
-                f"{canon} hyperparameter {key!r}: must be {rules[key].describe()}, got {value!r}"
-            )
-        out[key] = checked
-    return out
+    return _validate(canon, RULES[canon], hp, defaults(canon, final=final))
 
 
 class Estimator:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from objectives.classifiers._params import RULES, Estimator, check_inputs
-from objectives.metrics import DIRECTIONS, argos, balanced_weights, weighted_bce
+from objectives.metrics import argos, balanced_weights, weighted_bce
 
 __all__ = ["MLPClassifier"]
 
@@ -194,10 +194,13 @@ class MLPClassifier(Estimator):
         ``values`` of metric ``selection`` (e.g. the truth max SIC of each row
         of ``epoch_predictions``). Nan ranks last.
         """
+        from objectives.registry import get_method
+
         self._check_fitted("epoch_states_")
-        if selection not in DIRECTIONS:
+        directions = get_method("NN").directions
+        if selection not in directions:
             raise ValueError(
-                f"unknown selection {selection!r}; valid selections are {', '.join(DIRECTIONS)}"
+                f"unknown selection {selection!r}; valid selections are {', '.join(directions)}"
             )
         if values is None:
             if selection not in self.validation_history_:
@@ -209,7 +212,7 @@ class MLPClassifier(Estimator):
         v = np.asarray(values, dtype=np.float64)
         if v.shape != (len(self.epoch_states_),):
             raise ValueError(f"values must have one entry per epoch ({len(self.epoch_states_)})")
-        key = -v if DIRECTIONS[selection] == "maximize" else v
+        key = -v if directions[selection] == "maximize" else v
         order = np.argsort(np.nan_to_num(key, nan=np.inf), kind="stable")
         return order[: min(self.n_best_epochs, v.size)]
 

@@ -8,10 +8,10 @@ Modules, one concept each:
 * ``background`` -- :func:`train_background_model` -> ``BackgroundModel`` (p_bkg(x|m),
   sampling, label-free ``val_log_likelihood``);
 * ``sampling`` -- SR mjj KDE, SR samples, the atomic samples file + provenance;
-* ``cache`` / ``cathode`` -- build-once artifact cache; :func:`cached_background`;
-* ``data`` -- sidebands / SR data / test set of a data file and signal amount;
-* ``anode`` / ``ranode`` -- the density-ratio detectors, :class:`DensityEvaluation` results;
-* ``methods`` -- :func:`evaluate_density_method` for a campaign cell (ANODE / R-ANODE).
+* ``cathode`` -- :func:`cached_background`, built once in an ``objectives.cache`` entry;
+* ``anode`` / ``ranode`` -- the density-ratio detectors;
+* ``methods`` -- :func:`evaluate_density`, a campaign cell of ANODE, R-ANODE or the
+  background flow (the events come from :mod:`objectives.data`).
 
 Names are imported lazily, so ``import objectives.flows`` does not load torch.
 """
@@ -21,16 +21,13 @@ from __future__ import annotations
 import importlib
 
 __all__ = [
-    "ArtifactCache",
     "BackgroundModel",
     "CachedBackground",
-    "DensityEvaluation",
     "FlowPreprocessor",
     "cached_background",
-    "evaluate_density_method",
+    "evaluate_density",
     "fit_anode",
     "fit_ranode",
-    "load_region_data",
     "run_anode",
     "run_ranode",
     "sample_signal_region",
@@ -39,16 +36,13 @@ __all__ = [
 ]
 
 _WHERE = {
-    "ArtifactCache": "cache",
     "BackgroundModel": "background",
     "CachedBackground": "cathode",
-    "DensityEvaluation": "density",
     "FlowPreprocessor": "preprocessing",
     "cached_background": "cathode",
-    "evaluate_density_method": "methods",
+    "evaluate_density": "methods",
     "fit_anode": "anode",
     "fit_ranode": "ranode",
-    "load_region_data": "data",
     "run_anode": "anode",
     "run_ranode": "ranode",
     "sample_signal_region": "sampling",

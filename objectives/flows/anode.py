@@ -27,13 +27,12 @@ from objectives.flows.background import flow_loss, seeded_init
 from objectives.flows.density import (
     SELECTION,
     BackgroundDensity,
-    DensityEvaluation,
     SRFlowEnsemble,
     build_sr_flow,
-    truth_metrics,
 )
-from objectives.flows.hyperparameters import ANODE_DEFAULTS, validate
+from objectives.flows.hyperparameters import validate_flow
 from objectives.flows.training import VAL_NLL_CAP, adam, split_indices, train_epochs
+from objectives.results import EvaluationResult
 
 __all__ = ["ANODEModel", "fit_anode", "run_anode"]
 
@@ -65,8 +64,8 @@ def fit_anode(
     seed: int,
     n_threads: int | None = None,
 ) -> ANODEModel:
-    """Fit the SR data density p_data(x | m); ``hp`` overrides :data:`ANODE_DEFAULTS`."""
-    hp = validate(hp, ANODE_DEFAULTS, "ANODE")
+    """Fit the SR data density p_data(x | m); ``hp`` overrides the published defaults."""
+    hp = validate_flow("ANODE", hp, final=True)
     if n_threads is not None:
         torch.set_num_threads(int(n_threads))
     z = background.preprocessor.transform(x_sr)
@@ -116,16 +115,12 @@ def run_anode(
     mjj_test: np.ndarray,
     y_test: np.ndarray | None = None,
     n_threads: int | None = None,
-) -> DensityEvaluation:
+) -> EvaluationResult:
     """Fit ANODE and score the test set; truth metrics when ``y_test`` is given."""
     t0 = time.perf_counter()
     model = fit_anode(background, x_sr, mjj_sr, hp, seed=seed, n_threads=n_threads)
     scores = model.score(x_test, mjj_test)
     info = {"method": "ANODE", **model.info, "seconds_total": round(time.perf_counter() - t0, 3)}
-    return DensityEvaluation(
-        metrics={SELECTION: model.val_loss},
-        truth={SELECTION: truth_metrics(scores, y_test)},
-        scores={SELECTION: scores},
-        info=info,
-        model=model,
-    )
+    result = EvaluationResult.from_scores({SELECTION: model.val_loss}, scores, y_test, info)
+    result.model = model
+    return result

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 
 from objectives.errors import DataError
-from objectives.flows.hyperparameters import BACKGROUND_DEFAULTS, validate
+from objectives.flows.hyperparameters import validate_flow
 from objectives.flows.maf import build_maf
 from objectives.flows.preprocessing import FlowPreprocessor
 from objectives.flows.training import (
@@ -172,8 +171,8 @@ class BackgroundModel:
 
     def save(self, path: str | Path) -> None:
         """Write preprocessing, hyperparameters and kept states to one file, atomically."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        from objectives.files import atomic_path
+
         payload = {
             "preprocessor": self.preprocessor.to_dict(),
             "hp": self.hp,
@@ -181,8 +180,8 @@ class BackgroundModel:
             "kept_epochs": self.kept_epochs,
             "val_losses": self.val_losses,
         }
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
 
     @classmethod
     def load(cls, path: str | Path) -> BackgroundModel:
@@ -221,10 +220,11 @@ def train_background_model(
 ) -> BackgroundTrainingResult:
     """Train the CATHODE background flow on sideband events ``x`` (n, d) given ``mjj`` (n,).
 
-    ``hp`` overrides :data:`BACKGROUND_DEFAULTS` (n_blocks, hidden, lr, batch_size,
-    epochs, weight_decay, n_keep, val_fraction); bad values raise HyperparameterError.
+    ``hp`` overrides the published defaults (``objectives.flows.hyperparameters``:
+    n_blocks, hidden, lr, batch_size, epochs, weight_decay, n_keep, val_fraction); bad
+    values raise HyperparameterError.
     """
-    hp = validate(hp, BACKGROUND_DEFAULTS, "background flow")
+    hp = validate_flow("BackgroundFlow", hp, final=True, what="background flow")
     x = np.asarray(x, dtype=np.float64)
     mjj = np.asarray(mjj, dtype=np.float64)
     if n_threads is not None:

@@ -9,7 +9,8 @@ process, reuses the entry; concurrent first calls build it once.
 
 Example:
     >>> bg = cached_background("runs/c1/art", "data.h5", signal=1000, seed=0)  # doctest: +SKIP
-    >>> DataSpec(data_file, extrabkg_file, samples_file=bg.samples_file)  # doctest: +SKIP
+    >>> DataSpec(data_file, extrabkg_file, samples_file=bg.samples_file,
+    ...          background_model=bg.model_file)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from objectives.flows.hyperparameters import BACKGROUND_DEFAULTS, validate
+from objectives.data import BASELINE, Features
+from objectives.flows.hyperparameters import validate_flow
+from objectives.regions import DEFAULT_REGION, Region
 
 __all__ = ["CachedBackground", "cached_background", "package_versions"]
 
@@ -66,61 +69,60 @@ def cached_background(
     signal: int,
     seed: int,
     hp: Mapping | None = None,
-    shifted: bool = False,
-    feature_set: str = "baseline",
-    include_delta_r: bool = False,
-    n_noise: int = 0,
+    features: Features = BASELINE,
+    region: Region = DEFAULT_REGION,
     n_samples: int | None = None,
     n_threads: int | None = None,
 ) -> CachedBackground:
     """The background model and SR samples for this key, built once and then reused.
 
-    ``n_samples`` defaults to 4x the SR data events. Raises HyperparameterError on
-    bad ``hp`` (before anything is trained) and DataError on a bad data file.
+    The flow trains on the data outside ``region``'s signal region and samples
+    inside it. ``n_samples`` defaults to 4x the SR data events. Raises
+    HyperparameterError on bad ``hp`` (before anything is trained) and DataError on a
+    bad data file.
     """
-    from objectives.flows.cache import ArtifactCache
-    from objectives.lhco import file_sha256
+    from objectives.cache import ArtifactCache
+    from objectives.errors import DataError
+    from objectives.files import file_sha256
 
-    hp = validate(hp, BACKGROUND_DEFAULTS, "background flow")
+    hp = validate_flow("BackgroundFlow", hp, final=True, what="background flow")
+    try:
+        data_sha256 = file_sha256(data_file)
+    except OSError as exc:
+        raise DataError(f"{data_file}: data file not found ({exc.strerror or exc})") from exc
     fields = {
         "format": FORMAT_VERSION,
-        "data_sha256": file_sha256(data_file),
+        "data_sha256": data_sha256,
         "signal": int(signal),
         "seed": int(seed),
         "hp": hp,
-        "shifted": bool(shifted),
-        "feature_set": feature_set,
-        "include_delta_r": bool(include_delta_r),
-        "n_noise": int(n_noise),
+        **features.to_dict(),
         "n_samples": n_samples,
     }
+    if not region.is_default:  # keys of the default region stay those of earlier versions
+        fields["region"] = region.to_dict()
 
     def build(out: Path) -> dict:
+        from objectives.data import region_data
         from objectives.flows.background import train_background_model
-        from objectives.flows.data import load_region_data
         from objectives.flows.sampling import sample_signal_region, write_samples
 
-        rd = load_region_data(
-            data_file,
-            None,
-            int(signal),
-            shifted=shifted,
-            feature_set=feature_set,
-            include_delta_r=include_delta_r,
-            n_noise=n_noise,
+        rd = region_data(data_file, None, int(signal), features=features, region=region)
+        res = train_background_model(
+            rd.outside.x, rd.outside.mjj, hp, seed=seed, n_threads=n_threads
         )
-        res = train_background_model(rd.x_sb, rd.mjj_sb, hp, seed=seed, n_threads=n_threads)
         res.model.save(out / "model.pt")
-        n = int(n_samples) if n_samples is not None else OVERSAMPLING * rd.mjj_sr.size
+        n = int(n_samples) if n_samples is not None else OVERSAMPLING * len(rd.sr)
         rng = np.random.default_rng(np.random.SeedSequence([0xCA7, int(seed)]))
-        rows = sample_signal_region(res.model, rd.mjj_sr, n, rng)
+        rows = sample_signal_region(res.model, rd.sr.mjj, n, rng, sr=region.sr)
         provenance = {
             **{k: v for k, v in fields.items() if k != "hp"},
             "data_file": str(data_file),
             "hyperparameters": hp,
             "n_samples": n,
-            "n_sideband": rd.info["n_sideband"],
-            "n_sr_data": rd.info["n_sr_data"],
+            "region": region.to_dict(),
+            "n_sideband": len(rd.outside),
+            "n_sr_data": len(rd.sr),
             "features": rd.info["features"],
             "epochs_kept": res.history.kept_epochs,
             "validation_losses": res.history.kept_val_losses,

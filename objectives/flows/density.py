@@ -6,16 +6,12 @@ flows and of the background model are directly comparable and the Jacobian
 cancels in every score. The signal-region flows condition on mjj standardised
 with the SR data's own mean and width.
 
-:class:`DensityEvaluation` has the shape of ``objectives.evaluate.EvaluationResult``:
-``metrics[sel]`` (the label-free selection metric), ``truth[sel]`` (max SIC and AUC
-on the labelled test set, ``nan`` without truth), ``scores[sel]`` (test scores).
-The selection metric is ``"val_loss"``: the ensemble's mean negative log-likelihood
-on the held-out 20 % of the SR data (lower is better).
+The label-free selection metric is ``"val_loss"``: the ensemble's mean negative
+log-likelihood on the held-out 20 % of the SR data (lower is better).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -28,10 +24,8 @@ from objectives.flows.preprocessing import FlowPreprocessor
 __all__ = [
     "SELECTION",
     "BackgroundDensity",
-    "DensityEvaluation",
     "SRFlowEnsemble",
     "logmeanexp",
-    "truth_metrics",
 ]
 
 #: Name of the label-free selection metric of the density methods (minimise).
@@ -47,32 +41,8 @@ class BackgroundDensity(Protocol):
     def log_prob_z(self, z: np.ndarray, c: np.ndarray) -> np.ndarray: ...
 
 
-@dataclass
-class DensityEvaluation:
-    """Scores and metrics of one density-method fit (shape of ``EvaluationResult``)."""
-
-    metrics: dict[str, float]
-    truth: dict[str, dict[str, float]]
-    scores: dict[str, np.ndarray] = field(repr=False)
-    info: dict = field(default_factory=dict)
-    model: object = field(default=None, repr=False)
-    #: truth labels of the test set the scores belong to (None without truth)
-    y_test: np.ndarray | None = field(default=None, repr=False)
-
-    def summary(self) -> dict:
-        return {"metrics": self.metrics, "truth": self.truth, "info": self.info}
-
-
 def logmeanexp(a: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.logaddexp.reduce(a, axis=axis) - np.log(a.shape[axis])
-
-
-def truth_metrics(scores: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
-    from objectives.metrics import max_sic, roc_auc
-
-    if y is None or np.unique(y).size < 2:
-        return {"max_sic": float("nan"), "auc": float("nan")}
-    return {"max_sic": float(max_sic(scores, y)), "auc": float(roc_auc(scores, y))}
 
 
 class SRFlowEnsemble:

@@ -1,186 +1,120 @@
-"""Density methods as campaign cells: ``evaluate_cell`` and ``evaluate_density_method``.
+"""Density methods as campaign cells: :func:`evaluate_density` for ANODE, R-ANODE, BackgroundFlow.
 
-Wires the pieces together the way a campaign cell needs them: the cached
-background model for (data file, signal amount, seed, background
-hyperparameters), the SR data and the labelled test set of
-:func:`~objectives.flows.data.load_region_data`, then ANODE or R-ANODE. The
-result is a :class:`~objectives.flows.density.DensityEvaluation`, whose
-label-free selection metric is ``"val_loss"``. :func:`evaluate_cell` is what
-``objectives.evaluate.evaluate`` calls for a density-method cell: it returns
-the common ``EvaluationResult``; on half statistics the method sees a seeded
-random half of its training events (SR data, or sidebands for BackgroundFlow).
+ANODE and R-ANODE fit the signal-region data of the cell's region against the
+background flow the cell names (``cell.data.background_model``, built once by
+:func:`objectives.templates.background_flow`); a trial only loads it.
+``BackgroundFlow`` trains the background flow itself on the data outside the
+signal region (no anomaly score). On half statistics (or a k-fold split) the
+method sees the split's training part of its events, a seeded random half of
+them; the label-free metric ``val_loss`` is each flow's held-out negative
+log-likelihood (see the modules of the methods).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from objectives.flows.density import DensityEvaluation
+from objectives.cells import Cell
+from objectives.errors import DataError
+from objectives.results import EvaluationResult
+from objectives.splits import Split
 
-__all__ = ["DENSITY_METHODS", "evaluate_cell", "evaluate_density_method"]
-
-DENSITY_METHODS = ("ANODE", "R-ANODE")
+__all__ = ["evaluate_density", "load_background_model"]
 
 
-def evaluate_density_method(
-    method: str,
-    data: Any,
-    signal: int,
-    *,
-    cache_dir: str | Path,
-    seed: int,
-    hp: Mapping | None = None,
-    background_hp: Mapping | None = None,
-    w: float | None = None,
-    w_init: float = 0.01,
-    n_threads: int | None = None,
-    half: int | None = None,
-    background_seed: int | None = None,
-) -> DensityEvaluation:
-    """Fit ``method`` ("ANODE" | "R-ANODE") on the SR data of ``data`` with ``signal`` injected.
+@functools.lru_cache(maxsize=4)
+def _load(path: str, size: int, mtime_ns: int):
+    from objectives.flows.background import BackgroundModel
 
-    ``data`` is an ``objectives.cells.DataSpec`` (data_file, extrabkg_file, feature_set,
-    include_delta_r, n_noise, shifted). ``w`` fixes R-ANODE's signal fraction (None: learned).
-    """
+    return BackgroundModel.load(path)
+
+
+def load_background_model(path: str | Path):
+    """The background flow stored at ``path``, loaded once per process (per file version)."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise DataError(f"{path}: background model not found ({exc.strerror or exc})") from exc
+    return _load(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _train_part(n: int, split: Split) -> np.ndarray:
+    """Indices of the ``n`` unlabelled events a method trains on under ``split``."""
+    return split.indices(np.zeros(n, dtype=np.int8))[0]
+
+
+def _background_flow(hp: dict, cell: Cell, split: Split, seed: int, n_jobs: int):
+    from objectives.flows.background import train_background_model
+
+    rd = cell.data.events(cell.signal, with_test=False)
+    part = rd.outside.take(_train_part(len(rd.outside), split))
+    res = train_background_model(part.x, part.mjj, hp, seed=seed, n_threads=n_jobs)
+    info = {**res.info, **rd.info, "val_log_likelihood": res.val_log_likelihood}
+    return EvaluationResult.from_scores(
+        {"val_loss": -res.val_log_likelihood}, None, None, info, oracle=False
+    )
+
+
+def _signal_region_method(hp: dict, cell: Cell, split: Split, seed: int, n_jobs: int):
     from objectives.flows.anode import run_anode
-    from objectives.flows.cathode import cached_background
-    from objectives.flows.data import load_region_data
     from objectives.flows.ranode import run_ranode
 
-    if method not in DENSITY_METHODS:
-        raise ValueError(
-            f"density method must be one of {', '.join(DENSITY_METHODS)}, got {method!r}"
+    if cell.data.background_model is None:
+        raise DataError(
+            f"{cell.key()}: {cell.classifier} needs a trained background flow "
+            "(DataSpec.background_model; build it with objectives.templates.background_flow)"
         )
-    features = _features(data)
-    bg = cached_background(
-        cache_dir,
-        data.data_file,
-        signal=signal,
-        seed=seed if background_seed is None else background_seed,
-        hp=background_hp,
-        n_threads=n_threads,
-        **features,
-    )
-    rd = load_region_data(data.data_file, data.extrabkg_file, signal, **features)
-    if half is not None:
-        keep = _half(rd.x_sr.shape[0], half)
-        rd.x_sr, rd.mjj_sr = rd.x_sr[keep], rd.mjj_sr[keep]
-    model = bg.load_model()
-    test = {"x_test": rd.x_test, "mjj_test": rd.mjj_test, "y_test": rd.y_test}
-    if method == "ANODE":
-        ev = run_anode(model, rd.x_sr, rd.mjj_sr, hp, seed=seed, n_threads=n_threads, **test)
+    background = load_background_model(cell.data.background_model)
+    rd = cell.data.events(cell.signal)
+    part = rd.sr.take(_train_part(len(rd.sr), split))
+    flow_hp = {k: v for k, v in hp.items() if k != "w"}
+    test = {"x_test": rd.test.x, "mjj_test": rd.test.mjj, "y_test": rd.test.label}
+    if cell.classifier == "ANODE":
+        result = run_anode(
+            background, part.x, part.mjj, flow_hp, seed=seed, n_threads=n_jobs, **test
+        )
     else:
-        ev = run_ranode(
-            model,
-            rd.x_sr,
-            rd.mjj_sr,
-            hp,
+        result = run_ranode(
+            background,
+            part.x,
+            part.mjj,
+            flow_hp,
+            w=hp.get("w"),
             seed=seed,
-            w=w,
-            w_init=w_init,
-            n_threads=n_threads,
+            n_threads=n_jobs,
             **test,
         )
-    ev.y_test = rd.y_test
-    ev.info.update(
-        signal=int(signal),
-        background=bg.provenance,
-        background_model=str(bg.model_file),
-        **{k: v for k, v in rd.info.items() if k != "signal"},
-    )
-    return ev
+    result.model = None  # a trial keeps scores, not the flow
+    result.info.update(background_model=str(cell.data.background_model), **rd.info)
+    return result
 
 
-def _half(n: int, run: int) -> np.ndarray:
-    """The seeded random half of ``n`` unlabelled events used in run ``run``."""
-    from objectives.cells import half_split
+def evaluate_density(hp: dict, cell: Cell, split: Split, *, n_jobs: int = 1) -> EvaluationResult:
+    """Fit the density method ``cell.classifier`` with (validated) ``hp`` under ``split``.
 
-    return half_split(np.zeros(n, dtype=np.int8), run)[0]
-
-
-def _features(data: Any) -> dict:
-    return {
-        "shifted": data.shifted,
-        "feature_set": data.feature_set,
-        "include_delta_r": data.include_delta_r,
-        "n_noise": data.n_noise,
-    }
-
-
-def _background_flow(hp: Mapping, cell: Any, statistics: str, run: int, seed: int, n_jobs: int):
-    """Train the background flow with ``hp`` on the cell's sidebands; no anomaly score."""
-    from objectives.flows.background import train_background_model
-    from objectives.flows.data import load_region_data
-
-    data = cell.data
-    rd = load_region_data(data.data_file, None, cell.signal, **_features(data))
-    x, m = rd.x_sb, rd.mjj_sb
-    if statistics == "half":
-        keep = _half(x.shape[0], run)
-        x, m = x[keep], m[keep]
-    res = train_background_model(x, m, hp, seed=seed, n_threads=n_jobs)
-    info = {**res.info, **{k: v for k, v in rd.info.items() if k != "signal"}}
-    info["val_log_likelihood"] = res.val_log_likelihood
-    return -res.val_log_likelihood, info
-
-
-def evaluate_cell(hp: Mapping, cell: Any, statistics: str, run: int, *, n_jobs: int = 1):
-    """Fit the density method ``cell.classifier`` with ``hp``; an ``EvaluationResult``.
-
-    ``metrics`` holds ``val_loss`` (label-free, lower is better) and ``max_sic``
-    (truth oracle); ``truth[m]`` and ``scores[m]`` are the same for both, since a
-    density method has one ensemble. BackgroundFlow reports NaN truth and no scores.
+    ``metrics`` holds ``val_loss`` (label-free, lower is better) and, for ANODE and
+    R-ANODE, ``max_sic`` (truth oracle); both share one ensemble's test scores.
     """
-    import time
-
-    from objectives.evaluate import EvaluationResult, model_seed
-    from objectives.methods import VAL_LOSS, validate_hyperparameters
-
     t0 = time.perf_counter()
-    method = cell.classifier
-    hp = validate_hyperparameters(method, dict(hp))
-    seed = model_seed(run, statistics)
-    data = cell.data
-    if method == "BackgroundFlow":
-        val_loss, info = _background_flow(hp, cell, statistics, run, seed, n_jobs)
-        scores, y_test, truth = None, None, {"max_sic": float("nan"), "auc": float("nan")}
+    seed = split.model_seed()
+    if cell.classifier == "BackgroundFlow":
+        result = _background_flow(hp, cell, split, seed, n_jobs)
     else:
-        if data.background_dir is None:
-            raise ValueError(f"{method} cell {cell.key()}: DataSpec.background_dir is not set")
-        flow_hp = {k: v for k, v in hp.items() if k != "w"}
-        ev = evaluate_density_method(
-            method,
-            data,
-            cell.signal,
-            cache_dir=data.background_dir,
-            seed=seed,
-            hp=flow_hp,
-            background_hp=dict(data.background_hp),
-            background_seed=data.background_seed,
-            w=hp.get("w"),
-            n_threads=n_jobs,
-            half=run if statistics == "half" else None,
-        )
-        val_loss, scores = ev.metrics[VAL_LOSS], ev.scores[VAL_LOSS]
-        y_test, truth, info = ev.y_test, ev.truth[VAL_LOSS], ev.info
-    info.update(
+        result = _signal_region_method(hp, cell, split, seed, n_jobs)
+    result.info.update(
         cell=cell.key(),
-        classifier=method,
-        statistics=statistics,
-        run=int(run),
+        classifier=cell.classifier,
+        statistics=split.statistics,
+        split=split.to_dict(),
+        run=split.run,
         seed=seed,
         hp=dict(hp),
+        signal=int(cell.signal),
         seconds_total=round(time.perf_counter() - t0, 3),
     )
-    metrics = {VAL_LOSS: float(val_loss), "max_sic": truth["max_sic"]}
-    return EvaluationResult(
-        metrics=metrics,
-        truth={m: dict(truth) for m in metrics},
-        scores={} if scores is None else {m: scores for m in metrics},
-        info=info,
-        y_test=y_test,
-    )
+    return result

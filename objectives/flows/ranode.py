@@ -39,13 +39,12 @@ from objectives.flows.background import seeded_init
 from objectives.flows.density import (
     SELECTION,
     BackgroundDensity,
-    DensityEvaluation,
     SRFlowEnsemble,
     build_sr_flow,
-    truth_metrics,
 )
-from objectives.flows.hyperparameters import RANODE_DEFAULTS, validate
+from objectives.flows.hyperparameters import validate_flow
 from objectives.flows.training import VAL_NLL_CAP, adam, split_indices, train_epochs
+from objectives.results import EvaluationResult
 
 __all__ = ["RANODEModel", "fit_ranode", "run_ranode"]
 
@@ -115,7 +114,7 @@ def fit_ranode(
     n_threads: int | None = None,
 ) -> RANODEModel:
     """Fit p_S with ``w`` fixed, or learned from ``w_init`` when ``w`` is None."""
-    hp = validate(hp, RANODE_DEFAULTS, "R-ANODE")
+    hp = validate_flow("ANODE", hp, final=True, what="R-ANODE")
     for name, value in (("w", w), ("w_init", w_init)):
         if value is not None and not 0 < value < 1:
             raise HyperparameterError(f"R-ANODE {name!r}: must be in (0, 1), got {value!r}")
@@ -192,7 +191,7 @@ def run_ranode(
     w_init: float = 0.01,
     w_lr: float = 3e-3,
     n_threads: int | None = None,
-) -> DensityEvaluation:
+) -> EvaluationResult:
     """Fit R-ANODE and score the test set; truth metrics when ``y_test`` is given."""
     t0 = time.perf_counter()
     model = fit_ranode(
@@ -208,10 +207,6 @@ def run_ranode(
     )
     scores = model.score(x_test, mjj_test)
     info = {"method": "R-ANODE", **model.info, "seconds_total": round(time.perf_counter() - t0, 3)}
-    return DensityEvaluation(
-        metrics={SELECTION: model.val_loss},
-        truth={SELECTION: truth_metrics(scores, y_test)},
-        scores={SELECTION: scores},
-        info=info,
-        model=model,
-    )
+    result = EvaluationResult.from_scores({SELECTION: model.val_loss}, scores, y_test, info)
+    result.model = model
+    return result

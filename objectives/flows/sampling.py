@@ -10,8 +10,6 @@ sidecar ``<name>.json`` holding its provenance.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,15 +72,12 @@ def provenance_path(samples_file: str | Path) -> Path:
 
 def write_samples(path: str | Path, rows: np.ndarray, provenance: Mapping) -> Path:
     """Write ``rows`` to ``path`` (.npy) and its provenance JSON, each atomically."""
+    from objectives.files import atomic_path, atomic_write_json
+
     path = Path(path)
     if path.suffix != ".npy":
         raise ValueError(f"{path}: the samples file must end in .npy")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npy")
-    np.save(tmp, np.ascontiguousarray(rows, dtype=np.float64))
-    os.replace(tmp, path)
-    side = provenance_path(path)
-    tmp_json = side.with_name(f".{side.name}.tmp-{os.getpid()}")
-    tmp_json.write_text(json.dumps(dict(provenance), indent=2, sort_keys=True, default=str))
-    os.replace(tmp_json, side)
+    with atomic_path(path) as tmp:
+        np.save(tmp, np.ascontiguousarray(rows, dtype=np.float64))
+    atomic_write_json(provenance_path(path), dict(provenance))
     return path

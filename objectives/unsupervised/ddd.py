@@ -63,7 +63,7 @@ from objectives.unsupervised.arrays import (
     EventArrays,
     count_columns,
 )
-from objectives.unsupervised.detector import Detector
+from objectives.unsupervised.base import Detector
 from objectives.unsupervised.drocc import LogitNet
 from objectives.unsupervised.params import validate
 

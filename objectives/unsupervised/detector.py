@@ -27,31 +27,14 @@ Example:
 
 from __future__ import annotations
 
-import abc
 from typing import Any
-
-import numpy as np
 
 from objectives.errors import DataError
 from objectives.unsupervised.arrays import EventArrays
+from objectives.unsupervised.base import Detector
 from objectives.unsupervised.params import BACKBONES, METHODS, canonical_method, validate
 
 __all__ = ["BACKBONES", "METHODS", "Detector", "fit"]
-
-
-class Detector(abc.ABC):
-    """A trained unsupervised detector."""
-
-    #: "dSVDD", "DROCC" or "DDD"
-    method: str
-    #: label-free selection metric on the held-out background (lower is better)
-    val_loss: float
-    #: hyperparameters, seed, sizes, timings and per-method diagnostics (JSON-friendly)
-    info: dict[str, Any]
-
-    @abc.abstractmethod
-    def score(self, arrays: EventArrays) -> np.ndarray:
-        """Anomaly scores ``(n,)`` float64, higher = more anomalous."""
 
 
 def fit(

@@ -45,7 +45,7 @@ from objectives.unsupervised._train import (
     torch_threads,
 )
 from objectives.unsupervised.arrays import N_EVENT_CONTINUOUS, N_KINEMATICS, EventArrays
-from objectives.unsupervised.detector import Detector
+from objectives.unsupervised.base import Detector
 from objectives.unsupervised.params import validate
 
 __all__ = ["DROCCDetector", "LogitNet", "adversarial_negatives", "fit_drocc", "perturbation_mask"]

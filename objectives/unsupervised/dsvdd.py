@@ -41,7 +41,7 @@ from objectives.unsupervised._train import (
     torch_threads,
 )
 from objectives.unsupervised.arrays import EventArrays
-from objectives.unsupervised.detector import Detector
+from objectives.unsupervised.base import Detector
 from objectives.unsupervised.params import validate
 
 __all__ = ["DSVDDEnsemble", "DSVDDMember", "SVDDNet", "fit_dsvdd", "init_center"]

@@ -27,7 +27,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-__all__ = ["MANIFEST", "ArtifactCache", "CacheEntry", "cache_key", "sha256_file"]
+from objectives.files import atomic_write_text, file_sha256
+
+__all__ = ["MANIFEST", "ArtifactCache", "CacheEntry", "cache_key"]
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +40,6 @@ def cache_key(fields: Mapping) -> str:
     """Stable 20-hex-digit key of JSON-serialisable ``fields`` (order-independent)."""
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -80,7 +74,7 @@ class ArtifactCache:
         for fname, meta in files.items():
             f = path / fname
             try:
-                if f.stat().st_size != meta["size"] or sha256_file(f) != meta["sha256"]:
+                if f.stat().st_size != meta["size"] or file_sha256(f) != meta["sha256"]:
                     log.warning("cache: %s does not match its checksum", f)
                     return None
             except OSError:
@@ -111,7 +105,7 @@ class ArtifactCache:
                 t0 = time.perf_counter()
                 info = build(tmp) or {}
                 files = {
-                    f.name: {"sha256": sha256_file(f), "size": f.stat().st_size}
+                    f.name: {"sha256": file_sha256(f), "size": f.stat().st_size}
                     for f in sorted(tmp.iterdir())
                     if f.is_file() and f.name != MANIFEST
                 }
@@ -124,9 +118,7 @@ class ArtifactCache:
                     "seconds_build": round(time.perf_counter() - t0, 3),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 }
-                tmp_manifest = tmp / f".{MANIFEST}.tmp"
-                tmp_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-                os.replace(tmp_manifest, tmp / MANIFEST)
+                atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
                 os.replace(tmp, final)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)

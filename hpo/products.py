@@ -1,0 +1,127 @@
+"""What a campaign's cells need built before trials run, resolved once per process.
+
+CATHODE cells need a template (the user's samples file, the exact synthetic
+background, or samples of a trained background flow); ANODE and R-ANODE cells
+need the trained background flow. They are built by :mod:`objectives.templates`
+into caches under ``<run_dir>/artifacts`` keyed by everything they depend on.
+:func:`resolve` builds (or verifies) them and remembers the paths per process:
+``hpo create`` and every worker call it at start, so
+``CampaignCell.cell()`` inside a trial is a dictionary lookup; no trial trains a
+flow or hashes a file. Several workers starting together build different
+products first (the order is rotated by worker), and never the same one twice
+(file locks).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpo.config import Campaign, GridPoint
+from hpo.data import data_spec
+
+__all__ = ["CellProducts", "background_dir", "limit", "resolve", "templates_dir"]
+
+log = logging.getLogger(__name__)
+
+_RESOLVED: dict[tuple, dict[GridPoint, CellProducts]] = {}
+
+
+@dataclass(frozen=True)
+class CellProducts:
+    """Paths a cell's trials read: its CATHODE template and / or its background flow."""
+
+    samples_file: Path | None = None
+    background_model: Path | None = None
+
+
+def background_dir(campaign: Campaign) -> Path:
+    """Where the campaign's background flows are cached (CATHODE, ANODE, R-ANODE share them)."""
+    return campaign.run_dir / "artifacts" / "background_models"
+
+
+def templates_dir(campaign: Campaign) -> Path:
+    """Where exact-background templates and exact-likelihood limits are cached."""
+    return campaign.run_dir / "artifacts" / "templates"
+
+
+def _needs(campaign: Campaign, point: GridPoint) -> tuple[str | None, bool]:
+    """(CATHODE template kind or None, whether the background flow is needed)."""
+    from objectives.registry import get_method
+
+    flow = get_method(point.classifier).needs_background_flow
+    template = campaign.data.background_model if point.mode == "CATHODE" else None
+    return template, flow or template == "flow"
+
+
+def _build(campaign: Campaign, point: GridPoint, n_threads: int | None) -> CellProducts:
+    from objectives import templates
+
+    template, flow = _needs(campaign, point)
+    data = data_spec(campaign, point)
+    samples = model = None
+    if flow:
+        built = templates.background_flow(
+            data,
+            point.signal,
+            seed=campaign.data.seed,
+            hp=campaign.data.background_hp,
+            cache_dir=background_dir(campaign),
+            n_threads=n_threads,
+        )
+        model = built.model_file
+        samples = built.samples_file if template == "flow" else None
+    if template == "truth":
+        samples = templates.truth_template(
+            data,
+            point.signal,
+            seed=campaign.data.seed,
+            shifted=campaign.data.shifted,
+            cache_dir=templates_dir(campaign),
+        )
+    elif template == "file":
+        samples = campaign.data.samples_file
+    return CellProducts(samples_file=samples, background_model=model)
+
+
+def resolve(
+    campaign: Campaign, *, worker_id: str = "", n_threads: int | None = None
+) -> dict[GridPoint, CellProducts]:
+    """Grid point -> products, building what is missing; cached per process and campaign.
+
+    Cells sharing a product (same signal, features, region) resolve to one cache entry.
+    ``worker_id`` rotates the order, so workers starting together build different
+    products first.
+    """
+    memo = (str(campaign.path), campaign.sha256, str(campaign.run_dir))
+    if memo in _RESOLVED:
+        return _RESOLVED[memo]
+    points = campaign.grid_points()
+    if worker_id and points:
+        start = zlib.crc32(worker_id.encode()) % len(points)
+        points = points[start:] + points[:start]
+    out: dict[GridPoint, CellProducts] = {}
+    for point in points:
+        template, flow = _needs(campaign, point)
+        needed = template is not None or flow
+        out[point] = _build(campaign, point, n_threads) if needed else CellProducts()
+    _RESOLVED[memo] = out
+    return out
+
+
+def limit(campaign: Campaign, point: GridPoint) -> dict | None:
+    """The exact-likelihood limit of a cell's test set, or None where no exact likelihood exists.
+
+    None on real data and for features beyond the four baseline ones (noise, Delta R,
+    extended sets). Built once into the templates cache.
+    """
+    from objectives.templates import exact_limit
+
+    data = data_spec(campaign, point)
+    if campaign.data.source != "synthetic" or data.features.describe() != "baseline":
+        return None
+    return exact_limit(
+        data, point.signal, shifted=campaign.data.shifted, cache_dir=templates_dir(campaign)
+    )

@@ -1,0 +1,208 @@
+"""The method registry: every method a campaign cell can run, declared once.
+
+A :class:`Method` declares its family, the modes it accepts, its selection
+metrics and their directions (label-free ones first, the truth oracle
+``max_sic`` last where the method gives an anomaly score), its defaults (search
+and final), its hyperparameter validator (one message shape for all, see
+:mod:`objectives.hyperparameters`), what it needs built before trials run, and
+its evaluate function (imported on first use, so this module loads neither
+torch nor scikit-learn). :func:`objectives.evaluate.evaluate` looks a method up
+and dispatches; ``hpo`` reads metrics, directions and defaults from here.
+
+Families:
+
+* ``classifier``: HGB, AdaBoost, NN, trained in a weakly supervised mode (IAD,
+  CWoLa, CATHODE); label-free metrics ARGOS (max) and BCE (min);
+* ``density``: ANODE, R-ANODE (anomaly scores from densities against the cached
+  CATHODE background flow) and BackgroundFlow (that flow itself, no anomaly
+  score); mode ``"density"``; label-free metric ``val_loss`` (min).
+
+Adding a method is one :func:`register` call; the behaviour test in
+``tests/test_registry.py`` runs over every registered method.
+
+Example:
+    >>> get_method("HGB").metrics
+    ('argos', 'bce', 'max_sic')
+    >>> get_method("R-ANODE").directions["val_loss"]
+    'minimize'
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from objectives.errors import HyperparameterError
+
+__all__ = [
+    "DENSITY_MODE",
+    "DIRECTIONS",
+    "MODES",
+    "Method",
+    "get_method",
+    "method_names",
+    "register",
+]
+
+#: The weakly supervised modes of the classifier family.
+MODES = ("IAD", "CWoLa", "CATHODE")
+#: The mode of every density-method cell.
+DENSITY_MODE = "density"
+#: Direction of every metric any method reports (a metric has one direction everywhere).
+DIRECTIONS: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class Method:
+    """One registered method.
+
+    Attributes:
+        name: as written in ``grid.classifiers``.
+        family: ``"classifier"`` or ``"density"``.
+        modes: the cell modes it accepts.
+        directions: metric -> ``"maximize"`` | ``"minimize"``, label-free metrics first,
+            then ``max_sic`` (the truth oracle) if the method gives an anomaly score.
+        defaults: ``defaults(final: bool) -> dict``, search (False) or final-run settings.
+        validator: ``validator(hp, final: bool) -> dict``: ``hp`` over the defaults,
+            checked; raises :class:`~objectives.errors.HyperparameterError`.
+        evaluator: ``"module:function"`` with signature ``(hp, cell, split, *, n_jobs)``.
+        quick_hp: a setting that fits in seconds on a small cell (smoke runs, the
+            registry's behaviour test), not a recommendation.
+        needs_background_flow: cells need a trained CATHODE background flow.
+    """
+
+    name: str
+    family: str
+    modes: tuple[str, ...]
+    directions: Mapping[str, str]
+    defaults: Callable[[bool], dict[str, Any]] = field(repr=False)
+    validator: Callable[[Mapping[str, Any] | None, bool], dict[str, Any]] = field(repr=False)
+    evaluator: str = field(repr=False)
+    quick_hp: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    needs_background_flow: bool = False
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Every metric an evaluation reports, label-free first."""
+        return tuple(self.directions)
+
+    @property
+    def label_free(self) -> tuple[str, ...]:
+        """The metrics computed without truth labels."""
+        return tuple(m for m in self.directions if m != "max_sic")
+
+    @property
+    def has_score(self) -> bool:
+        """Whether the method gives an anomaly score (and so a truth max SIC)."""
+        return "max_sic" in self.directions
+
+    def default_hyperparameters(self, *, final: bool = False) -> dict[str, Any]:
+        """A fresh dict of defaults: the search setting, or the final runs' with ``final``."""
+        return self.defaults(final)
+
+    def validate(self, hp: Mapping[str, Any] | None, *, final: bool = False) -> dict[str, Any]:
+        """``hp`` over the defaults, every value checked (HyperparameterError otherwise)."""
+        return self.validator(hp, final)
+
+    def evaluate(self, hp: Mapping[str, Any] | None, cell, split, *, n_jobs: int = 1):
+        """Validate ``hp`` and run the method's evaluate function."""
+        module, func = self.evaluator.split(":")
+        evaluate = getattr(importlib.import_module(module), func)
+        return evaluate(self.validate(hp), cell, split, n_jobs=n_jobs)
+
+    def cell_metrics(self, wanted: tuple[str, ...]) -> tuple[str, ...]:
+        """The metrics a cell of this method records, given a campaign's ``search.metrics``.
+
+        The method's label-free metrics that the campaign asks for (all of them if it
+        asks for none of them: a density method brings its own ``val_loss``), then
+        ``max_sic`` where the campaign asks for it and the method has a score.
+        """
+        chosen = tuple(m for m in self.label_free if m in wanted) or self.label_free
+        return chosen + (("max_sic",) if "max_sic" in wanted and self.has_score else ())
+
+
+_REGISTRY: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add ``method``; a metric must keep one direction across all methods."""
+    if method.name in _REGISTRY:
+        raise ValueError(f"method {method.name!r} is already registered")
+    for metric, direction in method.directions.items():
+        if direction not in ("maximize", "minimize"):
+            raise ValueError(f"{method.name}: metric {metric!r} has direction {direction!r}")
+        if DIRECTIONS.get(metric, direction) != direction:
+            raise ValueError(
+                f"{method.name}: metric {metric!r} is {direction} here but "
+                f"{DIRECTIONS[metric]} for other methods"
+            )
+    DIRECTIONS.update(method.directions)
+    _REGISTRY[method.name] = method
+    return method
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``; unknown names raise HyperparameterError listing them."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise HyperparameterError(
+            f"unknown method {name!r}; valid methods are {', '.join(_REGISTRY)}"
+        ) from None
+
+
+def method_names(family: str | None = None) -> tuple[str, ...]:
+    """Registered method names (of one family), in registration order."""
+    return tuple(n for n, m in _REGISTRY.items() if family is None or m.family == family)
+
+
+# ----------------------------------------------------------------------------- entries
+def _classifier(name: str, quick_hp: dict[str, Any]) -> Method:
+    from objectives.classifiers import _params
+
+    return Method(
+        name=name,
+        family="classifier",
+        modes=MODES,
+        directions={"argos": "maximize", "bce": "minimize", "max_sic": "maximize"},
+        defaults=lambda final: _params.defaults(name, final=final),
+        validator=lambda hp, final: _params.validate(name, hp, final=final),
+        evaluator="objectives.classifiers.evaluate:evaluate_classifier",
+        quick_hp=quick_hp,
+    )
+
+
+def _density(name: str, quick_hp: dict[str, Any], *, has_score: bool) -> Method:
+    from objectives.flows import hyperparameters as flow_hp
+
+    directions = {"val_loss": "minimize"}
+    if has_score:
+        directions["max_sic"] = "maximize"
+    return Method(
+        name=name,
+        family="density",
+        modes=(DENSITY_MODE,),
+        directions=directions,
+        defaults=lambda final: flow_hp.flow_defaults(name, final=final),
+        validator=lambda hp, final: flow_hp.validate_flow(name, hp, final=final),
+        evaluator="objectives.flows.methods:evaluate_density",
+        quick_hp=quick_hp,
+        needs_background_flow=has_score,
+    )
+
+
+_QUICK_SPLINE = {"epochs": 2, "n_keep": 1, "n_transforms": 1, "n_blocks": 1, "hidden": 16}
+register(_classifier("HGB", {"n_ensemble": 1, "max_iter": 20}))
+register(_classifier("AdaBoost", {"n_ensemble": 1, "n_estimators": 5}))
+register(_classifier("NN", {"epochs": 2, "n_best_epochs": 1, "batch_size": 512, "layers": [16]}))
+register(_density("ANODE", _QUICK_SPLINE, has_score=True))
+register(_density("R-ANODE", _QUICK_SPLINE, has_score=True))
+register(
+    _density(
+        "BackgroundFlow",
+        {"n_blocks": 2, "hidden": 16, "epochs": 2, "n_keep": 1, "batch_size": 512},
+        has_score=False,
+    )
+)

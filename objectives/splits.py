@@ -1,0 +1,132 @@
+"""How a cell's events are split between training and the label-free score, as a value.
+
+* ``Split.half(run)``: the paper's **half statistics**: a stratified 50/50 split,
+  seeded by ``run``; the model trains on one half, the label-free metrics are
+  computed on the other (an unbiased score to compare different models);
+* ``Split.full(run)``: **full statistics**: train on everything; the label-free
+  metrics are computed on the training set (there is no held-out half);
+* ``Split.kfold(fold, k, run)``: stratified ``k``-fold cross validation, seeded by
+  ``(run, k)``: train on the other ``k - 1`` folds, score the held-out fold ``fold``
+  (the bump hunt's scheme: every event is scored by a model that never saw it).
+
+Repetition ``run`` uses the same split and the same model seed in every trial,
+as in the paper, so trials are paired per repetition.
+
+Example:
+    >>> import numpy as np
+    >>> y = np.array([0, 0, 0, 0, 1, 1])
+    >>> train, held = Split.kfold(0, 2, run=0).indices(y)
+    >>> sorted(np.concatenate([train, held])) == list(range(6))
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["STATISTICS", "Split"]
+
+#: The kinds of split; "half" and "full" are the paper's statistics settings.
+STATISTICS = ("half", "full", "kfold")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One way of splitting a labelled set: ``kind`` with its ``run`` (and ``fold`` of ``k``)."""
+
+    kind: str
+    run: int = 0
+    fold: int = 0
+    k: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in STATISTICS:
+            raise ValueError(f"split must be one of {', '.join(STATISTICS)}, got {self.kind!r}")
+        for name in ("run", "fold", "k"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+                raise ValueError(f"split {name} must be an integer >= 0, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if self.kind == "kfold" and not (self.k >= 2 and 0 <= self.fold < self.k):
+            raise ValueError(
+                f"k-fold split needs k >= 2 and 0 <= fold < k, got {self.fold}/{self.k}"
+            )
+
+    @classmethod
+    def half(cls, run: int = 0) -> Split:
+        return cls("half", run)
+
+    @classmethod
+    def full(cls, run: int = 0) -> Split:
+        return cls("full", run)
+
+    @classmethod
+    def kfold(cls, fold: int, k: int, run: int = 0) -> Split:
+        return cls("kfold", run, fold, k)
+
+    @classmethod
+    def of(cls, split: Split | str, run: int = 0) -> Split:
+        """``split`` itself, or ``Split.half(run)`` / ``Split.full(run)`` for the strings."""
+        if isinstance(split, Split):
+            return split
+        if split not in ("half", "full"):
+            raise ValueError(f"statistics must be 'half' or 'full' (or a Split), got {split!r}")
+        return cls(split, run)
+
+    @property
+    def statistics(self) -> str:
+        """``"half"``, ``"full"`` or ``"kfold"``."""
+        return self.kind
+
+    @property
+    def holds_out(self) -> bool:
+        """Whether label-free metrics are computed on events the model did not train on."""
+        return self.kind != "full"
+
+    def describe(self) -> str:
+        if self.kind == "kfold":
+            return f"fold {self.fold} of {self.k}, run {self.run}"
+        return f"{self.kind} statistics, run {self.run}"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "run": self.run, "fold": self.fold, "k": self.k}
+
+    def model_seed(self) -> int:
+        """Seed of the model; the same in every trial for the same split (paired repetitions)."""
+        words = [0xC0FFEE, self.run, STATISTICS.index(self.kind)]
+        if self.kind == "kfold":
+            words += [self.fold, self.k]
+        return int(np.random.SeedSequence(words).generate_state(1)[0])
+
+    def indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted ``(train, held_out)`` indices of a labelled set ``y``.
+
+        Stratified: each class is split on its own, so class fractions are kept.
+        ``full``: both are every index. ``half``: disjoint halves covering every index
+        (the odd event of a class goes to training). ``kfold``: the held-out fold and
+        the other ``k - 1`` folds; over ``fold = 0 .. k-1`` the held-out folds are
+        disjoint and cover every index.
+        """
+        y = np.asarray(y)
+        if self.kind == "full":
+            every = np.arange(y.size)
+            return every, every
+        if self.kind == "half":
+            rng = np.random.default_rng(np.random.SeedSequence([0x5A11, self.run]))
+        else:
+            rng = np.random.default_rng(np.random.SeedSequence([0xF01D, self.run, self.k]))
+        train, held = [], []
+        for label in np.unique(y):
+            idx = np.flatnonzero(y == label)
+            idx = idx[rng.permutation(idx.size)]
+            if self.kind == "half":
+                cut = (idx.size + 1) // 2
+                train.append(idx[:cut])
+                held.append(idx[cut:])
+            else:
+                folds = np.array_split(idx, self.k)
+                held.append(folds[self.fold])
+                train.extend(f for i, f in enumerate(folds) if i != self.fold)
+        return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))

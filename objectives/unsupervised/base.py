@@ -1,0 +1,27 @@
+"""The interface of a trained unsupervised detector (a leaf: the methods implement it)."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import numpy as np
+
+from objectives.unsupervised.arrays import EventArrays
+
+__all__ = ["Detector"]
+
+
+class Detector(abc.ABC):
+    """A trained unsupervised detector."""
+
+    #: "dSVDD", "DROCC" or "DDD"
+    method: str
+    #: label-free selection metric on the held-out background (lower is better)
+    val_loss: float
+    #: hyperparameters, seed, sizes, timings and per-method diagnostics (JSON-friendly)
+    info: dict[str, Any]
+
+    @abc.abstractmethod
+    def score(self, arrays: EventArrays) -> np.ndarray:
+        """Anomaly scores ``(n,)`` float64, higher = more anomalous."""

@@ -1,0 +1,128 @@
+"""Storage URLs as text: schemes, the journal path, PostgreSQL rules, redaction (a leaf module).
+
+Two schemes, never guessed from the shape of a string:
+
+* ``journal:///abs/path/optuna.journal`` or ``journal:relative/path.journal``
+  (relative to the run directory);
+* ``postgresql+psycopg2://user@host:port/dbname``: the password is never part of
+  the URL, neither in the user-info nor as a ``password=`` query parameter;
+  libpq reads ``$PGPASSWORD`` or ``~/.pgpass``.
+
+Every command checks a URL with the same rule (:func:`check_url`), and every
+message shows it through :func:`redact`. No Optuna import here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from storage.errors import StorageError
+
+__all__ = [
+    "EXPECTED",
+    "JOURNAL_SCHEME",
+    "POSTGRES_SCHEME",
+    "check_postgres_url",
+    "check_url",
+    "parse_journal_path",
+    "redact",
+    "scheme",
+]
+
+JOURNAL_SCHEME = "journal"
+POSTGRES_SCHEME = "postgresql+psycopg2"
+EXPECTED = (
+    "expected 'journal:///abs/path.journal', 'journal:relative/path.journal' or "
+    "'postgresql+psycopg2://user@host:port/dbname'"
+)
+_PASSWORD_KEYS = ("password", "passwd", "pwd")
+
+
+def redact(url: str) -> str:
+    """``url`` with any password (user-info or query parameter) replaced by ``***``."""
+    text = re.sub(r"(://[^/@:?#]*):[^/@?#]*@", r"\1:***@", str(url))
+    keys = "|".join(_PASSWORD_KEYS)
+    return re.sub(rf"(?i)([?&;](?:{keys})=)[^&;#]*", r"\1***", text)
+
+
+def scheme(url: str) -> str:
+    """The lower-case scheme of ``url`` (``""`` when it has none)."""
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", url)
+    return match.group(1).lower() if match else ""
+
+
+def parse_journal_path(url: str, *, run_dir: Path | None = None) -> Path:
+    """The file path of a ``journal:`` URL (relative paths resolved in ``run_dir``)."""
+    rest = url[len(JOURNAL_SCHEME) + 1 :]
+    if rest.startswith("//"):
+        path_text = rest[2:]
+        if not path_text.startswith("/"):
+            raise StorageError(
+                f"storage URL {url!r}: 'journal://' must be followed by an absolute path "
+                f"(three slashes, e.g. 'journal:///data/run/optuna.journal'); "
+                f"for a path relative to the run directory write 'journal:{path_text}'"
+            )
+        return Path(path_text)
+    if not rest:
+        raise StorageError(f"storage URL {url!r}: the journal file path is empty; {EXPECTED}")
+    path = Path(rest)
+    if path.is_absolute():
+        return path
+    if run_dir is None:
+        raise StorageError(
+            f"storage URL {url!r}: relative journal path needs a run directory "
+            "(pass run_dir, or use an absolute path 'journal:///abs/path.journal')"
+        )
+    return Path(run_dir) / path
+
+
+def check_postgres_url(url: str) -> None:
+    """Raise StorageError unless ``url`` is ``postgresql+psycopg2://user@host[:port]/db``."""
+    parts = urlsplit(url)
+    query_keys = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if parts.password is not None or query_keys & set(_PASSWORD_KEYS):
+        raise StorageError(
+            f"storage URL {redact(url)!r} contains a password: remove it from the URL and "
+            "put it in $PGPASSWORD or ~/.pgpass (host:port:db:user:password, mode 600)"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise StorageError(f"storage URL {redact(url)!r}: the port is not a number") from None
+    if not parts.hostname or not parts.path.strip("/"):
+        raise StorageError(
+            f"storage URL {redact(url)!r}: expected "
+            "'postgresql+psycopg2://user@host:port/dbname' (host and database name required)"
+        )
+    if parts.username is None:
+        raise StorageError(
+            f"storage URL {redact(url)!r}: the user name is missing "
+            "(expected 'postgresql+psycopg2://user@host:port/dbname')"
+        )
+
+
+def check_url(url: object) -> str:
+    """The scheme of a valid storage URL; StorageError (URL redacted) for anything else.
+
+    The one rule of every command: ``hpo validate`` rejects exactly what ``hpo create``
+    would fail to open for the URL's form.
+    """
+    if not isinstance(url, str) or not url:
+        raise StorageError(f"storage URL must be a non-empty string; {EXPECTED}, got {url!r}")
+    kind = scheme(url)
+    if kind == JOURNAL_SCHEME:
+        rest = url[len(JOURNAL_SCHEME) + 1 :]
+        if not rest or (rest.startswith("//") and not rest[2:].startswith("/")):
+            parse_journal_path(url, run_dir=Path("."))  # raises the precise message
+        return kind
+    if kind == POSTGRES_SCHEME:
+        check_postgres_url(url)
+        return kind
+    hint = ""
+    if kind in ("postgresql", "postgres"):
+        hint = " (write the driver explicitly: 'postgresql+psycopg2://...')"
+    elif not kind:
+        hint = " (no scheme: a plain path is not guessed to be a journal file)"
+    raise StorageError(f"storage URL {redact(url)!r}: unsupported scheme{hint}; {EXPECTED}")
