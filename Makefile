@@ -28,11 +28,13 @@ services: setup
 	bash deploy/slurm-up.sh
 
 services-down:
-	-bash deploy/slurm-down.sh
+	-bash deploy/slurm-down.sh --all
 
+# the services are stopped whatever the outcome; missing services fail the run, not skip
 test: services
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/python -m pytest -q
+	WSAD_REQUIRE_SERVICES=1 $(VENV)/bin/python -m pytest -q; status=$$?; \
+	bash deploy/slurm-down.sh --all; exit $$status
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -44,7 +44,9 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
     if install.returncode != 0:
         output = install.stdout + install.stderr
         if any(marker in output for marker in _APT_UNREACHABLE):
-            pytest.skip(f"apt is unreachable, cannot install SLURM: {output.strip()[-300:]}")
+            from conftest import unavailable
+
+            unavailable(f"apt is unreachable, cannot install SLURM: {output.strip()[-300:]}")
         pytest.fail(f"deploy/install-system-deps.sh failed:\n{output}")
     run_dir = Path(os.environ.get("WSAD_SLURM_DIR", REPO / ".deploy/slurm"))
     up = _sh([str(REPO / "deploy/slurm-up.sh"), str(run_dir)], timeout=120)

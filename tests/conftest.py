@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,12 +24,23 @@ def start_postgres(role: str, db: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+#: set by `make test` (and so by CI): a service that cannot start fails the run, never skips it
+REQUIRE_SERVICES = os.environ.get("WSAD_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(reason: str):
+    """Skip a test that needs a missing service, or fail it under ``make test``."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (WSAD_REQUIRE_SERVICES=1: make test needs every service)")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    """URL of a PostgreSQL database for tests; skips when the server cannot be started."""
+    """URL of a PostgreSQL database for tests; skips (fails under make test) without one."""
     if shutil.which("pg_ctlcluster") is None:
-        pytest.skip("PostgreSQL is not installed (pg_ctlcluster missing)")
+        unavailable("PostgreSQL is not installed (pg_ctlcluster missing)")
     try:
         return start_postgres(*TEST_DB)
     except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
-        pytest.skip(f"cannot start PostgreSQL with deploy/postgres.sh: {exc}")
+        unavailable(f"cannot start PostgreSQL with deploy/postgres.sh: {exc}")

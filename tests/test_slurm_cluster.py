@@ -9,6 +9,7 @@ a tiny Python program as the command instead of ``hpo worker``.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from workers.slurm import (
 )
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
+REPO = Path(__file__).resolve().parents[1]
 
 # Each array task records its id, host, start and end time; then sleeps a little so
 # that the %2 throttle matters.
@@ -192,3 +194,16 @@ def test_time_limit_warns_with_usr1_then_kills_with_timeout(tmp: Path) -> None:
     log = (tmp / "logs" / f"t-timeout-{job}.out").read_text()
     assert "DUE TO TIME LIMIT" in log
     print(f"USR1 after {usr1:.0f} s, SIGTERM after {term:.0f} s, TIMEOUT after {elapsed:.0f} s")
+
+
+def test_slurm_down_all_finds_every_cluster_of_slurm_up(slurm_cluster) -> None:  # noqa: F811
+    """``make test`` ends with ``slurm-down.sh --all``: it must see the cluster it started,
+    wherever the checkout is (found from the daemons' command lines, not this repo's path)."""
+    proc = subprocess.run(
+        ["bash", str(REPO / "deploy/slurm-down.sh"), "--all", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert str(slurm_cluster.run_dir) in proc.stdout.split()
