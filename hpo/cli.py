@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import warnings
 from pathlib import Path
 
 __all__ = ["main"]
@@ -69,11 +70,20 @@ def cmd_validate(args) -> int:
     c = _campaign(args)
     writable_run_dir(c, create=False)
     check_data(c, files_exist=all(p.is_file() for p in data_files(c)))
+    _warn_shared_journal(c)
     print(
         f"{c.path}: valid; {len(c.grid_points())} cells, {c.search.n_trials} trials each, "
         f"storage {redact(c.storage)}, run_dir {c.run_dir}"
     )
     return 0
+
+
+def _warn_shared_journal(c) -> None:
+    from storage.addresses import shared_journal_warning
+
+    warning = shared_journal_warning(c.storage, c.run_dir, c.slurm.array_size)
+    if warning:
+        print(warning, file=sys.stderr)
 
 
 def cmd_create(args) -> int:
@@ -103,13 +113,13 @@ def _format_progress(campaign) -> str:
     from hpo.studies import progress
 
     rows = progress(campaign)
-    done = sum(min(r.complete, r.target) for r in rows)
+    done = sum(min(r.counted, r.target) for r in rows)
     total = sum(r.target for r in rows)
     parts = [f"{done}/{total} trials"]
     for r in rows:
         best = " ".join(f"{m}={v:.3g}" for m, v in r.best.items())
         parts.append(
-            f"{r.study_name.split('.', 1)[-1]} {r.complete}/{r.target}"
+            f"{r.study_name.split('.', 1)[-1]} {r.counted}/{r.target}"
             + (f" [{best}]" if best else "")
         )
     return " | ".join(parts)
@@ -176,6 +186,7 @@ def cmd_worker(args) -> int:
     from hpo.errors import UsageError
     from hpo.objective import make_objective
     from hpo.preflight import check_data
+    from hpo.pruners import make_pruner
     from hpo.samplers import make_sampler
     from hpo.studies import create_studies, open_campaign_storage
     from objectives.errors import DataError, HyperparameterError
@@ -214,6 +225,11 @@ def cmd_worker(args) -> int:
     log.info(
         "worker %s: %d cells, target %d trials each", worker_id, len(targets), c.search.n_trials
     )
+
+    def pruner_factory(study_name: str):
+        s = c.search
+        return make_pruner(s.pruner, p_threshold=s.pruner_p, startup=s.pruner_startup)
+
     summary = run_worker(
         storage,
         targets,
@@ -221,6 +237,8 @@ def cmd_worker(args) -> int:
         sampler_factory=sampler_factory,
         worker_id=worker_id,
         fatal=(DataError, HyperparameterError),
+        pruner_factory=pruner_factory,
+        count_pruned=c.search.count_pruned,
     )
     if summary.exit_code in (EXIT_FATAL, EXIT_REPEATED_ERROR):
         print(f"hpo: error: {summary.message}", file=sys.stderr, flush=True)
@@ -254,7 +272,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_final(args) -> int:
-    from hpo.final import run_final
+    from hpo.final import FinalError, final_groups, run_final, run_units
 
     c = _campaign(args)
     tty = sys.stderr.isatty()
@@ -265,9 +283,32 @@ def cmd_final(args) -> int:
         print(f"\r\033[K{line}" if tty else line, end="" if tty else "\n", file=sys.stderr)
         sys.stderr.flush()
 
-    summaries = run_final(
-        c, cells=args.cell, sources=args.source, statistics=args.statistics, progress=show
-    )
+    filters = [
+        *(a for cell in args.cell or () for a in ("--cell", cell)),
+        *(a for src in args.source or () for a in ("--source", src)),
+        *(a for st in args.statistics or () for a in ("--statistics", st)),
+    ]
+    if args.claim:  # one of the processes of `hpo final -w N`: trains, no summaries
+        groups = final_groups(c, args.cell, args.source, args.statistics)
+        run_units(c, groups, claim=True, progress=show)
+        return 0
+
+    def argv(i: int) -> list[str]:
+        return [sys.executable, "-m", "hpo", "final", str(c.path), "--claim", *filters]
+
+    try:
+        summaries = run_final(
+            c,
+            cells=args.cell,
+            sources=args.source,
+            statistics=args.statistics,
+            progress=show,
+            workers=args.workers,
+            worker_argv=argv,
+        )
+    except FinalError as exc:
+        print(f"hpo: error: {exc}", file=sys.stderr)
+        return 1
     if tty:
         print(file=sys.stderr)
     print(f"{len(summaries)} summaries under {c.run_dir / 'final'}")
@@ -308,6 +349,12 @@ def cmd_launch(args) -> int:
     from hpo.launch import launch
 
     c = _campaign(args)
+    _warn_shared_journal(c)
+    if args.resume:
+        from hpo.launch import resume
+
+        print(resume(c))
+        return 0
     print(launch(c, dry_run=args.dry_run))
     return 0
 
@@ -405,12 +452,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="hyperparameter source: a selection metric or 'default'; repeat",
     )
     sp.add_argument("--statistics", action="append", choices=["half", "full"])
+    sp.add_argument(
+        "-w",
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="train independent final runs in this many processes (default 1)",
+    )
+    sp.add_argument("--claim", action="store_true", help=argparse.SUPPRESS)
     add("report", cmd_report, "plots (PNG + PDF) and a table from the final summaries")
     sp = add("pipeline", cmd_pipeline, "create, run, export, final and report in one go")
     sp.add_argument(
         "-w", "--workers", type=_positive_int, default=2, help="worker processes (default 2)"
     )
-    sp.set_defaults(yaml=None, require_complete=False, cell=None, source=None, statistics=None)
+    sp.set_defaults(
+        yaml=None, require_complete=False, cell=None, source=None, statistics=None, claim=False
+    )
     add("status", cmd_status, "trials per cell, SLURM job states and where the outputs are")
     add(
         "repair",
@@ -420,6 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp = add("launch", cmd_launch, "submit the SLURM chain: worker array, pick-best, final runs")
     sp.add_argument("--dry-run", action="store_true", help="print scripts and sbatch commands")
+    sp.add_argument(
+        "--resume",
+        action="store_true",
+        help="re-submit only the jobs of the last launch that did not complete",
+    )
     sp = add("dashboard", cmd_dashboard, "serve optuna-dashboard on the campaign's storage")
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     sp.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -436,6 +498,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Commands that stop cleanly on SIGTERM / SIGUSR1 (SLURM's time-limit warning, scancel):
+#: whatever they finished is on disk (atomic writes) and running them again resumes.
+RESUMABLE = ("final", "export", "report")
+
+
+def _run_resumable(args) -> int:
+    from workers.signals import WorkerInterrupted, handle_signals, interruptible
+
+    try:
+        with handle_signals(), interruptible():
+            return args.func(args)
+    except WorkerInterrupted as exc:
+        name = signal.Signals(exc.signum).name
+        print(
+            f"hpo: stopped by {name}: everything finished so far is kept; run `hpo "
+            f"{args.command} {args.campaign}` again (or `hpo launch --resume`) to continue",
+            file=sys.stderr,
+        )
+        return 128 + exc.signum
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hpo`` console script."""
     args = build_parser().parse_args(argv)
@@ -445,13 +528,21 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     logging.getLogger("numexpr").setLevel(logging.WARNING)  # "defaulting to N threads"
+    # a lost database connection is reported once by the worker ("storage unreachable,
+    # retrying"), not by SQLAlchemy's pool with a traceback
+    logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
     import optuna
 
+    # warnings a user can do nothing about (Optuna's experimental APIs, SQLAlchemy's pool)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", module="sqlalchemy")
+
     optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.WARNING)
+    run = _run_resumable if args.command in RESUMABLE else args.func
     if args.debug:
-        return args.func(args)
+        return run(args)
     try:
-        return args.func(args)
+        return run(args)
     except _user_errors() as exc:
         print(f"hpo: error: {exc}", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ __all__ = [
     "load_campaign",
 ]
 
+from hpo.pruners import PRUNERS
 from objectives.regions import DEFAULT_REGION, Region
 from objectives.registry import DIRECTIONS, MODES, get_method, method_names
 from storage.addresses import check_url
@@ -185,6 +186,13 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "repetitions": (_int_at_least(1, 1000), 10),
         "n_startup_trials": (_int_at_least(0, 1_000_000), 10),
         "n_jobs": (_int_at_least(1, 1024), 1),
+        "pruner": (_one_of(PRUNERS), "none"),
+        "pruner_p": (
+            _rule(lambda v: _is_num(v) and 0 < v < 1, "a p-value threshold in (0, 1)"),
+            0.1,
+        ),
+        "pruner_startup": (_int_at_least(1, 1000), 3),
+        "count_pruned": (_BOOL, False),
         "fixed": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
         "space": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
     },
@@ -265,6 +273,14 @@ class SearchConfig:
     repetitions: int
     n_startup_trials: int
     n_jobs: int
+    #: "none" | "wilcoxon" | "halving": stop hopeless trials early over the repetitions
+    pruner: str = "none"
+    #: wilcoxon: prune when the trial is worse than the best one at this p-value
+    pruner_p: float = 0.1
+    #: repetitions a trial always runs before it may be pruned
+    pruner_startup: int = 3
+    #: whether PRUNED trials count toward n_trials (else only COMPLETE ones do)
+    count_pruned: bool = False
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
     space: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -497,6 +513,13 @@ def load_campaign(path: str | Path) -> Campaign:
         check_url(c["storage"])
     except StorageError as exc:
         raise _fail(source, "campaign.storage", str(exc)) from None
+    if s["pruner"] != "none" and s["pruner_startup"] >= s["repetitions"]:
+        raise _fail(
+            source,
+            "search.pruner_startup",
+            f"must be below search.repetitions ({s['repetitions']}) for a pruner to act, "
+            f"got {s['pruner_startup']}",
+        )
     if s["objective"] not in s["metrics"]:
         raise _fail(
             source,

@@ -19,6 +19,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,7 +34,15 @@ from hpo.provenance import data_provenance, stamp
 from hpo.spaces import hyperparameters
 from objectives.files import atomic_write_bytes, atomic_write_json
 
-__all__ = ["final_dir", "run_final", "summarise"]
+__all__ = [
+    "FinalError",
+    "count_finished",
+    "final_dir",
+    "final_groups",
+    "run_final",
+    "run_units",
+    "summarise",
+]
 
 log = logging.getLogger(__name__)
 
@@ -142,15 +152,13 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
     return summary
 
 
-def run_final(
+def final_groups(
     campaign: Campaign,
-    *,
-    cells: Iterable[str] | None = None,
-    sources: Iterable[str] | None = None,
-    statistics: Iterable[str] | None = None,
-    progress=None,
-) -> list[Path]:
-    """Train every final run not done yet and write the summaries; returns their paths."""
+    cells: Iterable[str] | None,
+    sources: Iterable[str] | None,
+    statistics: Iterable[str] | None,
+) -> list[tuple[CampaignCell, str, str]]:
+    """Every (cell, source, statistics) asked for; UsageError for an unknown name."""
     wanted_cells = set(cells) if cells else None
     known = {n for cc in campaign_cells(campaign) for n in (cc.key, cc.study_name)}
     for name in sorted((wanted_cells or set()) - known):
@@ -164,7 +172,7 @@ def run_final(
             f"valid: {', '.join(all_sources)}"
         )
     stats = list(statistics) if statistics else list(campaign.final.statistics)
-    todo = [
+    return [
         (cc, src, st)
         for cc in campaign_cells(campaign)
         if wanted_cells is None or cc.key in wanted_cells or cc.study_name in wanted_cells
@@ -172,24 +180,137 @@ def run_final(
         if src == "default" or src in cc.metrics
         for st in stats
     ]
-    summaries = []
-    total, done = len(todo) * campaign.final.n_runs, 0
-    for cc, src, st in todo:
+
+
+def _finished(out: Path, run: int) -> bool:
+    return (out / f"run{run}.npz").exists() and (out / f"run{run}.json").exists()
+
+
+def _claim(out: Path, run: int) -> Path | None:
+    """Claim run ``run`` for this process (a lock file); None if another live one holds it.
+
+    A claim whose process is gone (killed) is taken over, so ``hpo final -w N`` resumes.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f".run{run}.claim"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            host, _, pid = path.read_text(errors="replace").partition(":")
+            alive = host != socket.gethostname() or _pid_alive(pid)
+            if alive:
+                return None
+            path.unlink(missing_ok=True)  # left by a killed process
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{socket.gethostname()}:{os.getpid()}")
+        return path
+    return None
+
+
+def _pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_units(
+    campaign: Campaign,
+    groups: list[tuple[CampaignCell, str, str]],
+    *,
+    claim: bool = False,
+    progress=None,
+) -> int:
+    """Train every final run of ``groups`` not done yet; returns how many this call trained.
+
+    With ``claim`` (several processes on the same campaign) each run is claimed first,
+    so the processes share the work and never train a run twice.
+    """
+    total, seen, trained = len(groups) * campaign.final.n_runs, 0, 0
+    for cc, src, st in groups:
         out = final_dir(campaign, cc.key, src, st)
         for j in range(campaign.final.n_runs):
-            if not (out / f"run{j}.npz").exists() or not (out / f"run{j}.json").exists():
-                rec = _run_one(cc, src, st, j, out)
-                log.info(
-                    "final %s %s %s run %d: max SIC %.3g",
-                    cc.key,
-                    src,
-                    st,
-                    j,
-                    rec["truth"][src if src != "default" else cc.metrics[0]]["max_sic"],
-                )
-            done += 1
+            seen += 1
+            if _finished(out, j):
+                continue
+            held = _claim(out, j) if claim else None
+            if claim and held is None:
+                continue  # another process trains it
+            try:
+                if not _finished(out, j):
+                    rec = _run_one(cc, src, st, j, out)
+                    trained += 1
+                    sel = src if src != "default" else cc.metrics[0]
+                    log.info(
+                        "final %s %s %s run %d: max SIC %.3g",
+                        cc.key,
+                        src,
+                        st,
+                        j,
+                        rec["truth"][sel]["max_sic"],
+                    )
+            finally:
+                if held is not None:
+                    held.unlink(missing_ok=True)
             if progress:
-                progress(done, total, f"{cc.key} {src} {st} run {j}")
+                progress(seen, total, f"{cc.key} {src} {st} run {j}")
+    return trained
+
+
+def count_finished(campaign: Campaign, groups: list[tuple[CampaignCell, str, str]]) -> int:
+    """Final runs of ``groups`` already on disk."""
+    return sum(
+        _finished(final_dir(campaign, cc.key, src, st), j)
+        for cc, src, st in groups
+        for j in range(campaign.final.n_runs)
+    )
+
+
+def run_final(
+    campaign: Campaign,
+    *,
+    cells: Iterable[str] | None = None,
+    sources: Iterable[str] | None = None,
+    statistics: Iterable[str] | None = None,
+    progress=None,
+    workers: int = 1,
+    worker_argv=None,
+) -> list[Path]:
+    """Train every final run not done yet and write the summaries; returns their paths.
+
+    ``workers`` > 1 trains the runs in that many processes (``worker_argv(i)`` gives the
+    command line of process ``i``: ``hpo final ... --claim``), sharing them by claims.
+    """
+    groups = final_groups(campaign, cells, sources, statistics)
+    if workers > 1:
+        from workers.local import run_local
+
+        total = len(groups) * campaign.final.n_runs
+
+        def show() -> str:
+            return f"[final {count_finished(campaign, groups)}/{total}]"
+
+        logs = campaign.run_dir / "logs" / "final"
+        run = run_local(workers, worker_argv, show, log_dir=logs)
+        if run.exit_code:
+            failed = [i for i, code in enumerate(run.codes) if code]
+            raise FinalError(
+                f"final process(es) {failed} failed (exit {run.exit_code}); logs in {logs}; "
+                "the finished runs are kept: run the command again to resume"
+            )
+    else:
+        run_units(campaign, groups, progress=progress)
+    summaries = []
+    for cc, src, st in groups:
         summarise(campaign, cc, src, st)
-        summaries.append(out / "summary.json")
+        summaries.append(final_dir(campaign, cc.key, src, st) / "summary.json")
     return summaries
+
+
+class FinalError(RuntimeError):
+    """Parallel final runs that did not all succeed; the message says where the logs are."""

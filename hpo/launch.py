@@ -4,23 +4,41 @@
 2. a **pick-best** job, ``afterany`` on the array: checks that every cell reached
    its target and exports the JSON, failing loudly (and listing the cells) if not;
 3. the **final runs**, ``afterok`` on pick-best: one job per hyperparameter
-   source (selection metric, plus ``default``) and statistics (half, full).
+   source (selection metric, plus ``default``) and statistics (half, full);
+4. a **report** job, ``afterany`` on every final job: plots and table, SIC plots
+   attached to the studies for the dashboard.
 
 The scripts are plain files in ``<run_dir>/slurm/`` that a user can read and
 resubmit by hand; the job ids are recorded in ``<run_dir>/slurm/jobs.json``.
+``hpo launch --resume`` re-submits only what did not complete (a failed final job, a
+cancelled report, a worker array whose cells are still short of trials), with its
+dependencies on the jobs still pending, and records the new ids (the old ones in
+``history``).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from hpo.config import Campaign
 from objectives.files import atomic_write_json, atomic_write_text
 
-__all__ = ["jobs_file", "launch", "render_chain"]
+__all__ = ["ChainJob", "jobs_file", "launch", "recorded_jobs", "render_chain", "resume"]
+
+
+@dataclass(frozen=True)
+class ChainJob:
+    """One job of the chain: its kind, script and what it waits for."""
+
+    kind: str
+    script: str
+    #: (dependency type, names of the upstream jobs) or None
+    after: tuple[str, tuple[str, ...]] | None = None
 
 
 def jobs_file(campaign: Campaign) -> Path:
@@ -32,15 +50,16 @@ def _options(campaign: Campaign, kind: str, name: str):
     from workers.slurm import SlurmOptions
 
     s = campaign.slurm
+    worker = kind == "worker"
     return SlurmOptions(
         job_name=f"{campaign.name}-{name}",
         partition=s.partition,
         account=s.account,
-        time=s.time if kind == "worker" else s.final_time,
+        time=s.time if worker else s.final_time,
         cpus_per_task=s.cpus_per_task,
         mem=s.mem,
-        array_size=s.array_size if kind == "worker" else 1,
-        array_parallel=min(s.array_parallel, s.array_size) if kind == "worker" else None,
+        array_size=s.array_size if worker else 1,
+        array_parallel=min(s.array_parallel, s.array_size) if worker else None,
         log_dir=str(campaign.run_dir / "slurm" / "logs"),
         chdir=str(campaign.run_dir),
         signal=s.signal,
@@ -54,79 +73,186 @@ def _hpo(campaign: Campaign, *args: str) -> list[str]:
     return [python, "-m", "hpo", *args, str(campaign.path)]
 
 
-def render_chain(campaign: Campaign) -> dict[str, tuple[str, str]]:
-    """name -> (kind, script text) for every job of the chain, in submission order."""
+def render_chain(campaign: Campaign) -> dict[str, ChainJob]:
+    """name -> job for every job of the chain, in submission order."""
+    from hpo.cells import final_sources
     from workers.slurm import render_sbatch
 
+    def job(kind: str, name: str, args: list[str], after=None) -> ChainJob:
+        script = render_sbatch(_options(campaign, kind, name), _hpo(campaign, *args), kind=kind)
+        return ChainJob(kind, script, after)
+
     chain = {
-        "worker": (
-            "worker",
-            render_sbatch(
-                _options(campaign, "worker", "worker"), _hpo(campaign, "worker"), kind="worker"
-            ),
-        ),
-        "pick-best": (
-            "pick-best",
-            render_sbatch(
-                _options(campaign, "pick-best", "pick-best"),
-                _hpo(campaign, "export", "--require-complete"),
-                kind="pick-best",
-            ),
+        "worker": job("worker", "worker", ["worker"]),
+        "pick-best": job(
+            "pick-best", "pick-best", ["export", "--require-complete"], ("afterany", ("worker",))
         ),
     }
-    from hpo.cells import final_sources
-
     for src in final_sources(campaign):
         for stat in campaign.final.statistics:
-            chain[f"final-{src}-{stat}"] = (
-                "final",
-                render_sbatch(
-                    _options(campaign, "final", f"final-{src}-{stat}"),
-                    _hpo(campaign, "final", "--source", src, "--statistics", stat),
-                    kind="final",
-                ),
-            )
+            name = f"final-{src}-{stat}"
+            args = ["final", "--source", src, "--statistics", stat]
+            chain[name] = job("final", name, args, ("afterok", ("pick-best",)))
+    finals = tuple(name for name, j in chain.items() if j.kind == "final")
+    chain["report"] = job("report", "report", ["report"], ("afterany", finals))
     return chain
+
+
+def _dependency(job: ChainJob, ids: dict[str, str], live: set[str]) -> str | None:
+    """``type:id:id`` on the upstream jobs that have not finished (None when all have)."""
+    if job.after is None:
+        return None
+    kind, upstream = job.after
+    waiting = [ids[name] for name in upstream if name in live]
+    return f"{kind}:{':'.join(waiting)}" if waiting else None
+
+
+def _write_scripts(campaign: Campaign, chain: dict[str, ChainJob]) -> dict[str, Path]:
+    folder = campaign.run_dir / "slurm"
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    return {
+        name: atomic_write_text(folder / f"{name}.sbatch", j.script) for name, j in chain.items()
+    }
+
+
+def _prepare(campaign: Campaign) -> None:
+    """What ``hpo create`` does up front: the data checked, the studies made."""
+    from hpo.data import ensure_data
+    from hpo.preflight import check_data
+    from hpo.studies import create_studies
+
+    check_data(campaign, files_exist=False)
+    ensure_data(campaign)
+    check_data(campaign)
+    create_studies(campaign)
 
 
 def launch(campaign: Campaign, *, dry_run: bool = False) -> str:
     """Write the scripts, submit the chain (unless ``dry_run``) and describe what happened."""
-    from hpo.data import ensure_data
-    from hpo.studies import create_studies
     from workers.slurm import sbatch_argv, submit
 
-    folder = campaign.run_dir / "slurm"
-    (folder / "logs").mkdir(parents=True, exist_ok=True)
     chain = render_chain(campaign)
-    lines: list[str] = []
     if not dry_run:
-        ensure_data(campaign)
-        create_studies(campaign)
+        _prepare(campaign)
+    paths = _write_scripts(campaign, chain)
+    lines: list[str] = []
     jobs: dict[str, str] = {}
-    for name, (kind, text) in chain.items():
-        path = atomic_write_text(folder / f"{name}.sbatch", text)
-        dep = None
-        if kind == "pick-best":
-            dep = f"afterany:{jobs['worker']}"
-        elif kind == "final":
-            dep = f"afterok:{jobs['pick-best']}"
+    for name, job in chain.items():
+        placeholders = {n: f"<{n}>" for n in chain}
+        dep = _dependency(job, jobs if not dry_run else placeholders, set(chain))
         if dry_run:
-            jobs[name] = f"<{name}>"
-            argv = ["sbatch", "--parsable"]
+            argv = sbatch_argv(paths[name], dependency=None)[:-1]
             if dep:
                 argv += [f"--dependency={dep}", "--kill-on-invalid-dep=yes"]
-            lines += [f"# ---- {path}", text, "$ " + shlex.join([*argv, str(path)]), ""]
-        else:
-            jobs[name] = submit(path, dependency=dep)
-            lines.append(
-                f"submitted {name:<24} job {jobs[name]:<10} "
-                f"$ {shlex.join(sbatch_argv(path, dependency=dep))}"
-            )
+            lines += [
+                f"# ---- {paths[name]}",
+                job.script,
+                "$ " + shlex.join([*argv, str(paths[name])]),
+                "",
+            ]
+            continue
+        jobs[name] = submit(paths[name], dependency=dep)
+        lines.append(
+            f"submitted {name:<24} job {jobs[name]:<10} "
+            f"$ {shlex.join(sbatch_argv(paths[name], dependency=dep))}"
+        )
     if not dry_run:
-        atomic_write_json(jobs_file(campaign), {"jobs": jobs, "scripts": str(folder)})
+        _record(campaign, jobs, history=[])
+        folder = campaign.run_dir / "slurm"
         lines.append(f"job ids in {jobs_file(campaign)}; logs in {folder / 'logs'}")
         lines.append(f"watch with: hpo status {campaign.path}")
     return "\n".join(lines)
+
+
+def _record(campaign: Campaign, jobs: dict[str, str], history: list[dict]) -> None:
+    atomic_write_json(
+        jobs_file(campaign),
+        {"jobs": jobs, "history": history, "scripts": str(campaign.run_dir / "slurm")},
+    )
+
+
+def _cells_complete(campaign: Campaign) -> bool:
+    from hpo.studies import open_created_storage, progress
+
+    return all(r.done for r in progress(campaign, open_created_storage(campaign)))
+
+
+def resume(campaign: Campaign) -> str:
+    """Re-submit the jobs of the last launch that did not complete; record the new ids.
+
+    A job that completed is kept unless something it depends on is re-submitted (its
+    output would be stale: the report after re-run finals, say).
+    """
+    from hpo.errors import UsageError
+    from workers.slurm import job_finished, job_states, submit
+
+    path = jobs_file(campaign)
+    if not path.exists():
+        raise UsageError(f"{campaign.name} was never launched: run `hpo launch {campaign.path}`")
+    recorded = json.loads(path.read_text())
+    jobs, history = dict(recorded["jobs"]), list(recorded.get("history", []))
+    chain = render_chain(campaign)
+    paths = _write_scripts(campaign, chain)
+    states = job_states(jobs.values())
+
+    def completed(name: str) -> bool:
+        mine = [s for k, s in states.items() if k == jobs[name] or k.startswith(f"{jobs[name]}_")]
+        if name == "worker":  # a task may end at its time limit: what counts is the studies
+            return job_finished(states, jobs[name]) and _cells_complete(campaign)
+        if not mine:  # the scheduler forgot it (MinJobAge): its outputs tell
+            return _outputs_exist(campaign, name)
+        return all(s == "COMPLETED" for s in mine)
+
+    live = {n for n in jobs if n in chain and not job_finished(states, jobs[n])}
+    lines, redone = [], set()
+    for name, job in chain.items():
+        upstream_redone = job.after is not None and bool(set(job.after[1]) & redone)
+        if name in live or (name in jobs and completed(name) and not upstream_redone):
+            continue
+        redone.add(name)
+        dep = _dependency(job, jobs, live)
+        new = submit(paths[name], dependency=dep)
+        old = jobs.get(name)
+        history.append(
+            {
+                "job": name,
+                "old": old,
+                "new": new,
+                "at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            }
+        )
+        jobs[name] = new
+        live.add(name)
+        was = f"(was {old}, {_state(states, old)})" if old else "(not submitted before)"
+        lines.append(f"resubmitted {name:<24} job {new:<10} {was}")
+    _record(campaign, jobs, history)
+    if not lines:
+        return f"nothing to resubmit: every job of {campaign.name} completed or is still queued"
+    return "\n".join([*lines, f"job ids in {jobs_file(campaign)}"])
+
+
+def _outputs_exist(campaign: Campaign, name: str) -> bool:
+    """Whether the outputs of chain job ``name`` are all on disk (for a forgotten job)."""
+    from hpo.cells import campaign_cells
+
+    root = campaign.run_dir
+    cells = campaign_cells(campaign)
+    if name == "pick-best":
+        return all(
+            (root / "hp" / cc.key / m / "best.json").exists() for cc in cells for m in cc.metrics
+        )
+    if name.startswith("final-"):
+        src, stat = name.removeprefix("final-").rsplit("-", 1)
+        wanted = [cc for cc in cells if src == "default" or src in cc.metrics]
+        return all(
+            (root / "final" / cc.key / src / stat / "summary.json").exists() for cc in wanted
+        )
+    return (root / "report" / "max_sic_vs_signal.png").exists()
+
+
+def _state(states: dict[str, str], job_id: str) -> str:
+    mine = sorted({s for k, s in states.items() if k == job_id or k.startswith(f"{job_id}_")})
+    return "/".join(mine) or "unknown to the scheduler"
 
 
 def recorded_jobs(campaign: Campaign) -> dict[str, str]:

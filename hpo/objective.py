@@ -18,6 +18,7 @@ import optuna
 
 from hpo.cells import CampaignCell, campaign_cells
 from hpo.config import Campaign
+from hpo.pruners import reported_value
 from hpo.spaces import hyperparameters, space_for, suggest
 from workers.signals import shielded
 
@@ -50,9 +51,28 @@ def _sic_artifact(trial: optuna.Trial, run_dir, curves: dict[str, np.ndarray]) -
         path.unlink(missing_ok=True)
 
 
+def _record(trial, campaign, metrics, per_rep, truth_sic, hp, curves) -> dict[str, float]:
+    """Store the repetitions done (means, per repetition, truth) as user attrs; the means."""
+    avg = mean_metrics(per_rep)
+    with shielded():  # storage writes are never cut half-way by a stop signal
+        for m in metrics:
+            trial.set_user_attr(m, avg[m])
+            trial.set_user_attr(f"{m}_per_rep", [r[m] for r in per_rep])
+            # truth performance (test max SIC) of the ensemble each metric selects
+            trial.set_user_attr(f"truth_max_sic_{m}", _nanmean(truth_sic[m]))
+        trial.set_user_attr("hp", hp)
+        try:
+            if curves:
+                _sic_artifact(trial, campaign.run_dir, curves)
+        except Exception as exc:  # artifacts are a convenience, never lose a trial
+            log.warning("could not store SIC curves of trial %d: %s", trial.number, exc)
+    return avg
+
+
 def cell_objective(cc: CampaignCell):
     """The objective of one cell's study."""
     campaign = cc.campaign
+    pruner = campaign.search.pruner
     clf = cc.point.classifier
     fixed = campaign.search.fixed.get(clf, {})
     space = space_for(clf, campaign.search.space.get(clf), fixed)
@@ -81,20 +101,19 @@ def cell_objective(cc: CampaignCell):
                 j,
                 ", ".join(f"{m}={v:.4g}" for m, v in per_rep[-1].items()),
             )
-        avg = mean_metrics(per_rep)
-        with shielded():  # storage writes are never cut half-way by a stop signal
-            for m in metrics:
-                trial.set_user_attr(m, avg[m])
-                trial.set_user_attr(f"{m}_per_rep", [r[m] for r in per_rep])
-                # truth performance (test max SIC) of the ensemble each metric selects
-                trial.set_user_attr(f"truth_max_sic_{m}", _nanmean(truth_sic[m]))
-            trial.set_user_attr("hp", hp)
-            try:
-                if curves:
-                    _sic_artifact(trial, campaign.run_dir, curves)
-            except Exception as exc:  # artifacts are a convenience, never lose a trial
-                log.warning("could not store SIC curves of trial %d: %s", trial.number, exc)
-        return avg[driving]
+            if pruner != "none" and j + 1 < campaign.search.repetitions:
+                values = [r[driving] for r in per_rep]
+                trial.report(reported_value(pruner, values), step=j)
+                if trial.should_prune():
+                    _record(trial, campaign, metrics, per_rep, truth_sic, hp, curves)
+                    log.info(
+                        "%s trial %d pruned after %d repetitions",
+                        cc.study_name,
+                        trial.number,
+                        j + 1,
+                    )
+                    raise optuna.TrialPruned(f"pruned after {j + 1} repetitions")
+        return _record(trial, campaign, metrics, per_rep, truth_sic, hp, curves)[driving]
 
     return objective
 

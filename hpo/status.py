@@ -33,13 +33,13 @@ def campaign_status(campaign: Campaign) -> str:
         f"campaign {campaign.name}  storage {campaign.storage}  run dir {campaign.run_dir}",
         *warning,
         "",
-        f"{'study':<{name_w}}  complete  running  waiting  failed  best so far",
+        f"{'study':<{name_w}}  complete  pruned  running  waiting  failed  best so far",
     ]
     for r in rows:
         best = "  ".join(f"{m}={v:.4g}" for m, v in r.best.items())
         mark = "done" if r.done else ""
         out.append(
-            f"{r.study_name:<{name_w}}  {r.complete:>4}/{r.target:<4} {r.running:>7}  "
+            f"{r.study_name:<{name_w}}  {r.counted:>4}/{r.target:<4} {r.pruned:>6} {r.running:>7}  "
             f"{r.waiting:>7}  {r.failed:>6}  {best} {mark}"
         )
     jobs = recorded_jobs(campaign)

@@ -120,10 +120,18 @@ class CellProgress:
     waiting: int
     failed: int
     best: dict[str, float]
+    pruned: int = 0
+    #: PRUNED trials count toward the target (``search.count_pruned``)
+    count_pruned: bool = False
+
+    @property
+    def counted(self) -> int:
+        """Trials that count toward the target."""
+        return self.complete + (self.pruned if self.count_pruned else 0)
 
     @property
     def done(self) -> bool:
-        return self.complete >= self.target
+        return self.counted >= self.target
 
 
 def progress(campaign: Campaign, storage=None) -> list[CellProgress]:
@@ -155,6 +163,8 @@ def progress(campaign: Campaign, storage=None) -> list[CellProgress]:
                 count[TrialState.WAITING],
                 count[TrialState.FAIL],
                 best,
+                pruned=count[TrialState.PRUNED],
+                count_pruned=campaign.search.count_pruned,
             )
         )
     return out

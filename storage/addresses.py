@@ -24,11 +24,14 @@ __all__ = [
     "EXPECTED",
     "JOURNAL_SCHEME",
     "POSTGRES_SCHEME",
+    "NETWORK_FILESYSTEMS",
     "check_postgres_url",
     "check_url",
+    "filesystem_type",
     "parse_journal_path",
     "redact",
     "scheme",
+    "shared_journal_warning",
 ]
 
 JOURNAL_SCHEME = "journal"
@@ -126,3 +129,46 @@ def check_url(url: object) -> str:
     elif not kind:
         hint = " (no scheme: a plain path is not guessed to be a journal file)"
     raise StorageError(f"storage URL {redact(url)!r}: unsupported scheme{hint}; {EXPECTED}")
+
+
+#: File systems on which a journal shared by processes on several nodes is unsafe
+#: (lost or merged appends, stale locks: optuna#5138 and the reports it links).
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "fuse.sshfs", "ceph"}
+)
+
+
+def filesystem_type(path: Path, mounts: str | None = None) -> str:
+    """The type of the file system holding ``path`` (from ``/proc/mounts``; "" if unknown)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return ""
+    path = Path(path).absolute()
+    best, kind = "", ""
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = path == Path(point) or Path(point) in path.parents
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def shared_journal_warning(url: str, run_dir: Path, nodes: int, mounts: str | None = None) -> str:
+    """A warning line when a journal on a network file system serves workers on ``nodes`` > 1."""
+    if scheme(url) != JOURNAL_SCHEME or nodes <= 1:
+        return ""
+    path = parse_journal_path(url, run_dir=run_dir)
+    kind = filesystem_type(path, mounts)
+    if kind not in NETWORK_FILESYSTEMS:
+        return ""
+    return (
+        f"warning: the journal {path} is on a network file system ({kind}) and up to {nodes} "
+        "SLURM tasks may write it from different nodes; journals on network file systems "
+        "lose or merge appends (optuna#5138): use PostgreSQL for a multi-node campaign "
+        "(storage = 'postgresql+psycopg2://user@host:port/db', see examples/cluster.toml)"
+    )

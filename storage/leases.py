@@ -9,9 +9,16 @@ Optuna's own heartbeat exists only for RDB storages and only inside
 
 :class:`Lease` renews the expiry from a daemon thread. :func:`recover_stale_trials`
 marks RUNNING trials whose lease expired (or that never got one and are older than a
-grace period) as FAIL and enqueues their parameters again. Marking FAIL is the claim:
-the storage refuses to finish a trial twice, so of several concurrent recoverers
-exactly one re-enqueues a given trial and the others skip it.
+grace period) as FAIL and enqueues their parameters again.
+
+The hand-over never loses a point: the copy (a WAITING trial with the same parameters
+and user attr ``requeued_from``) is enqueued *before* the original is marked FAIL, so a
+process killed between the two storage calls leaves a copy, and the next recoverer only
+fails the original. Marking FAIL is the claim: the storage refuses to finish a trial
+twice, so of several concurrent recoverers exactly one wins; a loser takes back the copy
+it enqueued, winners and losers alike keep only the copy with the lowest trial id (a copy
+is withdrawn only while no worker has taken it), so each re-queued trial has exactly one
+live copy.
 """
 
 from __future__ import annotations
@@ -153,13 +160,46 @@ def _params_of(trial: FrozenTrial) -> dict[str, Any]:
     return {**fixed, **trial.params}
 
 
+def _copies(study: optuna.Study, number: int) -> list[FrozenTrial]:
+    """Re-queued copies of trial ``number`` that are not FAIL (waiting, running or done)."""
+    return [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get(REQUEUED_FROM) == number and t.state != TrialState.FAIL
+    ]
+
+
+def _enqueue_copy(study: optuna.Study, trial: FrozenTrial, reason: str) -> int:
+    """A WAITING trial with ``trial``'s parameters; returns its trial id."""
+    template = optuna.trial.create_trial(
+        state=TrialState.WAITING,
+        system_attrs={"fixed_params": _params_of(trial)},
+        user_attrs={REQUEUED_FROM: trial.number, "requeue_reason": reason},
+    )
+    return _storage(study).create_new_trial(study._study_id, template_trial=template)
+
+
+def _take_back(study: optuna.Study, trial_id: int) -> None:
+    """Withdraw a duplicate copy, as a worker takes a trial (WAITING -> RUNNING wins once)."""
+    storage = _storage(study)
+    if storage.set_trial_state_values(trial_id, TrialState.RUNNING):  # nobody took it yet
+        storage.set_trial_system_attr(trial_id, FAIL_REASON, "duplicate re-queue, withdrawn")
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+
+
 def _fail_and_requeue(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
-    if not fail_trial(study, trial, {FAIL_REASON: reason}):
-        return False
-    user_attrs = {REQUEUED_FROM: trial.number, "requeue_reason": reason}
-    study.enqueue_trial(_params_of(trial), user_attrs=user_attrs, skip_if_exists=False)
-    _logger.info("trial %d failed (%s); parameters re-enqueued", trial.number, reason)
-    return True
+    mine = None if _copies(study, trial.number) else _enqueue_copy(study, trial, reason)
+    won = fail_trial(study, trial, {FAIL_REASON: reason})
+    if mine is not None:
+        # of racing recoverers' copies the one with the lowest id stays; none if the trial
+        # was told meanwhile (it finished, nothing to re-run)
+        told = _storage(study).get_trial(_trial_id(trial)).state != TrialState.FAIL
+        lower = [t for t in _copies(study, trial.number) if _trial_id(t) < mine]
+        if told or lower:
+            _take_back(study, mine)
+    if won:
+        _logger.info("trial %d failed (%s); parameters re-enqueued", trial.number, reason)
+    return won
 
 
 def requeue(study: optuna.Study, trial_number: int, reason: str) -> None:

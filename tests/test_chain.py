@@ -49,6 +49,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.spaces import SEARCH_SPACES
 from hpo.studies import DIRECTIONS
+from objectives.synthetic import SyntheticSpec, write_synthetic
 from storage.leases import FAIL_REASON, LEASE_WORKER, REQUEUED_FROM
 from storage.urls import open_storage
 
@@ -86,6 +87,8 @@ def _selected(request: pytest.FixtureRequest, *names: str) -> bool:
 
 MAIN_TESTS = (
     "test_chain_completes_and_export_matches_study",
+    "test_report_job_ran_after_the_finals",
+    "test_no_password_in_any_output_of_the_campaign",
     "test_status_lists_cells_and_job_states",
     "test_scancelled_task_trial_requeued_and_rerun",
     "test_postgres_restart_workers_reconnect",
@@ -157,9 +160,10 @@ def chains(request, tmp_path_factory, postgres_url) -> dict[str, Chain | dict]:
                 extra=["--begin=now+5"],
             )
             data = toml.parent / "data"
-            data.mkdir()
-            for name in ("events.h5", "extrabkg.h5"):  # exist at launch, gone at run time
-                (data / name).write_bytes(b"")
+            # valid files at launch (it checks them), gone at run time
+            written = write_synthetic(SyntheticSpec(scale=0.01, seed=2), data)
+            for path, name in zip(written, ("events.h5", "extrabkg.h5"), strict=True):
+                path.rename(data / name)
             launched["nodata"] = Chain.launch(toml, postgres_url)
             for name in ("events.h5", "extrabkg.h5"):
                 (data / name).unlink()
@@ -394,6 +398,44 @@ def test_chain_completes_and_export_matches_study(main_run) -> None:
     print(f"main chain finished {main_run['wait_s']:.0f} s after the faults")
 
 
+def test_report_job_ran_after_the_finals(main_run) -> None:
+    chain: Chain = main_run["chain"]
+    assert chain.state_of("report", main_run["states"]) == {chain.jobs["report"]: "COMPLETED"}
+    assert (chain.run_dir / "report" / "max_sic_vs_signal.png").stat().st_size > 10_000
+    assert "plots in" in chain.log("report")
+
+
+def _password_of(url: str) -> str:
+    """The test role's password, from ~/.pgpass (where deploy/postgres.sh stored it)."""
+    from urllib.parse import urlsplit
+
+    user = urlsplit(url).username
+    for line in (Path.home() / ".pgpass").read_text().splitlines():
+        fields = line.split(":")
+        if len(fields) == 5 and fields[3] == user:
+            return fields[4]
+    raise AssertionError(f"no ~/.pgpass entry for {user}")
+
+
+def test_no_password_in_any_output_of_the_campaign(main_run) -> None:
+    """Issue 11 §3: the database password (planted in ~/.pgpass, as a user does) appears in
+    no output of a whole campaign: command output, job logs, scripts, jobs.json, exports,
+    final runs, report, status."""
+    chain: Chain = main_run["chain"]
+    secret = _password_of(chain.storage)
+    assert len(secret) >= 16
+    outputs = {"hpo launch": chain.launch_output}
+    for command in (["status"], ["validate"], ["launch", "--dry-run"]):
+        done = hpo(*command, str(chain.toml))
+        outputs[f"hpo {' '.join(command)}"] = done.stdout + done.stderr
+    files = [p for p in chain.run_dir.rglob("*") if p.is_file() and p.stat().st_size < 5_000_000]
+    assert any(p.suffix == ".sbatch" for p in files) and any(p.name == "jobs.json" for p in files)
+    for path in files:
+        outputs[str(path)] = path.read_bytes().decode(errors="replace")
+    leaks = [where for where, text in outputs.items() if secret in text]
+    assert not leaks, f"the password appears in {leaks}"
+
+
 def test_status_lists_cells_and_job_states(main_run) -> None:
     chain: Chain = main_run["chain"]
     done = hpo("status", str(chain.toml))
@@ -519,6 +561,25 @@ def test_missing_data_fails_workers_and_pick_best(chains) -> None:
         assert chain.state_of(name, states) == {chain.jobs[name]: "CANCELLED"}, name
         assert chain.log(name) == ""  # never started
 
+    # the files come back: `hpo launch --resume` re-submits what did not complete (all of
+    # it here but nothing twice), records the new ids, and the chain then completes
+    written = write_synthetic(SyntheticSpec(scale=0.01, seed=2), data_file.parent / "again")
+    for path, name in zip(written, ("events.h5", "extrabkg.h5"), strict=True):
+        path.rename(data_file.parent / name)
+    old = dict(chain.jobs)
+    done = hpo("launch", "--resume", str(chain.toml))
+    assert done.returncode == 0, done.stderr
+    recorded = json.loads((chain.run_dir / "slurm" / "jobs.json").read_text())
+    chain.jobs = recorded["jobs"]
+    assert set(chain.jobs) == set(old) and not set(chain.jobs.values()) & set(old.values())
+    assert {h["job"]: h["old"] for h in recorded["history"]} == old
+    assert done.stdout.count("resubmitted") == len(old)
+    states = chain.wait(CHAIN_TIMEOUT)
+    for name in chain.jobs:
+        assert set(chain.state_of(name, states).values()) <= {"COMPLETED"}, (name, states)
+    again = hpo("launch", "--resume", str(chain.toml))
+    assert "nothing to resubmit" in again.stdout, again.stdout
+
 
 # ----------------------------------------------------------------------------- dry run
 def test_dry_run_prints_scripts_and_submits_nothing(tmp_path, postgres_url) -> None:
@@ -528,7 +589,7 @@ def test_dry_run_prints_scripts_and_submits_nothing(tmp_path, postgres_url) -> N
     assert done.returncode == 0, done.stderr
     out = done.stdout
     folder = tmp_path / "run" / "slurm"
-    assert out.count("#!/usr/bin/env bash") == 8  # worker, pick-best, 6 final jobs
+    assert out.count("#!/usr/bin/env bash") == 9  # worker, pick-best, 6 final jobs, report
     assert "#SBATCH --array=0-2%2" in out
     assert f"#SBATCH --job-name={name}-worker" in out
     assert f"$ sbatch --parsable {folder / 'worker.sbatch'}" in out
@@ -539,6 +600,13 @@ def test_dry_run_prints_scripts_and_submits_nothing(tmp_path, postgres_url) -> N
     assert (
         "$ sbatch --parsable '--dependency=afterok:<pick-best>' --kill-on-invalid-dep=yes "
         f"{folder / 'final-default-full.sbatch'}"
+    ) in out
+    finals = ":".join(
+        f"<final-{s}-{st}>" for s in ("argos", "bce", "default") for st in ("half", "full")
+    )
+    assert (
+        f"$ sbatch --parsable '--dependency=afterany:{finals}' --kill-on-invalid-dep=yes "
+        f"{folder / 'report.sbatch'}"
     ) in out
     assert (folder / "worker.sbatch").read_text() in out  # the printed script is the file
     assert not (folder / "jobs.json").exists()

@@ -283,3 +283,56 @@ def test_hpo_dashboard_serves_the_campaign(finished):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_final_stops_cleanly_on_the_time_limit_warning_and_resumes(tmp_path):
+    """SLURM's ``--signal=B:USR1@90`` reaches ``hpo final``: it stops with one line, keeps
+    the finished runs (no partial file), and running it again finishes the rest."""
+    import signal
+    import time
+
+    path = tmp_path / "c.toml"
+    path.write_text(TINY.replace("n_runs = 2", "n_runs = 12").replace('"half", "full"', '"full"'))
+    assert hpo("create", str(path)).returncode == 0
+    argv = [sys.executable, "-m", "hpo", "final", str(path), "--source", "default"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    folder = tmp_path / "run" / "final" / "HGB-IAD-norot-N600-baseline" / "default" / "full"
+    deadline = time.monotonic() + 120
+    while not (folder / "run0.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGUSR1, err
+    assert err.strip().splitlines()[-1].startswith("hpo: stopped by SIGUSR1:"), err
+    done = sorted(p.name for p in folder.glob("run*.json"))
+    assert 1 <= len(done) < 12 and not list(folder.glob(".*"))  # no temporary left behind
+    again = hpo("final", str(path), "--source", "default")
+    assert again.returncode == 0, again.stderr
+    assert len(list(folder.glob("run*.json"))) == 12
+
+
+def test_parallel_finals_train_each_run_once_and_match_sequential_ones(tmp_path):
+    """``hpo final -w 2``: the runs are shared between two processes (each trained once,
+    no claim left behind) and give exactly what one process gives."""
+    text = TINY.replace("n_runs = 2", "n_runs = 4").replace('"half", "full"', '"full"')
+    results = {}
+    for workers in ("1", "2"):
+        folder = tmp_path / f"w{workers}"
+        folder.mkdir()
+        path = folder / "c.toml"
+        path.write_text(text)
+        assert hpo("create", str(path)).returncode == 0
+        proc = hpo("final", str(path), "--source", "default", "-w", workers)
+        assert proc.returncode == 0, proc.stderr
+        final = folder / "run" / "final"
+        assert not list(final.rglob(".*.claim"))
+        results[workers] = {
+            str(p.relative_to(final)): json.loads(p.read_text())["truth"]
+            for p in sorted(final.rglob("run*.json"))
+        }
+    assert len(results["2"]) == 8 and results["1"] == results["2"]
+    logs = (tmp_path / "w2" / "run" / "logs" / "final").glob("worker-*.log")
+    trained = [line for log in logs for line in log.read_text().splitlines() if " run " in line]
+    trained = [line for line in trained if "INFO hpo.final: final " in line]
+    assert len(trained) == 8  # every run trained by exactly one of the two processes

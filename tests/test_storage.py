@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import threading
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -171,6 +172,70 @@ def test_concurrent_recoverers_requeue_once(url, study):
     assert len(waiting) == 1
 
 
+def test_requeue_survives_a_kill_between_its_two_storage_calls(study, monkeypatch):
+    """Issue 11 §8: a recoverer killed after the first storage call loses no point.
+
+    The copy is enqueued before the original is failed; the kill is injected exactly
+    between the two calls. The next recoverer only fails the original: one copy, the
+    same parameters, so the point is re-run once (not lost, not twice)."""
+    import storage.leases as leases
+
+    trial = study.ask()
+    x = trial.suggest_float("x", 0.0, 1.0)
+    real_fail = leases.fail_trial
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("SIGKILL between enqueue and FAIL")
+
+    monkeypatch.setattr(leases, "fail_trial", killed)
+    with pytest.raises(KeyboardInterrupt):
+        recover_stale_trials(study, now=time.time() + 3600, grace=1)
+    monkeypatch.setattr(leases, "fail_trial", real_fail)
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING, TrialState.WAITING]
+    assert recover_stale_trials(study, now=time.time() + 3600, grace=1) == [0]
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.WAITING]
+    rerun = study.ask()
+    assert rerun.user_attrs[REQUEUED_FROM] == 0 and rerun.suggest_float("x", 0.0, 1.0) == x
+
+
+def test_racing_recoverers_leave_exactly_one_copy_per_trial(url, study):
+    """Eight recoverers race over five stale trials (three rounds): every trial ends with
+    exactly one live copy carrying its parameters; duplicates are withdrawn, never run."""
+    for _ in range(3):
+        before = len(study.get_trials())
+        stale = []
+        for _ in range(5):
+            trial = study.ask()
+            stale.append((trial.number, trial.suggest_float("x", 0.0, 1.0)))
+        studies = [
+            optuna.load_study(study_name=study.study_name, storage=open_storage(url))
+            for _ in range(8)
+        ]
+        barrier = threading.Barrier(len(studies))
+
+        def recover(s: optuna.Study, barrier: threading.Barrier) -> None:
+            barrier.wait()
+            recover_stale_trials(s, now=time.time() + 3600, grace=1)
+
+        threads = [threading.Thread(target=recover, args=(s, barrier)) for s in studies]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        trials = study.get_trials()[before:]
+        for number, x in stale:
+            live = [
+                t
+                for t in trials
+                if t.user_attrs.get(REQUEUED_FROM) == number and t.state == TrialState.WAITING
+            ]
+            assert len(live) == 1, [(t.number, t.state, t.user_attrs) for t in trials]
+            assert live[0].system_attrs["fixed_params"] == {"x": x}
+        for _ in study.get_trials(states=(TrialState.WAITING,)):  # run them: next round
+            trial = study.ask()
+            study.tell(trial, 0.0)
+
+
 def test_requeue_and_lease_lost(study):
     trial = study.ask()
     trial.suggest_float("x", 0.0, 1.0)
@@ -193,3 +258,27 @@ def test_artifacts_round_trip(study, tmp_path):
         with store.open_reader(artifact_id) as reader:
             assert reader.read() == name.encode() * 10
     assert (tmp_path / "run" / "artifacts").is_dir()
+
+
+MOUNTS = """\
+sysfs /sys sysfs rw 0 0
+/dev/sda1 / ext4 rw 0 0
+server:/export/home /home nfs4 rw,relatime 0 0
+/dev/sdb1 /home/local ext4 rw 0 0
+"""
+
+
+def test_journal_on_network_filesystem_is_warned_for_multi_node_campaigns(tmp_path):
+    from storage.addresses import filesystem_type, shared_journal_warning
+
+    assert filesystem_type(Path("/home/alice/run/optuna.journal"), MOUNTS) == "nfs4"
+    assert filesystem_type(Path("/home/local/run/optuna.journal"), MOUNTS) == "ext4"
+    assert filesystem_type(Path("/tmp/x"), MOUNTS) == "ext4"
+    warning = shared_journal_warning("journal:optuna.journal", Path("/home/alice/run"), 8, MOUNTS)
+    assert "network file system (nfs4)" in warning and "PostgreSQL" in warning
+    assert (
+        shared_journal_warning("journal:optuna.journal", Path("/home/alice/run"), 1, MOUNTS) == ""
+    )
+    assert shared_journal_warning("journal:x.journal", Path("/home/local/run"), 8, MOUNTS) == ""
+    pg = "postgresql+psycopg2://u@h/db"
+    assert shared_journal_warning(pg, Path("/home/alice/run"), 8, MOUNTS) == ""

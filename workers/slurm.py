@@ -54,8 +54,8 @@ __all__ = [
     "valid_time",
 ]
 
-KINDS = ("worker", "pick-best", "final")
-"""Script kinds, one template each: the worker array, the pick-best job, the final runs."""
+KINDS = ("worker", "pick-best", "final", "report")
+"""Script kinds, one template each: the worker array, pick-best, the final runs, the report."""
 
 TERMINAL_STATES = frozenset(
     {

@@ -1,8 +1,9 @@
 """The worker loop: pull trials from several studies until each has its target.
 
 Exactness rule: a trial runs only if fewer than ``target`` live trials (COMPLETE,
-RUNNING, WAITING) have a smaller trial number; otherwise it is *surplus* and is
-finished as FAIL with system attr ``worker:surplus`` without running. The check is
+RUNNING, WAITING; and PRUNED where pruned trials count) have a smaller trial number;
+otherwise it is *surplus* and is finished as FAIL with system attr ``worker:surplus``
+without running. The check is
 made after ``ask`` and again before ``tell``. Trials only ever leave the live set and
 new ones get larger numbers, so a study never ends with more than ``target`` COMPLETE
 trials, however many workers race and however often a trial was re-enqueued.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +50,8 @@ class WorkerSummary:
     worker_id: str
     completed: int = 0
     failed: int = 0
+    #: trials this worker gave back (FAIL, parameters re-queued): signal, outage, fatal error
+    requeued: int = 0
     pruned: int = 0
     surplus: int = 0
     recovered: int = 0
@@ -61,8 +65,8 @@ class WorkerSummary:
         return self.exit_code in EXIT_CODES.values()
 
 
-def _live_before(study: optuna.Study, number: int) -> int:
-    return sum(1 for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number)
+def _live_before(study: optuna.Study, number: int, live=LIVE) -> int:
+    return sum(1 for t in study.get_trials(deepcopy=False, states=live) if t.number < number)
 
 
 def _mark_surplus(study: optuna.Study, trial: optuna.Trial) -> None:
@@ -94,10 +98,18 @@ class _Loop:
         self.studies: dict[str, optuna.Study] = {}
         self.next_recovery: dict[str, float] = {}
         self.orphan: tuple[optuna.Study, int] | None = None  # trial cut by a storage outage
+        #: the states that count toward a target (PRUNED too with count_pruned) and live ones
+        self.counted = (TrialState.COMPLETE,) + (
+            (TrialState.PRUNED,) if opts["count_pruned"] else ()
+        )
+        self.live = self.counted + (TrialState.RUNNING, TrialState.WAITING)
         for name in self.targets:
             try:
                 self.studies[name] = optuna.load_study(
-                    study_name=name, storage=storage, sampler=sampler_factory(name)
+                    study_name=name,
+                    storage=storage,
+                    sampler=sampler_factory(name),
+                    pruner=opts["pruner_factory"](name) if opts["pruner_factory"] else None,
                 )
             except KeyError as exc:
                 raise WorkerError(
@@ -113,8 +125,8 @@ class _Loop:
                 self.summary.recovered += len(
                     recover_stale_trials(study, grace=self.opts["lease_expiry"])
                 )
-            trials = study.get_trials(deepcopy=False, states=LIVE)
-            complete = sum(t.state == TrialState.COMPLETE for t in trials)
+            trials = study.get_trials(deepcopy=False, states=self.live)
+            complete = sum(t.state in self.counted for t in trials)
             if complete >= self.targets[name]:
                 continue
             pending = True
@@ -131,7 +143,7 @@ class _Loop:
         target = self.targets[study.study_name]
         t0 = time.perf_counter()
         trial = study.ask()
-        if _live_before(study, trial.number) >= target:
+        if _live_before(study, trial.number, self.live) >= target:
             _mark_surplus(study, trial)
             self.summary.surplus += 1
             return True
@@ -156,8 +168,9 @@ class _Loop:
                 if value is None or (isinstance(value, float) and math.isnan(value)):
                     raise ValueError(f"objective returned {value!r}, expected a number")
             except WorkerInterrupted as exc:
-                name = f"worker {self.worker_id} stopped by {exc}"
+                name = f"worker {self.worker_id} {exc}"  # "... interrupted by SIGTERM"
                 requeue(study, trial.number, name)
+                self.summary.requeued += 1
                 self.summary.exit_code = EXIT_CODES[exc.signum]
                 self.summary.message = (
                     f"trial {trial.number} of {study.study_name} re-queued: {exc}"
@@ -171,6 +184,7 @@ class _Loop:
                 raise
             except self.opts["fatal"] as exc:  # e.g. a data file replaced under the campaign
                 requeue(study, trial.number, f"worker {self.worker_id}: {exc}")
+                self.summary.requeued += 1
                 self.summary.exit_code = EXIT_FATAL
                 self.summary.message = str(exc)
                 _logger.error("trial %d of %s re-queued: %s", trial.number, study.study_name, exc)
@@ -204,7 +218,7 @@ class _Loop:
                 _logger.error("%s", self.summary.message)
                 return False
             return True
-        if _live_before(study, trial.number) >= target:
+        if _live_before(study, trial.number, self.live) >= target:
             _mark_surplus(study, trial)
             self.summary.surplus += 1
             return True
@@ -236,6 +250,8 @@ def run_worker(
     max_repeated_errors: int = 3,
     storage_patience: float = 300.0,
     fatal: tuple[type[BaseException], ...] = (),
+    pruner_factory: Callable[[str], optuna.pruners.BasePruner] | None = None,
+    count_pruned: bool = False,
 ) -> WorkerSummary:
     """Pull trials from the studies in ``targets`` until each has its COMPLETE target.
 
@@ -254,6 +270,9 @@ def run_worker(
             trials failed with the same error message.
         storage_patience: seconds a storage outage (e.g. a database restart) is waited
             out, retrying with backoff; a trial it cut short is re-queued afterwards.
+        pruner_factory: builds the pruner of each study (None: Optuna's default, never used
+            by an objective that does not report).
+        count_pruned: PRUNED trials count toward the targets (else only COMPLETE ones).
         fatal: exception types that stop the worker at once (exit code 2, the message in
             ``summary.message``): the trial is re-queued, not failed, since no trial can
             succeed until the user fixes the input (e.g. a data file).
@@ -274,6 +293,8 @@ def run_worker(
         "lease_expiry": lease_expiry,
         "max_repeated_errors": max_repeated_errors,
         "fatal": tuple(fatal),
+        "pruner_factory": pruner_factory,
+        "count_pruned": count_pruned,
     }
     loop = _Loop(storage, targets, objective, sampler_factory, worker_id, opts)
     summary = loop.summary
@@ -283,7 +304,7 @@ def run_worker(
             signum = _received_signal()
             if signum is not None:
                 summary.exit_code = EXIT_CODES[signum]
-                summary.message = f"stopped by signal {signum} between trials"
+                summary.message = f"interrupted by {signal.Signals(signum).name} between trials"
                 break
             if stop_event is not None and stop_event.is_set():
                 summary.message = "stop requested"
@@ -292,7 +313,13 @@ def run_worker(
                 if loop.orphan is not None:
                     orphan_study, number = loop.orphan
                     requeue(orphan_study, number, f"worker {worker_id}: storage outage")
+                    summary.requeued += 1
                     loop.orphan = None
+                    _logger.warning(
+                        "storage reachable again; trial %d of %s re-queued",
+                        number,
+                        orphan_study.study_name,
+                    )
                 study, pending = loop.pick()
                 if not pending:
                     summary.message = "all studies reached their targets"
@@ -308,19 +335,37 @@ def run_worker(
                 outage_since = outage_since or now
                 if now - outage_since > storage_patience:
                     raise
-                _logger.warning("storage unavailable (%s); retrying", str(exc).splitlines()[0])
-                _sleep(min(2.0 * (1 + now - outage_since), 10.0), stop_event)
+                wait = min(2.0 * (1 + now - outage_since), 10.0)
+                _logger.warning(
+                    "storage unreachable (%s), retrying in %.0f s (%.0f of %.0f s waited)",
+                    _root_cause(exc),
+                    wait,
+                    now - outage_since,
+                    storage_patience,
+                )
+                _sleep(wait, stop_event)
     _logger.info(
-        "worker %s done: %d complete, %d failed, %d surplus, %d recovered, %d lost (%s)",
+        "worker %s done: %d complete, %d failed, %d re-queued, %d surplus, %d recovered, "
+        "%d lost (%s)",
         worker_id,
         summary.completed,
         summary.failed,
+        summary.requeued,
         summary.surplus,
         summary.recovered,
         summary.lost,
         summary.message,
     )
     return summary
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The first line of the innermost cause (Optuna wraps a lost connection in a message
+    about "invalid data ... exceeding max length", which misleads)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _sleep(seconds: float, stop_event: threading.Event | None) -> None:
