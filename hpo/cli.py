@@ -109,10 +109,10 @@ def cmd_create(args) -> int:
     return 0
 
 
-def _format_progress(campaign) -> str:
+def _format_progress(campaign, storage=None) -> str:
     from hpo.studies import progress
 
-    rows = progress(campaign)
+    rows = progress(campaign, storage)
     done = sum(min(r.counted, r.target) for r in rows)
     total = sum(r.target for r in rows)
     parts = [f"{done}/{total} trials"]
@@ -126,7 +126,7 @@ def _format_progress(campaign) -> str:
 
 
 def cmd_run(args) -> int:
-    from hpo.studies import progress
+    from hpo.studies import open_campaign_storage, progress
     from workers.local import run_local
 
     rc = cmd_create(args)
@@ -138,8 +138,18 @@ def cmd_run(args) -> int:
     def argv(i: int) -> list[str]:
         return [sys.executable, "-m", "hpo", "worker", str(c.path), "--worker-id", f"local-{i}"]
 
-    run = run_local(args.workers, argv, lambda: _format_progress(c), log_dir=logs)
-    print(_format_progress(c))
+    storage = open_campaign_storage(c)
+    last = ["starting"]
+
+    def show() -> str:  # the workers ride out a storage outage; so does this display
+        try:
+            last[0] = _format_progress(c, storage)
+        except Exception as exc:  # noqa: BLE001 - a display must never end the run
+            return f"{last[0]} | storage unreachable ({type(exc).__name__}), retrying"
+        return last[0]
+
+    run = run_local(args.workers, argv, show, log_dir=logs)
+    print(_format_progress(c, storage))
     if run.interrupted is not None:
         print(f"hpo: interrupted by {signal.Signals(run.interrupted).name}", file=sys.stderr)
         return run.exit_code
@@ -147,7 +157,7 @@ def cmd_run(args) -> int:
     if not failed:
         return 0
     reasons = {i: _worker_reason(logs / f"worker-{i}.log", code) for i, code in failed.items()}
-    if all(r.done for r in progress(c)):  # the others finished and recovered its trials
+    if all(r.done for r in progress(c, storage)):  # the others finished and recovered its trials
         for i, reason in reasons.items():
             print(f"hpo: note: worker {i} {reason}; every cell still reached its target")
         return 0

@@ -13,6 +13,7 @@ from _hpo_cli import hpo, run_pipeline, studies
 from optuna.trial import TrialState
 
 from hpo.cells import campaign_cells
+from hpo.config import load_campaign
 
 TINY = """
 [campaign]
@@ -237,6 +238,23 @@ def test_unreachable_database_is_one_clear_error(tmp_path, monkeypatch):
     assert "Traceback" not in proc.stderr
 
 
+def _non_loopback_address() -> str:
+    """This machine's address on its default route (no packet is sent)."""
+    import socket
+
+    from conftest import unavailable
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+        except OSError:
+            unavailable("no network interface besides loopback")
+        address = s.getsockname()[0]
+    if address.startswith("127."):
+        unavailable("no network interface besides loopback")
+    return address
+
+
 @pytest.mark.dashboard
 def test_hpo_dashboard_serves_the_campaign(finished):
     """``hpo dashboard`` on the campaign's storage: studies, notes, metrics, SIC plots."""
@@ -280,6 +298,10 @@ def test_hpo_dashboard_serves_the_campaign(finished):
         assert {"argos", "bce", "max_sic"} <= attrs
         assert "HGB-IAD-norot-N600-baseline" in detail["note"]["body"]
         assert any(a["mimetype"] == "image/png" for a in detail["artifacts"])
+        # bound to loopback: the machine's own network address does not reach it
+        outside = _non_loopback_address()
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://{outside}:{port}/api/studies", timeout=5)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -336,3 +358,71 @@ def test_parallel_finals_train_each_run_once_and_match_sequential_ones(tmp_path)
     trained = [line for log in logs for line in log.read_text().splitlines() if " run " in line]
     trained = [line for line in trained if "INFO hpo.final: final " in line]
     assert len(trained) == 8  # every run trained by exactly one of the two processes
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_local_workers_ride_out_a_postgres_restart(tmp_path, postgres_url):
+    """Issue 11 §9: PostgreSQL restarted under ``hpo run`` (no SLURM): every cell still
+    ends with exactly its trials, and the workers said so in one line, no traceback."""
+    import time
+    import uuid
+
+    from _hpo_cli import REPO
+
+    name = f"pgr{uuid.uuid4().hex[:8]}"
+    text = (
+        TINY.replace('name = "tiny"', f'name = "{name}"')
+        .replace("seed = 0\n", f'seed = 0\nstorage = "{postgres_url}"\n', 1)
+        .replace("n_trials = 4", "n_trials = 6")
+        .replace("n_ensemble = 1", "n_ensemble = 4")
+    )
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    assert hpo("create", str(path)).returncode == 0
+    run = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "run", str(path), "-w", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    campaign = load_campaign(path)
+    deadline = time.monotonic() + 300
+    while (
+        sum(len(s.get_trials(states=(TrialState.COMPLETE,))) for s in studies(campaign).values())
+        < 2
+    ):
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.5)
+    restart = subprocess.run(
+        [str(REPO / "deploy" / "postgres.sh"), "--restart"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert restart.returncode == 0, restart.stderr
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, err[-3000:]
+    for study in studies(campaign).values():
+        assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 6
+    logs = "".join(p.read_text() for p in (tmp_path / "run" / "logs").glob("worker-*.log"))
+    assert "Traceback" not in logs and "exceeding max length" not in logs
+
+
+def test_commands_print_no_library_warnings(tmp_path):
+    """Optuna's ExperimentalWarning (set_metric_names) and the like: nothing a user can act on."""
+    import os
+
+    path = tmp_path / "c.toml"
+    path.write_text(TINY)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    for command in ("create", "status"):
+        done = subprocess.run(
+            [sys.executable, "-m", "hpo", command, str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Warning" not in done.stderr, done.stderr
