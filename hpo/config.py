@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 from hpo.pruners import PRUNERS
+from objectives.devices import DEVICES
 from objectives.regions import DEFAULT_REGION, Region
 from objectives.registry import DIRECTIONS, MODES, get_method, method_names
 from storage.addresses import check_url
@@ -193,6 +194,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         ),
         "pruner_startup": (_int_at_least(1, 1000), 3),
         "count_pruned": (_BOOL, False),
+        "device": (_one_of(DEVICES), "auto"),
         "fixed": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
         "space": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
     },
@@ -207,6 +209,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "time": (_SLURM_TIME, "02:00:00"),
         "final_time": (_SLURM_TIME, "04:00:00"),
         "cpus_per_task": (_int_at_least(1, 1024), 2),
+        "gpus_per_task": (_int_at_least(0, 64), 0),
         "mem": (
             _rule(
                 lambda v: isinstance(v, str) and bool(re.match(r"^\d+[KMGT]?$", v)),
@@ -281,6 +284,8 @@ class SearchConfig:
     pruner_startup: int = 3
     #: whether PRUNED trials count toward n_trials (else only COMPLETE ones do)
     count_pruned: bool = False
+    #: where torch methods train: "auto" (CUDA when present), "cpu" or "cuda"
+    device: str = "auto"
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
     space: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -299,6 +304,7 @@ class SlurmConfig:
     time: str
     final_time: str
     cpus_per_task: int
+    gpus_per_task: int
     mem: str
     array_size: int
     array_parallel: int

@@ -93,7 +93,8 @@ def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path
 
     hp, picked = _hp_for(cc, source, run)
     cell = cc.cell()
-    result = evaluate(hp, cell, statistics, run=run, n_jobs=cc.campaign.search.n_jobs)
+    s = cc.campaign.search
+    result = evaluate(hp, cell, statistics, run=run, n_jobs=s.n_jobs, device=s.device)
     y_test = result.y_test if result.y_test is not None else np.zeros(0, np.int8)
     arrays = {"y_test": y_test}
     for sel, scores in result.scores.items():

@@ -57,6 +57,7 @@ def _options(campaign: Campaign, kind: str, name: str):
         account=s.account,
         time=s.time if worker else s.final_time,
         cpus_per_task=s.cpus_per_task,
+        gpus_per_task=s.gpus_per_task,
         mem=s.mem,
         array_size=s.array_size if worker else 1,
         array_parallel=min(s.array_parallel, s.array_size) if worker else None,

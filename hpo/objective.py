@@ -88,7 +88,14 @@ def cell_objective(cc: CampaignCell):
         truth_sic: dict[str, list[float]] = {m: [] for m in metrics}
         curves = {}
         for j in range(campaign.search.repetitions):
-            result = evaluate(hp, cell, "half", run=j, n_jobs=campaign.search.n_jobs)
+            result = evaluate(
+                hp,
+                cell,
+                "half",
+                run=j,
+                n_jobs=campaign.search.n_jobs,
+                device=campaign.search.device,
+            )
             per_rep.append({m: result.metrics[m] for m in metrics})
             for m in metrics:
                 truth_sic[m].append(result.truth[m]["max_sic"])

@@ -70,6 +70,7 @@ def _build(campaign: Campaign, point: GridPoint, n_threads: int | None) -> CellP
             hp=campaign.data.background_hp,
             cache_dir=background_dir(campaign),
             n_threads=n_threads,
+            device=campaign.search.device,
         )
         model = built.model_file
         samples = built.samples_file if template == "flow" else None

@@ -42,10 +42,13 @@ def evaluate(
     run: int = 0,
     *,
     n_jobs: int = 1,
+    device: str = "cpu",
 ) -> EvaluationResult:
     """Train ``cell.classifier`` with ``hp`` on ``cell`` under ``split`` and score it.
 
-    Raises HyperparameterError for bad ``hp`` and DataError for a bad data file,
-    each with one message naming what is wrong.
+    ``n_jobs``: CPU threads; ``device``: where torch methods train ("auto", "cpu",
+    "cuda"; the others ignore it). Raises HyperparameterError for bad ``hp`` (or an
+    unusable device) and DataError for a bad data file, each one message.
     """
-    return get_method(cell.classifier).evaluate(hp, cell, Split.of(split, run), n_jobs=n_jobs)
+    method = get_method(cell.classifier)
+    return method.evaluate(hp, cell, Split.of(split, run), n_jobs=n_jobs, device=device)

@@ -67,7 +67,8 @@ class Method:
         defaults: ``defaults(final: bool) -> dict``, search (False) or final-run settings.
         validator: ``validator(hp, final: bool) -> dict``: ``hp`` over the defaults,
             checked; raises :class:`~objectives.errors.HyperparameterError`.
-        evaluator: ``"module:function"`` with signature ``(hp, cell, split, *, n_jobs)``.
+        evaluator: ``"module:function"`` with signature ``(hp, cell, split, *, n_jobs,
+            device)``; ``device`` ("auto", "cpu", "cuda") matters to torch methods only.
         quick_hp: a setting that fits in seconds on a small cell (smoke runs, the
             registry's behaviour test), not a recommendation.
         needs_background_flow: cells need a trained CATHODE background flow.
@@ -106,11 +107,13 @@ class Method:
         """``hp`` over the defaults, every value checked (HyperparameterError otherwise)."""
         return self.validator(hp, final)
 
-    def evaluate(self, hp: Mapping[str, Any] | None, cell, split, *, n_jobs: int = 1):
-        """Validate ``hp`` and run the method's evaluate function."""
+    def evaluate(
+        self, hp: Mapping[str, Any] | None, cell, split, *, n_jobs: int = 1, device: str = "cpu"
+    ):
+        """Validate ``hp`` and run the method's evaluate function (``device``: torch methods)."""
         module, func = self.evaluator.split(":")
         evaluate = getattr(importlib.import_module(module), func)
-        return evaluate(self.validate(hp), cell, split, n_jobs=n_jobs)
+        return evaluate(self.validate(hp), cell, split, n_jobs=n_jobs, device=device)
 
     def cell_metrics(self, wanted: tuple[str, ...]) -> tuple[str, ...]:
         """The metrics a cell of this method records, given a campaign's ``search.metrics``.

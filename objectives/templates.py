@@ -102,6 +102,7 @@ def background_flow(
     hp: Mapping | None,
     cache_dir: Path,
     n_threads: int | None = None,
+    device: str = "cpu",
 ):
     """The cached CATHODE background flow of ``data`` with ``signal`` injected, in its region.
 
@@ -119,6 +120,7 @@ def background_flow(
         features=data.features,
         region=data.region,
         n_threads=n_threads,
+        device=device,
     )
 
 

@@ -104,6 +104,8 @@ class SlurmOptions:
     account: str = ""
     time: int | str = "02:00:00"
     cpus_per_task: int = 1
+    #: GPUs per task (``--gres=gpu:N``); 0: none requested
+    gpus_per_task: int = 0
     mem: str = ""
     array_size: int = 1
     array_parallel: int | None = None
@@ -172,6 +174,9 @@ def _validate(o: SlurmOptions) -> None:
         value = getattr(o, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise bad(name, "an integer >= 1", value)
+    gpus = o.gpus_per_task
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+        raise bad("gpus_per_task", "an integer >= 0", gpus)
     if o.array_parallel is not None and (
         isinstance(o.array_parallel, bool)
         or not isinstance(o.array_parallel, int)
@@ -216,6 +221,7 @@ def _directives(o: SlurmOptions, kind: str) -> list[str]:
         ("account", o.account),
         ("mem", o.mem),
         ("chdir", o.chdir),
+        ("gres", f"gpu:{o.gpus_per_task}" if o.gpus_per_task else ""),
     ):
         if value:
             flags[key] = value

@@ -67,13 +67,15 @@ def validate_hyperparameters(name: str, hp: dict[str, Any] | None) -> dict[str, 
     return _validate(name, hp)
 
 
-def make_classifier(name: str, hp: dict[str, Any], *, seed: int, n_jobs: int = 1) -> Classifier:
+def make_classifier(
+    name: str, hp: dict[str, Any], *, seed: int, n_jobs: int = 1, device: str = "cpu"
+) -> Classifier:
     """A classifier ``name`` ("HGB", "AdaBoost", "NN"; any case) with hyperparameters ``hp``.
 
     Missing entries take ``default_hyperparameters(name)`` (the search setting:
     final runs pass ``default_hyperparameters(name, final=True)`` merged with
     their picks). ``seed`` fixes every random choice; ``n_jobs`` is the number
-    of CPU threads the fit may use.
+    of CPU threads the fit may use; ``device`` where the NN trains (trees: the CPU).
     """
     canon = canonical_name(name)
     params = _validate(canon, hp)
@@ -84,5 +86,7 @@ def make_classifier(name: str, hp: dict[str, Any], *, seed: int, n_jobs: int = 1
     elif canon == "AdaBoost":
         from objectives.classifiers.adaboost import AdaBoostEnsemble as cls
     else:
-        from objectives.classifiers.mlp import MLPClassifier as cls
+        from objectives.classifiers.mlp import MLPClassifier
+
+        return MLPClassifier(**params, seed=int(seed), n_jobs=n_jobs, device=device)
     return cls(**params, seed=int(seed), n_jobs=n_jobs)

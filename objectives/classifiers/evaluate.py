@@ -42,7 +42,9 @@ def _oracle_epochs(clf, X_test: np.ndarray, y_test: np.ndarray) -> np.ndarray:
     return per_epoch[clf.best_epochs("max_sic", values=sics)].mean(axis=0)
 
 
-def evaluate_classifier(hp: dict, cell: Cell, split: Split, *, n_jobs: int = 1) -> EvaluationResult:
+def evaluate_classifier(
+    hp: dict, cell: Cell, split: Split, *, n_jobs: int = 1, device: str = "cpu"
+) -> EvaluationResult:
     """Train ``cell.classifier`` with ``hp`` on ``cell`` under ``split``; every metric."""
     from objectives.classifiers import make_classifier
 
@@ -56,7 +58,7 @@ def evaluate_classifier(hp: dict, cell: Cell, split: Split, *, n_jobs: int = 1) 
     validation = (X_va, y_va, w_va) if split.holds_out else None
 
     seed = split.model_seed()
-    clf = make_classifier(cell.classifier, hp, seed=seed, n_jobs=n_jobs)
+    clf = make_classifier(cell.classifier, hp, seed=seed, n_jobs=n_jobs, device=device)
     t1 = time.perf_counter()
     clf.fit(X_tr, y_tr, sample_weight=w_tr, validation=validation)
     t_fit = time.perf_counter() - t1

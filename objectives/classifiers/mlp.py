@@ -56,7 +56,8 @@ class _Dropout(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return h
-        keep = torch.rand(h.shape, generator=self.generator) >= self.p
+        # drawn on the CPU generator whatever the device: the same masks on a GPU
+        keep = (torch.rand(h.shape, generator=self.generator) >= self.p).to(h.device)
         return h * keep / (1.0 - self.p)
 
 
@@ -114,6 +115,7 @@ class MLPClassifier(Estimator):
         n_best_epochs: int = _D["n_best_epochs"],
         seed: int = 0,
         n_jobs: int = 1,
+        device: str = "cpu",
     ) -> None:
         self.layers = list(_D["layers"]) if layers is None else list(layers)
         self.lr = lr
@@ -125,6 +127,8 @@ class MLPClassifier(Estimator):
         self.n_best_epochs = n_best_epochs
         self.seed = seed
         self.n_jobs = n_jobs
+        #: where the network trains ("auto", "cpu", "cuda"); predictions return to numpy
+        self.device = device
 
     # -- training ---------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None, validation=None) -> Self:
@@ -137,24 +141,31 @@ class MLPClassifier(Estimator):
             if len(validation) != 3:
                 raise ValueError("fit: validation must be (X_val, y_val, w_val) or None")
             Xv, yv, wv = check_inputs(*validation, where="fit validation")
+        from objectives.devices import resolve_device
+
+        where = resolve_device(self.device)
         generator = torch.Generator().manual_seed(int(self.seed))
         with _torch_threads(self.n_jobs):
-            net = _build_net(X.shape[1], hp["layers"], hp["dropout"], generator)
+            net = _build_net(X.shape[1], hp["layers"], hp["dropout"], generator).to(where)
             opt = torch.optim.Adam(
                 net.parameters(),
                 lr=hp["lr"],
                 betas=(hp["beta1"], 0.999),
                 weight_decay=hp["weight_decay"],
             )
-            Xt = torch.as_tensor(X, dtype=torch.float32)
-            yt = torch.as_tensor(y, dtype=torch.float32)
-            wt = torch.as_tensor(balanced_weights(y, sample_weight), dtype=torch.float32)
-            Xvt = Xt if validation is None else torch.as_tensor(Xv, dtype=torch.float32)
+            Xt = torch.as_tensor(X, dtype=torch.float32, device=where)
+            yt = torch.as_tensor(y, dtype=torch.float32, device=where)
+            wt = torch.as_tensor(
+                balanced_weights(y, sample_weight), dtype=torch.float32, device=where
+            )
+            Xvt = (
+                Xt if validation is None else torch.as_tensor(Xv, dtype=torch.float32, device=where)
+            )
             states, hist_argos, hist_bce = [], [], []
             bs = hp["batch_size"]
             for epoch in range(hp["epochs"]):
                 net.train()
-                perm = torch.randperm(Xt.shape[0], generator=generator)
+                perm = torch.randperm(Xt.shape[0], generator=generator).to(where)
                 Xs, ys, ws = Xt[perm], yt[perm], wt[perm]
                 for start in range(0, Xs.shape[0], bs):
                     logits = net(Xs[start : start + bs]).squeeze(1)
@@ -167,7 +178,9 @@ class MLPClassifier(Estimator):
                 pv = _predict(net, Xvt)
                 hist_argos.append(argos(pv, yv, wv))
                 hist_bce.append(weighted_bce(pv, yv, wv))
-                states.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+                states.append(
+                    {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+                )
                 log.debug(
                     "NN epoch %d/%d: argos %.4g, bce %.4g",
                     epoch + 1,
@@ -175,7 +188,7 @@ class MLPClassifier(Estimator):
                     hist_argos[-1],
                     hist_bce[-1],
                 )
-        self.net_ = net
+        self.net_ = net.to("cpu")
         self.epoch_states_ = states
         self.validation_history_ = {"argos": np.array(hist_argos), "bce": np.array(hist_bce)}
         return self
@@ -242,4 +255,4 @@ def _predict(net: nn.Module, X: torch.Tensor) -> np.ndarray:
     net.eval()
     with torch.inference_mode():
         parts = [torch.sigmoid(net(X[i : i + _CHUNK])).squeeze(1) for i in range(0, len(X), _CHUNK)]
-    return torch.cat(parts).numpy() if parts else np.empty(0, dtype=np.float32)
+    return torch.cat(parts).cpu().numpy() if parts else np.empty(0, dtype=np.float32)

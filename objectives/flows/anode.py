@@ -63,6 +63,7 @@ def fit_anode(
     *,
     seed: int,
     n_threads: int | None = None,
+    device: str = "cpu",
 ) -> ANODEModel:
     """Fit the SR data density p_data(x | m); ``hp`` overrides the published defaults."""
     hp = validate_flow("ANODE", hp, final=True)
@@ -89,6 +90,7 @@ def fit_anode(
         n_keep=hp["n_keep"],
         seed=seed,
         name="ANODE data flow",
+        device=device,
     )
     ens = SRFlowEnsemble(z.shape[1], hp, hist.kept_states, m_mean, m_std)
     val_loss = float(np.mean(np.minimum(-ens.log_prob(z[va], mjj_sr[va]), VAL_NLL_CAP)))
@@ -115,10 +117,11 @@ def run_anode(
     mjj_test: np.ndarray,
     y_test: np.ndarray | None = None,
     n_threads: int | None = None,
+    device: str = "cpu",
 ) -> EvaluationResult:
     """Fit ANODE and score the test set; truth metrics when ``y_test`` is given."""
     t0 = time.perf_counter()
-    model = fit_anode(background, x_sr, mjj_sr, hp, seed=seed, n_threads=n_threads)
+    model = fit_anode(background, x_sr, mjj_sr, hp, seed=seed, n_threads=n_threads, device=device)
     scores = model.score(x_test, mjj_test)
     info = {"method": "ANODE", **model.info, "seconds_total": round(time.perf_counter() - t0, 3)}
     result = EvaluationResult.from_scores({SELECTION: model.val_loss}, scores, y_test, info)

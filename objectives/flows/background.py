@@ -217,6 +217,7 @@ def train_background_model(
     seed: int,
     n_threads: int | None = None,
     max_steps: int | None = None,
+    device: str = "cpu",
 ) -> BackgroundTrainingResult:
     """Train the CATHODE background flow on sideband events ``x`` (n, d) given ``mjj`` (n,).
 
@@ -249,6 +250,7 @@ def train_background_model(
         seed=seed,
         name="background flow",
         max_steps=max_steps,
+        device=device,
     )
     model = BackgroundModel(
         pre,

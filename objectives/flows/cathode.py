@@ -73,6 +73,7 @@ def cached_background(
     region: Region = DEFAULT_REGION,
     n_samples: int | None = None,
     n_threads: int | None = None,
+    device: str = "cpu",
 ) -> CachedBackground:
     """The background model and SR samples for this key, built once and then reused.
 
@@ -109,7 +110,7 @@ def cached_background(
 
         rd = region_data(data_file, None, int(signal), features=features, region=region)
         res = train_background_model(
-            rd.outside.x, rd.outside.mjj, hp, seed=seed, n_threads=n_threads
+            rd.outside.x, rd.outside.mjj, hp, seed=seed, n_threads=n_threads, device=device
         )
         res.model.save(out / "model.pt")
         n = int(n_samples) if n_samples is not None else OVERSAMPLING * len(rd.sr)

@@ -48,19 +48,19 @@ def _train_part(n: int, split: Split) -> np.ndarray:
     return split.indices(np.zeros(n, dtype=np.int8))[0]
 
 
-def _background_flow(hp: dict, cell: Cell, split: Split, seed: int, n_jobs: int):
+def _background_flow(hp: dict, cell: Cell, split: Split, seed: int, n_jobs: int, device: str):
     from objectives.flows.background import train_background_model
 
     rd = cell.data.events(cell.signal, with_test=False)
     part = rd.outside.take(_train_part(len(rd.outside), split))
-    res = train_background_model(part.x, part.mjj, hp, seed=seed, n_threads=n_jobs)
+    res = train_background_model(part.x, part.mjj, hp, seed=seed, n_threads=n_jobs, device=device)
     info = {**res.info, **rd.info, "val_log_likelihood": res.val_log_likelihood}
     return EvaluationResult.from_scores(
         {"val_loss": -res.val_log_likelihood}, None, None, info, oracle=False
     )
 
 
-def _signal_region_method(hp: dict, cell: Cell, split: Split, seed: int, n_jobs: int):
+def _signal_region_method(hp: dict, cell: Cell, split: Split, seed: int, n_jobs: int, device: str):
     from objectives.flows.anode import run_anode
     from objectives.flows.ranode import run_ranode
 
@@ -76,7 +76,14 @@ def _signal_region_method(hp: dict, cell: Cell, split: Split, seed: int, n_jobs:
     test = {"x_test": rd.test.x, "mjj_test": rd.test.mjj, "y_test": rd.test.label}
     if cell.classifier == "ANODE":
         result = run_anode(
-            background, part.x, part.mjj, flow_hp, seed=seed, n_threads=n_jobs, **test
+            background,
+            part.x,
+            part.mjj,
+            flow_hp,
+            seed=seed,
+            n_threads=n_jobs,
+            device=device,
+            **test,
         )
     else:
         result = run_ranode(
@@ -87,6 +94,7 @@ def _signal_region_method(hp: dict, cell: Cell, split: Split, seed: int, n_jobs:
             w=hp.get("w"),
             seed=seed,
             n_threads=n_jobs,
+            device=device,
             **test,
         )
     result.model = None  # a trial keeps scores, not the flow
@@ -94,7 +102,9 @@ def _signal_region_method(hp: dict, cell: Cell, split: Split, seed: int, n_jobs:
     return result
 
 
-def evaluate_density(hp: dict, cell: Cell, split: Split, *, n_jobs: int = 1) -> EvaluationResult:
+def evaluate_density(
+    hp: dict, cell: Cell, split: Split, *, n_jobs: int = 1, device: str = "cpu"
+) -> EvaluationResult:
     """Fit the density method ``cell.classifier`` with (validated) ``hp`` under ``split``.
 
     ``metrics`` holds ``val_loss`` (label-free, lower is better) and, for ANODE and
@@ -103,9 +113,9 @@ def evaluate_density(hp: dict, cell: Cell, split: Split, *, n_jobs: int = 1) -> 
     t0 = time.perf_counter()
     seed = split.model_seed()
     if cell.classifier == "BackgroundFlow":
-        result = _background_flow(hp, cell, split, seed, n_jobs)
+        result = _background_flow(hp, cell, split, seed, n_jobs, device)
     else:
-        result = _signal_region_method(hp, cell, split, seed, n_jobs)
+        result = _signal_region_method(hp, cell, split, seed, n_jobs, device)
     result.info.update(
         cell=cell.key(),
         classifier=cell.classifier,

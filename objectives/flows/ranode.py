@@ -112,6 +112,7 @@ def fit_ranode(
     w_lr: float = 3e-3,
     seed: int,
     n_threads: int | None = None,
+    device: str = "cpu",
 ) -> RANODEModel:
     """Fit p_S with ``w`` fixed, or learned from ``w_init`` when ``w`` is None."""
     hp = validate_flow("ANODE", hp, final=True, what="R-ANODE")
@@ -150,6 +151,7 @@ def fit_ranode(
         n_keep=hp["n_keep"],
         seed=seed,
         name="R-ANODE signal flow",
+        device=device,
     )
     w_kept = [float(torch.sigmoid(s["w_logit"])) for s in hist.kept_states]
     flow_states = [
@@ -191,6 +193,7 @@ def run_ranode(
     w_init: float = 0.01,
     w_lr: float = 3e-3,
     n_threads: int | None = None,
+    device: str = "cpu",
 ) -> EvaluationResult:
     """Fit R-ANODE and score the test set; truth metrics when ``y_test`` is given."""
     t0 = time.perf_counter()
@@ -204,6 +207,7 @@ def run_ranode(
         w_lr=w_lr,
         seed=seed,
         n_threads=n_threads,
+        device=device,
     )
     scores = model.score(x_test, mjj_test)
     info = {"method": "R-ANODE", **model.info, "seconds_total": round(time.perf_counter() - t0, 3)}

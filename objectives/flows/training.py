@@ -96,7 +96,7 @@ def evaluate_loss(
 
 
 def _snapshot(model: torch.nn.Module) -> dict:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def train_epochs(
@@ -112,19 +112,41 @@ def train_epochs(
     seed: int,
     name: str = "flow",
     max_steps: int | None = None,
+    device: str = "cpu",
 ) -> TrainingHistory:
     """Train ``model`` for ``epochs`` epochs; keep the ``n_keep`` best states by validation loss.
 
     ``max_steps`` stops after that many optimiser steps in total (used to build a
     deliberately under-trained model in tests); the epoch is then validated and kept.
-    Deterministic for a given ``seed``: dropout draws from torch's global RNG, which is
-    seeded here inside a fork and restored afterwards.
+    ``device`` ("cpu", "cuda", "auto"): where the model and tensors train; the model is
+    back on the CPU afterwards and the kept states are CPU tensors.
+    Deterministic for a given ``seed``: dropout draws from torch's global RNG (and CUDA's
+    on a GPU), seeded here inside a fork and restored afterwards; the batch order comes
+    from a CPU generator, the same on every device.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed) + 1)
-        return _train_epochs(
-            model, loss_fn, train, val, optimizer, batch_size, epochs, n_keep, seed, name, max_steps
-        )
+    from objectives.devices import resolve_device
+
+    where = resolve_device(device)
+    cuda = [where.index or 0] if where.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(int(seed) + 1)  # seeds CUDA's generators too
+        model.to(where)
+        try:
+            return _train_epochs(
+                model,
+                loss_fn,
+                [t.to(where) for t in train],
+                [t.to(where) for t in val],
+                optimizer,
+                batch_size,
+                epochs,
+                n_keep,
+                seed,
+                name,
+                max_steps,
+            )
+        finally:
+            model.to("cpu")
 
 
 def _train_epochs(
@@ -139,7 +161,7 @@ def _train_epochs(
     for epoch in range(epochs):
         t_ep = time.perf_counter()
         model.train()
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen).to(train[0].device)
         total, seen = 0.0, 0
         for i in range(0, n, batch_size):
             idx = perm[i : i + batch_size]
