@@ -169,7 +169,22 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+def _worker_storage(campaign, args):
+    """The campaign's storage, or the proxy of ``--proxy`` / ``--proxy-file`` once it answers."""
+    from hpo.proxy import connect
+    from hpo.studies import open_campaign_storage
+
+    if args.proxy:
+        return connect(url=args.proxy, patience=args.storage_patience)
+    if args.proxy_file:
+        path = Path(args.proxy_file).resolve()
+        return connect(address_file=path, patience=args.storage_patience)
+    return open_campaign_storage(campaign)
+
+
 def cmd_worker(args) -> int:
+    import optuna
+
     from hpo import products
     from hpo.cells import campaign_cells
     from hpo.data import ensure_data
@@ -177,7 +192,7 @@ def cmd_worker(args) -> int:
     from hpo.objective import make_objective
     from hpo.preflight import check_data
     from hpo.samplers import make_sampler
-    from hpo.studies import create_studies, open_campaign_storage
+    from hpo.studies import ensure_studies
     from objectives.errors import DataError, HyperparameterError
     from workers.worker import EXIT_FATAL, EXIT_REPEATED_ERROR, run_worker
 
@@ -187,12 +202,12 @@ def cmd_worker(args) -> int:
         signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     c = _campaign(args)
     worker_id = args.worker_id or _worker_id()
-    storage = open_campaign_storage(c)
+    storage = _worker_storage(c, args)
     ensure_data(c)
     check_data(c)  # a file replaced after `hpo create` stops the worker here, not in trials
     # templates and background flows before the first trial (each built once, by one worker)
     products.resolve(c, worker_id=worker_id)
-    create_studies(c, storage)
+    ensure_studies(c, storage)
     cells = campaign_cells(c)
     if args.cell:
         known = {cc.key for cc in cells} | {cc.study_name for cc in cells}
@@ -214,14 +229,19 @@ def cmd_worker(args) -> int:
     log.info(
         "worker %s: %d cells, target %d trials each", worker_id, len(targets), c.search.n_trials
     )
-    summary = run_worker(
-        storage,
-        targets,
-        make_objective(c),
-        sampler_factory=sampler_factory,
-        worker_id=worker_id,
-        fatal=(DataError, HyperparameterError),
-    )
+    try:
+        summary = run_worker(
+            storage,
+            targets,
+            make_objective(c),
+            sampler_factory=sampler_factory,
+            worker_id=worker_id,
+            storage_patience=args.storage_patience,
+            fatal=(DataError, HyperparameterError),
+        )
+    except optuna.exceptions.StorageInternalError as exc:  # waited out storage_patience
+        print(f"hpo: error: storage unreachable, worker gave up: {exc}", file=sys.stderr)
+        return EXIT_REPEATED_ERROR
     if summary.exit_code in (EXIT_FATAL, EXIT_REPEATED_ERROR):
         print(f"hpo: error: {summary.message}", file=sys.stderr, flush=True)
     return summary.exit_code
@@ -312,6 +332,21 @@ def cmd_launch(args) -> int:
     return 0
 
 
+def cmd_proxy(args) -> int:
+    from hpo.proxy import serve
+
+    c = _campaign(args)
+    address = Path(args.address_file).resolve() if args.address_file else None
+    return serve(
+        c,
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        address=address,
+        until_workers_end=args.until_workers_end,
+    )
+
+
 def cmd_dashboard(args) -> int:
     from hpo.dashboard import serve
 
@@ -359,6 +394,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number in 0..65535, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="hpo",
@@ -390,6 +445,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--cell", action="append", help="only this cell (key or study name); repeat")
     sp.add_argument("--worker-id", help="worker label (default: SLURM task or host-pid)")
+    sp.add_argument(
+        "--storage-patience",
+        type=_positive_float,
+        default=300.0,
+        metavar="S",
+        help="seconds a storage (or proxy) outage is waited out before giving up (300)",
+    )
+    via = sp.add_mutually_exclusive_group()
+    via.add_argument("--proxy", metavar="URL", help="reach the storage through this grpc:// proxy")
+    via.add_argument(
+        "--proxy-file",
+        metavar="PATH",
+        help="reach the storage through the proxy whose address `hpo proxy` writes here",
+    )
     sp = add("export", cmd_export, "export the best hyperparameters per cell and metric as JSON")
     sp.add_argument("--yaml", metavar="DIR", help="also write the reference's YAML layout here")
     sp.add_argument(
@@ -420,6 +489,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp = add("launch", cmd_launch, "submit the SLURM chain: worker array, pick-best, final runs")
     sp.add_argument("--dry-run", action="store_true", help="print scripts and sbatch commands")
+    sp = add(
+        "proxy",
+        cmd_proxy,
+        "serve the campaign's PostgreSQL storage to workers over gRPC (few connections)",
+    )
+    sp.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: every node)")
+    sp.add_argument("--port", type=_port, default=0, help="port (default 0: any free port)")
+    sp.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="server threads = database connections at most (default 8)",
+    )
+    sp.add_argument("--address-file", metavar="PATH", help="write the proxy's grpc:// URL here")
+    sp.add_argument(
+        "--until-workers-end",
+        action="store_true",
+        help="stop once the worker array recorded by `hpo launch` has ended",
+    )
     sp = add("dashboard", cmd_dashboard, "serve optuna-dashboard on the campaign's storage")
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     sp.add_argument("--port", type=int, default=8080, help="port (default 8080)")

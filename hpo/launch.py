@@ -1,6 +1,9 @@
 """``hpo launch``: the SLURM job chain of a campaign, rendered and submitted in one go.
 
-1. the worker **array job** (``hpo worker`` in every task, on the shared storage);
+0. with ``[slurm] proxy = "job"``: the **storage proxy** job (``hpo proxy``), which the
+   array waits for (``after``: it has started); see :mod:`hpo.proxy`;
+1. the worker **array job** (``hpo worker`` in every task, on the shared storage, or
+   through the proxy: ``--proxy-file`` / ``--proxy``);
 2. a **pick-best** job, ``afterany`` on the array: checks that every cell reached
    its target and exports the JSON, failing loudly (and listing the cells) if not;
 3. the **final runs**, ``afterok`` on pick-best: one job per hyperparameter
@@ -28,15 +31,30 @@ def jobs_file(campaign: Campaign) -> Path:
     return campaign.run_dir / "slurm" / "jobs.json"
 
 
+def _proxy_time(campaign: Campaign) -> str:
+    """``[slurm] proxy_time``, or long enough for every wave of the array (in minutes)."""
+    from workers.slurm import time_minutes
+
+    s = campaign.slurm
+    if s.proxy_time:
+        return s.proxy_time
+    waves = -(-s.array_size // min(s.array_parallel, s.array_size))
+    return str(time_minutes(s.time) * waves + 10)
+
+
 def _options(campaign: Campaign, kind: str, name: str):
     from workers.slurm import SlurmOptions
 
     s = campaign.slurm
+    setup = s.setup
+    if kind == "worker" and s.proxy != "none":  # workers need no database password
+        setup = (*s.setup, "unset PGPASSWORD")
+    times = {"worker": s.time, "proxy": _proxy_time(campaign)}
     return SlurmOptions(
         job_name=f"{campaign.name}-{name}",
         partition=s.partition,
         account=s.account,
-        time=s.time if kind == "worker" else s.final_time,
+        time=times.get(kind, s.final_time),
         cpus_per_task=s.cpus_per_task,
         mem=s.mem,
         array_size=s.array_size if kind == "worker" else 1,
@@ -44,7 +62,7 @@ def _options(campaign: Campaign, kind: str, name: str):
         log_dir=str(campaign.run_dir / "slurm" / "logs"),
         chdir=str(campaign.run_dir),
         signal=s.signal,
-        setup=s.setup,
+        setup=setup,
         extra=s.extra,
     )
 
@@ -54,15 +72,38 @@ def _hpo(campaign: Campaign, *args: str) -> list[str]:
     return [python, "-m", "hpo", *args, str(campaign.path)]
 
 
+def _worker_args(campaign: Campaign) -> list[str]:
+    from hpo.proxy import address_file
+
+    proxy = campaign.slurm.proxy
+    if proxy == "job":
+        return ["worker", "--proxy-file", str(address_file(campaign))]
+    return ["worker"] if proxy == "none" else ["worker", "--proxy", proxy]
+
+
 def render_chain(campaign: Campaign) -> dict[str, tuple[str, str]]:
     """name -> (kind, script text) for every job of the chain, in submission order."""
+    from hpo.proxy import address_file
     from workers.slurm import render_sbatch
 
-    chain = {
+    chain = {}
+    if campaign.slurm.proxy == "job":
+        args = ["proxy", "--host", "0.0.0.0", "--address-file", str(address_file(campaign))]
+        chain["proxy"] = (
+            "proxy",
+            render_sbatch(
+                _options(campaign, "proxy", "proxy"),
+                _hpo(campaign, *args, "--until-workers-end"),
+                kind="proxy",
+            ),
+        )
+    chain |= {
         "worker": (
             "worker",
             render_sbatch(
-                _options(campaign, "worker", "worker"), _hpo(campaign, "worker"), kind="worker"
+                _options(campaign, "worker", "worker"),
+                _hpo(campaign, *_worker_args(campaign)),
+                kind="worker",
             ),
         ),
         "pick-best": (
@@ -106,7 +147,9 @@ def launch(campaign: Campaign, *, dry_run: bool = False) -> str:
     for name, (kind, text) in chain.items():
         path = atomic_write_text(folder / f"{name}.sbatch", text)
         dep = None
-        if kind == "pick-best":
+        if kind == "worker" and "proxy" in jobs:  # the array starts once the proxy has
+            dep = f"after:{jobs['proxy']}"
+        elif kind == "pick-best":
             dep = f"afterany:{jobs['worker']}"
         elif kind == "final":
             dep = f"afterok:{jobs['pick-best']}"

@@ -16,6 +16,7 @@ __all__ = [
     "CellProgress",
     "create_studies",
     "direction",
+    "ensure_studies",
     "open_campaign_storage",
     "open_created_storage",
     "progress",
@@ -73,11 +74,11 @@ def _study_attrs(cc: CampaignCell) -> dict:
     }
 
 
-def create_studies(campaign: Campaign, storage=None) -> list[optuna.Study]:
-    """Create (or load) one study per cell; running it twice changes nothing."""
+def create_studies(campaign: Campaign, storage=None, cells=None) -> list[optuna.Study]:
+    """Create (or load) one study per cell (or per cell of ``cells``); idempotent."""
     storage = storage or open_campaign_storage(campaign)
     studies = []
-    for cc in campaign_cells(campaign):
+    for cc in campaign_cells(campaign) if cells is None else cells:
         want = direction(cc.objective)
         study = optuna.create_study(
             storage=storage, study_name=cc.study_name, direction=want, load_if_exists=True
@@ -99,6 +100,19 @@ def create_studies(campaign: Campaign, storage=None) -> list[optuna.Study]:
         studies.append(study)
         log.info("%s study %s", "created" if fresh else "found", cc.study_name)
     return studies
+
+
+def ensure_studies(campaign: Campaign, storage) -> int:
+    """Create the campaign's studies that do not exist yet; returns how many it created.
+
+    What a worker needs at start: one listing call when the campaign was created (a
+    worker of a 252-cell campaign thus makes one round trip here, not thousands).
+    """
+    existing = {s.study_name for s in storage.get_all_studies()}
+    missing = [cc for cc in campaign_cells(campaign) if cc.study_name not in existing]
+    if missing:
+        create_studies(campaign, storage, cells=missing)
+    return len(missing)
 
 
 def _save_note(study: optuna.Study, text: str) -> None:
