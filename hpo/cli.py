@@ -341,6 +341,7 @@ def cmd_proxy(args) -> int:
         c,
         host=args.host,
         port=args.port,
+        advertise=args.advertise,
         threads=args.threads,
         address=address,
         until_workers_end=args.until_workers_end,
@@ -496,6 +497,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: every node)")
     sp.add_argument("--port", type=_port, default=0, help="port (default 0: any free port)")
+    sp.add_argument(
+        "--advertise",
+        metavar="HOST",
+        help="host name workers use (default: --host, or this machine's name for 0.0.0.0)",
+    )
     sp.add_argument(
         "--threads",
         type=_positive_int,

@@ -72,6 +72,7 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    advertise: str | None = None,
     threads: int | None = None,
     address: Path | None = None,
     until_workers_end: bool = False,
@@ -80,14 +81,15 @@ def serve(
     """Run the proxy until SIGTERM / SIGINT (or the array's end); returns an exit code.
 
     Writes ``{"url", "campaign", "job", "host", "pid", "started"}`` to ``address`` once it
-    listens and removes the file when it stops. Logs one line of counters every ``poll``
-    seconds.
+    listens and removes the file when it stops. Workers reach it at ``advertise`` (default:
+    ``host``, or this machine's host name when ``host`` is a wildcard such as 0.0.0.0).
+    Logs one line of counters every ``poll`` seconds.
     """
     from objectives.files import atomic_write_json
     from storage.addresses import redact
     from storage.proxy import DEFAULT_THREADS, read_address, start_proxy
 
-    advertise = socket.getfqdn() if host in _WILDCARD else host
+    advertise = advertise or (socket.gethostname() if host in _WILDCARD else host)
     server = start_proxy(
         campaign.storage,
         host=host or "0.0.0.0",

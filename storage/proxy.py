@@ -300,9 +300,11 @@ class _Guard(grpc.UnaryUnaryClientInterceptor):
         outcome = continuation(details, request)
         if isinstance(outcome, grpc.RpcError) and outcome.code() in TRANSIENT:
             owner._stale = True
-            code = outcome.code().name
+            # gRPC's details repeat themselves ("failed to connect to all addresses; last
+            # error: UNKNOWN: ipv4:...: Connection refused"): keep the last part
+            why = (outcome.details() or "").rsplit(": ", 1)[-1]
             raise StorageInternalError(
-                f"storage proxy {owner.url} unreachable ({code}: {outcome.details()})"
+                f"storage proxy {owner.url} unreachable ({outcome.code().name}: {why})"
             ) from None
         owner._stale = False
         return outcome

@@ -75,6 +75,7 @@ array_size = {array_size}
 array_parallel = {array_parallel}
 signal = "{signal_spec}"
 extra = {extra}
+{slurm_more}
 """
 
 SYNTHETIC = 'source = "synthetic"\nscale = 0.03\nseed = 0\nbackground_model = "truth"'
@@ -108,6 +109,7 @@ def write_campaign(folder: Path, prefix: str, storage: str, **fields: Any) -> Pa
         "extra": [],
         "hgb_fixed": "",  # extra TOML lines of [search.fixed.HGB] / [search.space.HGB]
         "hgb_space": "",
+        "slurm_more": "",  # extra TOML lines of [slurm] (e.g. proxy = "job")
     }
     values.update(fields)
     for key in ("signal", "metrics", "statistics", "extra"):

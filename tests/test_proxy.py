@@ -208,8 +208,7 @@ def test_workers_wait_out_a_killed_proxy_and_follow_its_successor(postgres_url, 
     try:
         target = 24
         procs = [
-            _worker(tmp_path, name, i, target, "--proxy-file", address, sleep=1.0)
-            for i in range(3)
+            _worker(tmp_path, name, i, target, "--proxy-file", address, sleep=1.0) for i in range(3)
         ]
         _until(
             lambda: len(study.get_trials(states=(TrialState.COMPLETE,))) >= 3,
@@ -221,7 +220,7 @@ def test_workers_wait_out_a_killed_proxy_and_follow_its_successor(postgres_url, 
         first.wait(timeout=30)
         assert read_address(address) == url
         _until(
-            lambda: (_logs(tmp_path).count("unreachable") >= 3),
+            lambda: _logs(tmp_path).count("unreachable") >= 3,
             60,
             "every worker to notice the dead proxy",
             lambda: _logs(tmp_path),
