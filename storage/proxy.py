@@ -302,7 +302,9 @@ class _Guard(grpc.UnaryUnaryClientInterceptor):
             owner._stale = True
             # gRPC's details repeat themselves ("failed to connect to all addresses; last
             # error: UNKNOWN: ipv4:...: Connection refused"): keep the last part
-            why = (outcome.details() or "").rsplit(": ", 1)[-1]
+            why = outcome.details() or ""
+            if "last error:" in why:
+                why = why.rsplit(": ", 1)[-1]
             raise StorageInternalError(
                 f"storage proxy {owner.url} unreachable ({outcome.code().name}: {why})"
             ) from None
