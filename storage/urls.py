@@ -7,7 +7,10 @@
   (``storage.journal``).
 * ``postgresql+psycopg2://user@host:port/dbname``: PostgreSQL through
   SQLAlchemy. The password is never part of the URL; libpq reads
-  ``$PGPASSWORD`` or ``~/.pgpass`` itself.
+  ``$PGPASSWORD`` or ``~/.pgpass`` itself. The storage is Optuna's RDB storage behind
+  Optuna's own trial cache (what ``optuna.create_study(storage="postgresql://...")``
+  uses): a finished trial is read from the database once per process, so a worker that
+  looks at every cell before each trial reads only what changed, not the whole campaign.
 * ``grpc://host:port``: a running gRPC storage proxy in front of PostgreSQL
   (``storage.proxy``); opening it waits up to ``PROXY_PATIENCE`` seconds for an answer.
 
@@ -81,6 +84,8 @@ def open_storage(
         proxy = ProxyStorage(url)
         proxy.wait_ready(PROXY_PATIENCE)
         return proxy
+    from optuna.storages import _CachedStorage
+
     from storage.postgres import open_postgres
 
-    return open_postgres(url)
+    return _CachedStorage(open_postgres(url))
