@@ -112,3 +112,83 @@ def test_a_starting_worker_only_creates_what_is_missing(campaign) -> None:
     study = optuna.load_study(study_name=victim.study_name, storage=storage)
     assert study.user_attrs["cell"]["key"] == victim.key
     assert study.user_attrs["target_trials"] == campaign.search.n_trials
+
+
+# ----------------------------------------------------------------------------- snapshots
+def _journal_with_trials(path, n: int) -> None:
+    """A journal of one study with ``n`` finished trials (one record each)."""
+    from storage.journal import open_journal_storage
+
+    study = optuna.create_study(study_name="s", storage=open_journal_storage(path))
+    for i in range(n):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": i / n},
+                distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+                value=float(i),
+                user_attrs={"argos": float(i)},
+            )
+        )
+
+
+def _state(path) -> list[tuple]:
+    from storage.journal import open_journal_storage
+
+    study = optuna.load_study(study_name="s", storage=open_journal_storage(path))
+    return [(t.number, t.state, t.params, t.value, t.user_attrs) for t in study.get_trials()]
+
+
+@pytest.fixture
+def snapshotted(tmp_path, monkeypatch):
+    """A 150-trial journal whose snapshot (saved by Optuna at trial 100) covers 101."""
+    from storage import journal_snapshot
+
+    monkeypatch.setattr(journal_snapshot, "MIN_NEW_RECORDS", 10)
+    path = tmp_path / "optuna.journal"
+    _journal_with_trials(path, 150)
+    found = journal_snapshot.read(str(path))
+    assert found is not None, "Optuna offered no snapshot at trial 100"
+    assert found[0]["records"] == 102  # the study and trials 0..100
+    return path
+
+
+def test_a_snapshot_gives_the_state_a_full_replay_gives(snapshotted) -> None:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from storage.journal import GuardedJournalFileBackend
+
+    backend = GuardedJournalFileBackend(str(snapshotted))
+    assert backend.load_snapshot() is not None
+    assert backend._log_number_offset[102] > 0  # the replay starts after the snapshot
+    full = optuna.load_study(
+        study_name="s", storage=JournalStorage(JournalFileBackend(str(snapshotted)))
+    )
+    expected = [(t.number, t.state, t.params, t.value, t.user_attrs) for t in full.get_trials()]
+    assert _state(snapshotted) == expected and len(expected) == 150
+
+
+def test_a_snapshot_that_does_not_fit_is_ignored(snapshotted, tmp_path) -> None:
+    import os
+
+    from storage import journal_snapshot
+
+    snap = journal_snapshot.path_of(str(snapshotted))
+    expected = _state(snapshotted)
+    original = open(snap, "rb").read()
+    # someone else could have written it: unpickling it would run their code
+    os.chmod(snap, 0o620)
+    assert journal_snapshot.read(str(snapshotted)) is None
+    os.chmod(snap, 0o600)
+    # a damaged state, a different journal, a shorter journal
+    open(snap, "wb").write(original[:-1] + bytes([original[-1] ^ 1]))
+    assert journal_snapshot.read(str(snapshotted)) is None
+    open(snap, "wb").write(original)
+    assert journal_snapshot.read(str(snapshotted)) is not None
+    data = snapshotted.read_bytes()
+    snapshotted.write_bytes(data.replace(b'"x"', b'"y"', 1))
+    assert journal_snapshot.read(str(snapshotted)) is None
+    snapshotted.write_bytes(data[: len(data) // 3])
+    assert journal_snapshot.read(str(snapshotted)) is None
+    snapshotted.write_bytes(data)
+    assert _state(snapshotted) == expected
