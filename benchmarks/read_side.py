@@ -15,6 +15,9 @@ a fresh process, as wall time:
 * the dashboard (``hpo dashboard``): time until ``/api/studies`` first answers (start
   and first read), then the study list and one study page (``/api/studies/<id>``), warm.
 
+The journal gets the replay snapshot a live campaign leaves next to it
+(``storage.journal_snapshot``; where the code has them).
+
 Usage: python benchmarks/read_side.py [--backends journal postgres] [--trials 100]
            [--renewals 0] [--out benchmarks/out/read_side] [--rebuild] [--repeat 3]
 ``--renewals`` lease renewals per trial in the journal (a worker renews every 10 s: a
@@ -40,7 +43,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _paper_storage import build_journal, build_postgres, write_campaign  # noqa: E402
+from _paper_storage import (  # noqa: E402
+    build_journal,
+    build_postgres,
+    snapshot_journal,
+    write_campaign,
+)
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
 
@@ -184,6 +192,9 @@ def build(backend: str, folder: Path, trials: int, renewals: int, rebuild: bool)
 
     marker = folder / "built.json"
     if marker.exists() and not rebuild:
+        journal = folder / "run" / "optuna.journal"
+        if backend == "journal" and not Path(f"{journal}.snapshot").exists():
+            snapshot_journal(journal)
         return folder / "campaign.toml"
     shutil.rmtree(folder, ignore_errors=True)
     name = f"paper{trials}r{renewals}" if backend == "journal" else f"paperpg{trials}"
@@ -195,6 +206,7 @@ def build(backend: str, folder: Path, trials: int, renewals: int, rebuild: bool)
         path = campaign.run_dir / "optuna.journal"
         records = build_journal(campaign, path, renewals=renewals)
         size = path.stat().st_size
+        snapshot_journal(path)
     else:
         _delete_campaign_studies(storage, name)
         records = build_postgres(campaign, storage)

@@ -15,6 +15,10 @@ density methods ANODE, R-ANODE and BackgroundFlow, which give one cell per
 signal amount and feature set with mode ``"density"``.
 
 ``[campaign] seed`` is the default of ``data.seed`` and ``search.seed``.
+
+``[slurm] proxy``: how the array's workers reach the storage -- ``"none"`` (directly),
+``"job"`` (``hpo launch`` starts a gRPC storage proxy job for a PostgreSQL storage) or
+``"grpc://host:port"`` (a proxy the user runs); see :mod:`hpo.proxy`.
 """
 
 from __future__ import annotations

@@ -287,3 +287,34 @@ def test_hpo_worker_without_its_proxy_is_one_line(postgres_url, tmp_path) -> Non
         "`hpo proxy` starts one)?"
     )
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.postgres
+def test_launch_puts_the_proxy_first_and_no_password_in_any_script(
+    postgres_url, tmp_path, monkeypatch
+) -> None:
+    from _chain_fixture import write_campaign
+
+    monkeypatch.setenv("PGPASSWORD", "not-in-any-script-7c1e")
+    toml = write_campaign(
+        tmp_path, "dry", postgres_url, array_size=40, array_parallel=8, slurm_more='proxy = "job"'
+    )
+    done = hpo("launch", str(toml), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    out, folder = done.stdout, tmp_path / "run" / "slurm"
+    address = folder / "proxy.json"
+    assert out.index("proxy.sbatch") < out.index("worker.sbatch")  # submitted first
+    assert f"$ sbatch --parsable {folder / 'proxy.sbatch'}" in out
+    assert (
+        "$ sbatch --parsable '--dependency=after:<proxy>' --kill-on-invalid-dep=yes "
+        f"{folder / 'worker.sbatch'}"
+    ) in out
+    proxy, worker = (folder / "proxy.sbatch").read_text(), (folder / "worker.sbatch").read_text()
+    assert f"-m hpo proxy --host 0.0.0.0 --address-file {address} --until-workers-end" in proxy
+    assert "#SBATCH --time=60" in proxy  # 10 min x 5 waves + 10
+    assert "--array" not in proxy
+    assert f"-m hpo worker --proxy-file {address} {toml}" in worker
+    assert "unset PGPASSWORD" in worker and "unset PGPASSWORD" not in proxy
+    assert "not-in-any-script" not in out
+    for script in folder.glob("*.sbatch"):
+        assert "not-in-any-script" not in script.read_text()
