@@ -23,12 +23,17 @@ from pathlib import Path
 from hpo.config import Campaign
 from objectives.files import atomic_write_json, atomic_write_text
 
-__all__ = ["jobs_file", "launch", "render_chain"]
+__all__ = ["address_file", "jobs_file", "launch", "render_chain"]
 
 
 def jobs_file(campaign: Campaign) -> Path:
     """Where ``hpo launch`` records the job ids."""
     return campaign.run_dir / "slurm" / "jobs.json"
+
+
+def address_file(campaign: Campaign) -> Path:
+    """Where the storage proxy job (``hpo proxy``) writes its address for the workers."""
+    return campaign.run_dir / "slurm" / "proxy.json"
 
 
 def _proxy_time(campaign: Campaign) -> str:
@@ -73,8 +78,6 @@ def _hpo(campaign: Campaign, *args: str) -> list[str]:
 
 
 def _worker_args(campaign: Campaign) -> list[str]:
-    from hpo.proxy import address_file
-
     proxy = campaign.slurm.proxy
     if proxy == "job":
         return ["worker", "--proxy-file", str(address_file(campaign))]
@@ -83,7 +86,6 @@ def _worker_args(campaign: Campaign) -> list[str]:
 
 def render_chain(campaign: Campaign) -> dict[str, tuple[str, str]]:
     """name -> (kind, script text) for every job of the chain, in submission order."""
-    from hpo.proxy import address_file
     from workers.slurm import render_sbatch
 
     chain = {}

@@ -25,8 +25,6 @@ from pathlib import Path
 from hpo.config import Campaign
 
 __all__ = [
-    "ADDRESS_FILE",
-    "address_file",
     "connect",
     "proxy_status",
     "serve",
@@ -34,13 +32,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ADDRESS_FILE = "proxy.json"
 _WILDCARD = ("0.0.0.0", "::", "")
-
-
-def address_file(campaign: Campaign) -> Path:
-    """Where the proxy job of ``hpo launch`` writes its address."""
-    return campaign.run_dir / "slurm" / ADDRESS_FILE
 
 
 def connect(*, url: str | None = None, address_file: Path | None = None, patience: float):
@@ -164,7 +156,8 @@ def serve(
 
 
 def proxy_status(campaign: Campaign) -> list[str]:
-    """``hpo status`` lines: the proxy's address, whether it answers, and its job."""
+    """``hpo status`` lines: the proxy's address and whether it answers."""
+    from hpo.launch import address_file
     from storage.proxy import probe, read_address
 
     mode = campaign.slurm.proxy
