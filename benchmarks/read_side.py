@@ -42,7 +42,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(REPO / "tests"))
 
+from _hpo_cli import hpo  # noqa: E402
 from _paper_storage import (  # noqa: E402
     build_journal,
     build_postgres,
@@ -80,17 +82,10 @@ def postgres_url() -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def _hpo(*args: str, timeout: float = 1800) -> float:
+def _hpo(*args: str) -> float:
+    """Wall seconds of ``python -m hpo ARGS`` (tests/_hpo_cli.py runs it)."""
     t0 = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "hpo", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        cwd=REPO,
-        timeout=timeout,
-        check=False,
-    )
+    done = hpo(*args, timeout=1800)
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"hpo {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
