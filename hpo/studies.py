@@ -41,7 +41,9 @@ def open_created_storage(campaign: Campaign):
     """The storage of a campaign that was created; UsageError (and nothing on disk) otherwise.
 
     For the commands that only read (status, export, dashboard, report): a campaign that
-    was never created is said so, instead of getting an empty journal.
+    was never created is said so, instead of getting an empty journal. Looks up the
+    campaign's own study names (the first one normally answers), never the storage's
+    whole list of studies: a database may hold many campaigns.
     """
     from hpo.errors import UsageError
     from storage.addresses import JOURNAL_SCHEME, parse_journal_path, scheme
@@ -55,9 +57,13 @@ def open_created_storage(campaign: Campaign):
         if not path.is_file() or path.stat().st_size == 0:
             raise missing
     storage = open_campaign_storage(campaign)
-    if not any(s.study_name.startswith(f"{campaign.name}.") for s in storage.get_all_studies()):
-        raise missing
-    return storage
+    for cc in campaign_cells(campaign):
+        try:
+            storage.get_study_id_from_name(cc.study_name)
+            return storage
+        except KeyError:
+            continue
+    raise missing
 
 
 def _study_attrs(cc: CampaignCell) -> dict:

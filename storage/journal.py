@@ -416,14 +416,15 @@ def _scan_tail(f: BinaryIO, size: int, *, find_bad: bool = True) -> tuple[int, l
     return tail_offset, seen_bad + more_bad, bytes_read
 
 
-def _scan_full(f: BinaryIO) -> tuple[int, int, list[BadLine], int]:
-    """Read every line; return (valid records, tail offset, bad lines, bytes read)."""
-    valid = 0
-    offset = 0
-    last_valid_end = 0
+def _scan_full(f: BinaryIO, known: tuple[int, int] = (0, 0)) -> tuple[int, int, list[BadLine], int]:
+    """Read every line after the first ``known`` = (bytes, records), which are valid;
+    return (valid records, tail offset, bad lines, bytes read)."""
+    offset, valid = known
+    f.seek(offset)
+    last_valid_end = offset
     bad: list[BadLine] = []
     trailing: list[tuple[BadLine, bool]] = []
-    for number, line in enumerate(f, start=1):
+    for number, line in enumerate(f, start=valid + 1):
         if _is_valid_line(line):
             valid += 1
             last_valid_end = offset + len(line)
@@ -434,7 +435,7 @@ def _scan_full(f: BinaryIO) -> tuple[int, int, list[BadLine], int]:
             trailing.append((entry, line.endswith(b"\n")))
         offset += len(line)
     tail_offset, more_bad = _split_tail(trailing, last_valid_end, offset)
-    return valid, tail_offset, bad + more_bad, offset
+    return valid, tail_offset, bad + more_bad, offset - known[0]
 
 
 def check_journal(path: str | os.PathLike[str], *, full: bool = False) -> JournalHealth:
@@ -442,7 +443,9 @@ def check_journal(path: str | os.PathLike[str], *, full: bool = False) -> Journa
 
     The default tail check reads the last :data:`BLOCK` bytes (more only while no complete
     valid record is among them), so it costs the same on any size of journal; ``full=True``
-    reads every line, counts the valid records and finds every bad line.
+    reads every line, counts the valid records and finds every bad line -- every line
+    after a replay snapshot that fits the journal, since the records it covers were all
+    read and found valid when it was taken (:mod:`storage.journal_snapshot`).
 
     A torn tail seen without the lock may be an append in progress; :func:`repair_tail`
     checks again under the lock.
@@ -455,8 +458,9 @@ def check_journal(path: str | os.PathLike[str], *, full: bool = False) -> Journa
         with _open_read(p) as f:
             size = os.fstat(f.fileno()).st_size
             if full:
-                valid, tail_offset, bad, bytes_read = _scan_full(f)
-                size = bytes_read
+                known = journal_snapshot.verified_prefix(p) or (0, 0)
+                valid, tail_offset, bad, bytes_read = _scan_full(f, known)
+                size = known[0] + bytes_read
                 return JournalHealth(p, size, True, valid, tail_offset, tuple(bad), bytes_read)
             tail_offset, bad, bytes_read = _scan_tail(f, size)
             return JournalHealth(p, size, False, None, tail_offset, tuple(bad), bytes_read)

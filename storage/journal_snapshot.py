@@ -35,7 +35,16 @@ from pathlib import Path
 
 import optuna
 
-__all__ = ["FORMAT", "MIN_NEW_RECORDS", "SUFFIX", "path_of", "read", "remove", "write"]
+__all__ = [
+    "FORMAT",
+    "MIN_NEW_RECORDS",
+    "SUFFIX",
+    "path_of",
+    "read",
+    "remove",
+    "verified_prefix",
+    "write",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -102,6 +111,23 @@ def read(journal: str) -> tuple[dict, bytes] | None:
         and hashlib.sha256(state).hexdigest() == header.get("state_sha256")
     )
     return (header, state) if fits else None
+
+
+def verified_prefix(journal: str) -> tuple[int, int] | None:
+    """(bytes, records) of ``journal`` that its snapshot covers, when the snapshot's header
+    fits the journal: those records were all read and found valid when it was taken."""
+    header = _header(path_of(journal))
+    try:
+        offset, records = int(header["offset"]), int(header["records"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    if header.get("format") != FORMAT or records <= 0:
+        return None
+    return (
+        (offset, records)
+        if _journal_digest(journal, offset) == header.get("journal_sha256")
+        else None
+    )
 
 
 def write(journal: str, state: bytes, records: int, offset: int) -> bool:

@@ -192,3 +192,27 @@ def test_a_snapshot_that_does_not_fit_is_ignored(snapshotted, tmp_path) -> None:
     assert journal_snapshot.read(str(snapshotted)) is None
     snapshotted.write_bytes(data)
     assert _state(snapshotted) == expected
+
+
+def test_a_full_journal_check_reads_only_what_the_snapshot_does_not_cover(snapshotted) -> None:
+    import os
+
+    from storage import journal_snapshot
+    from storage.journal import check_journal
+
+    snap = journal_snapshot.path_of(str(snapshotted))
+    with_snapshot = check_journal(snapshotted, full=True)
+    os.rename(snap, f"{snap}.away")
+    without = check_journal(snapshotted, full=True)
+    os.rename(f"{snap}.away", snap)
+    assert with_snapshot.ok and without.ok
+    assert with_snapshot.valid_records == without.valid_records == 151
+    assert with_snapshot.size == without.size == without.bytes_read
+    assert with_snapshot.bytes_read < without.bytes_read / 2
+    with open(snapshotted, "ab") as f:  # a bad line after the snapshot is still found
+        f.write(
+            b'{"op_code": 99}\n'
+            + b'{"op_code":4,"worker_id":"w","study_id":0,"datetime_start":null}\n'
+        )
+    bad = check_journal(snapshotted, full=True)
+    assert [b.line_number for b in bad.bad_lines] == [152]
