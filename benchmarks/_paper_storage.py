@@ -202,28 +202,73 @@ def snapshot_journal(path: Path) -> bool:
     return True
 
 
-def build_postgres(campaign, url: str, *, seed: int = 0, threads: int = 8) -> int:
-    """Put the campaign's studies and trials into the PostgreSQL database at ``url``
-    (``threads`` studies at a time, each trial in one transaction)."""
-    from concurrent.futures import ThreadPoolExecutor
+def _insert_trials(connection, study_id: int, trials) -> None:
+    """Bulk-insert finished trials into Optuna's tables (one statement per table)."""
+    import datetime as dt
 
+    from optuna.distributions import distribution_to_json
+    from optuna.storages._rdb import models
+
+    def utc(value):
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    table = models.TrialModel.__table__
+    rows = [
+        {
+            "number": number,
+            "study_id": study_id,
+            "state": t.state,
+            "datetime_start": utc(t.datetime_start),
+            "datetime_complete": utc(t.datetime_complete),
+        }
+        for number, t in enumerate(trials)
+    ]
+    ids = connection.execute(
+        table.insert().returning(table.c.trial_id, sort_by_parameter_order=True), rows
+    ).scalars()
+    params, values, users, systems = [], [], [], []
+    for trial_id, t in zip(ids, trials, strict=True):
+        for name, value in t.params.items():
+            dist = t.distributions[name]
+            params.append(
+                {
+                    "trial_id": trial_id,
+                    "param_name": name,
+                    "param_value": dist.to_internal_repr(value),
+                    "distribution_json": distribution_to_json(dist),
+                }
+            )
+        stored, kind = models.TrialValueModel.value_to_stored_repr(t.value)
+        values.append({"trial_id": trial_id, "objective": 0, "value": stored, "value_type": kind})
+        for target, attrs in ((users, t.user_attrs), (systems, t.system_attrs)):
+            target.extend(
+                {"trial_id": trial_id, "key": k, "value_json": json.dumps(v)}
+                for k, v in attrs.items()
+            )
+    for model, rows in (
+        (models.TrialParamModel, params),
+        (models.TrialValueModel, values),
+        (models.TrialUserAttributeModel, users),
+        (models.TrialSystemAttributeModel, systems),
+    ):
+        connection.execute(model.__table__.insert(), rows)
+
+
+def build_postgres(campaign, url: str, *, seed: int = 0) -> int:
+    """Put the campaign's studies (through Optuna) and trials (bulk inserts into Optuna's
+    tables, one transaction per study: the rows ``create_new_trial`` would write) into the
+    PostgreSQL database at ``url``."""
     from hpo.cells import campaign_cells
     from hpo.studies import create_studies
 
     _, memory = _memory_campaign(campaign, campaign.search.n_trials, 0, seed)
-    kwargs = {"pool_size": threads, "max_overflow": 0, "pool_pre_ping": True}
-    rdb = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    rdb = optuna.storages.RDBStorage(url)
     create_studies(campaign, rdb)
-
-    def fill(cc) -> int:
-        source = memory.get_study_id_from_name(cc.study_name)
-        target = rdb.get_study_id_from_name(cc.study_name)
-        trials = memory.get_all_trials(source, deepcopy=False)
-        for trial in trials:
-            rdb.create_new_trial(target, template_trial=trial)
-        return len(trials)
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        count = sum(pool.map(fill, campaign_cells(campaign)))
+    count = 0
+    for cc in campaign_cells(campaign):
+        trials = memory.get_all_trials(memory.get_study_id_from_name(cc.study_name))
+        with rdb.engine.begin() as connection:
+            _insert_trials(connection, rdb.get_study_id_from_name(cc.study_name), trials)
+        count += len(trials)
     rdb.engine.dispose()
     return count
