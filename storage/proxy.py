@@ -408,7 +408,7 @@ class ProxyStorage(GrpcStorageProxy):
                     grpc.channel_ready_future(self._raw_channel).result(
                         timeout=max(0.1, min(left, 5.0))
                     )
-                    self.get_all_studies()  # the database behind it answers too
+                    _ping(self)  # the database behind it answers too
                     self._stale = False
                     return
                 except (grpc.FutureTimeoutError, StorageInternalError):
@@ -429,6 +429,17 @@ class ProxyStorage(GrpcStorageProxy):
                 )
 
 
+_PROBE_NAME = "wsad-hpo proxy probe (no such study)"
+
+
+def _ping(storage) -> None:
+    """One cheap round trip to the database (a study name that does not exist)."""
+    try:
+        storage.get_study_id_from_name(_PROBE_NAME)
+    except KeyError:
+        pass
+
+
 def probe(url: str, timeout: float = 3.0) -> str | None:
     """None if the proxy at ``url`` answers within ``timeout`` s, else why not (one line)."""
     host, port = grpc_address(url)
@@ -436,7 +447,12 @@ def probe(url: str, timeout: float = 3.0) -> str | None:
     try:
         grpc.channel_ready_future(channel).result(timeout=timeout)
         stub = api_pb2_grpc.StorageServiceStub(channel)
-        stub.GetAllStudies(api_pb2.GetAllStudiesRequest(), timeout=timeout)
+        request = api_pb2.GetStudyIdFromNameRequest(study_name=_PROBE_NAME)
+        try:
+            stub.GetStudyIdFromName(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
         return None
     except grpc.FutureTimeoutError:
         return f"no answer within {timeout:g} s"
