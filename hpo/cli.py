@@ -192,7 +192,7 @@ def cmd_worker(args) -> int:
     from hpo.objective import make_objective
     from hpo.preflight import check_data
     from hpo.samplers import make_sampler
-    from hpo.studies import ensure_studies
+    from hpo.studies import ensure_studies, preload
     from objectives.errors import DataError, HyperparameterError
     from workers.worker import EXIT_FATAL, EXIT_REPEATED_ERROR, run_worker
 
@@ -216,6 +216,7 @@ def cmd_worker(args) -> int:
                 raise UsageError(f"--cell {name}: no such cell in {c.path}")
         cells = [cc for cc in cells if cc.key in args.cell or cc.study_name in args.cell]
     targets = {cc.study_name: c.search.n_trials for cc in cells}
+    preload(storage, targets)
 
     def sampler_factory(study_name: str):
         return make_sampler(

@@ -137,24 +137,11 @@ def export_campaign(
     With ``require_complete`` every cell must also have reached its target
     number of complete trials (the SLURM pick-best job uses this).
     """
+    from storage.bulk_read import bulk_read
+
     storage = storage or open_created_storage(campaign)
-    cells = campaign_cells(campaign)
-    problems, loaded = [], []
-    for cc in cells:
-        try:
-            study = optuna.load_study(study_name=cc.study_name, storage=storage)
-        except KeyError:
-            problems.append(f"{cc.study_name}: no such study (run `hpo create` first)")
-            continue
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not done:
-            problems.append(f"{cc.study_name}: no complete trial")
-        elif require_complete and len(done) < campaign.search.n_trials:
-            problems.append(
-                f"{cc.study_name}: {len(done)} of {campaign.search.n_trials} trials complete"
-            )
-        else:
-            loaded.append((cc, study, done))
+    with bulk_read():
+        problems, loaded = _load_complete(campaign, storage, require_complete)
     if problems:
         raise ExportError("cannot export; incomplete cells:\n  " + "\n  ".join(problems))
 
@@ -185,6 +172,27 @@ def export_campaign(
         log.info("exporting %s (%d complete trials)", cc.study_name, len(done))
     _write_all(files)
     return [path for write, path, _ in files if write is atomic_write_json]
+
+
+def _load_complete(campaign: Campaign, storage, require_complete: bool):
+    """(problems, [(cell, study, complete trials)]) over every cell of the campaign."""
+    problems, loaded = [], []
+    for cc in campaign_cells(campaign):
+        try:
+            study = optuna.load_study(study_name=cc.study_name, storage=storage)
+        except KeyError:
+            problems.append(f"{cc.study_name}: no such study (run `hpo create` first)")
+            continue
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not done:
+            problems.append(f"{cc.study_name}: no complete trial")
+        elif require_complete and len(done) < campaign.search.n_trials:
+            problems.append(
+                f"{cc.study_name}: {len(done)} of {campaign.search.n_trials} trials complete"
+            )
+        else:
+            loaded.append((cc, study, done))
+    return problems, loaded
 
 
 def _write_all(files, threads: int = WRITE_THREADS) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "create_studies",
     "direction",
     "ensure_studies",
+    "preload",
     "open_campaign_storage",
     "open_created_storage",
     "progress",
@@ -121,6 +122,21 @@ def ensure_studies(campaign: Campaign, storage) -> int:
     return len(missing)
 
 
+def preload(storage, study_names) -> int:
+    """Read every trial of these studies once, the collector paused; returns how many.
+
+    A worker's first look at its cells reads all of them (into the PostgreSQL or proxy
+    client's trial cache; a journal holds them already); later looks read what changed.
+    """
+    from storage.bulk_read import bulk_read
+
+    with bulk_read():
+        return sum(
+            len(storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False))
+            for name in study_names
+        )
+
+
 def _save_note(study: optuna.Study, text: str) -> None:
     try:
         from optuna_dashboard import save_note
@@ -148,33 +164,34 @@ class CellProgress:
 
 def progress(campaign: Campaign, storage=None) -> list[CellProgress]:
     """Per cell: trials complete / running / waiting / failed and best metrics."""
+    from storage.bulk_read import bulk_read
+
     storage = storage or open_campaign_storage(campaign)
-    out = []
-    for cc in campaign_cells(campaign):
-        try:
-            study = optuna.load_study(study_name=cc.study_name, storage=storage)
-        except KeyError:
-            out.append(CellProgress(cc.study_name, campaign.search.n_trials, 0, 0, 0, 0, {}))
-            continue
-        trials = study.get_trials(deepcopy=False)
-        count = {s: 0 for s in TrialState}
-        for t in trials:
-            count[t.state] += 1
-        best: dict[str, float] = {}
-        done = [t for t in trials if t.state == TrialState.COMPLETE]
-        for m in cc.metrics:
-            values = [t.user_attrs.get(m) for t in done if t.user_attrs.get(m) is not None]
-            if values:
-                best[m] = (max if DIRECTIONS[m] == "maximize" else min)(values)
-        out.append(
-            CellProgress(
-                cc.study_name,
-                campaign.search.n_trials,
-                count[TrialState.COMPLETE],
-                count[TrialState.RUNNING],
-                count[TrialState.WAITING],
-                count[TrialState.FAIL],
-                best,
-            )
-        )
-    return out
+    with bulk_read():
+        return [_cell_progress(campaign, cc, storage) for cc in campaign_cells(campaign)]
+
+
+def _cell_progress(campaign: Campaign, cc: CampaignCell, storage) -> CellProgress:
+    try:
+        study = optuna.load_study(study_name=cc.study_name, storage=storage)
+    except KeyError:
+        return CellProgress(cc.study_name, campaign.search.n_trials, 0, 0, 0, 0, {})
+    trials = study.get_trials(deepcopy=False)
+    count = {s: 0 for s in TrialState}
+    for t in trials:
+        count[t.state] += 1
+    best: dict[str, float] = {}
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    for m in cc.metrics:
+        values = [t.user_attrs.get(m) for t in done if t.user_attrs.get(m) is not None]
+        if values:
+            best[m] = (max if DIRECTIONS[m] == "maximize" else min)(values)
+    return CellProgress(
+        cc.study_name,
+        campaign.search.n_trials,
+        count[TrialState.COMPLETE],
+        count[TrialState.RUNNING],
+        count[TrialState.WAITING],
+        count[TrialState.FAIL],
+        best,
+    )
