@@ -55,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         return x
 
     seed = zlib.crc32(args.worker_id.encode())
-    if args.proxy_file is not None:
-        from storage.proxy import ProxyStorage
+    if args.proxy_file is not None or args.storage.startswith("grpc://"):
+        from storage.proxy import ProxyStorage  # a crowd of workers may wait a while
 
-        storage = ProxyStorage(address_file=args.proxy_file)
+        storage = ProxyStorage(args.storage, address_file=args.proxy_file)
         storage.wait_ready(args.storage_patience)
     else:
         storage = open_storage(args.storage)
