@@ -163,35 +163,40 @@ class CellProgress:
 
 
 def progress(campaign: Campaign, storage=None) -> list[CellProgress]:
-    """Per cell: trials complete / running / waiting / failed and best metrics."""
+    """Per cell: trials complete / running / waiting / failed and best metrics.
+
+    Counts and metric values only (``storage.summaries``): on PostgreSQL two queries for
+    the whole campaign instead of every trial of every study.
+    """
     from storage.bulk_read import bulk_read
+    from storage.summaries import summaries
 
     storage = storage or open_campaign_storage(campaign)
+    cells = campaign_cells(campaign)
+    metrics = sorted({m for cc in cells for m in cc.metrics})
     with bulk_read():
-        return [_cell_progress(campaign, cc, storage) for cc in campaign_cells(campaign)]
-
-
-def _cell_progress(campaign: Campaign, cc: CampaignCell, storage) -> CellProgress:
-    try:
-        study = optuna.load_study(study_name=cc.study_name, storage=storage)
-    except KeyError:
-        return CellProgress(cc.study_name, campaign.search.n_trials, 0, 0, 0, 0, {})
-    trials = study.get_trials(deepcopy=False)
-    count = {s: 0 for s in TrialState}
-    for t in trials:
-        count[t.state] += 1
-    best: dict[str, float] = {}
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
-    for m in cc.metrics:
-        values = [t.user_attrs.get(m) for t in done if t.user_attrs.get(m) is not None]
-        if values:
-            best[m] = (max if DIRECTIONS[m] == "maximize" else min)(values)
-    return CellProgress(
-        cc.study_name,
-        campaign.search.n_trials,
-        count[TrialState.COMPLETE],
-        count[TrialState.RUNNING],
-        count[TrialState.WAITING],
-        count[TrialState.FAIL],
-        best,
-    )
+        found = summaries(storage, [cc.study_name for cc in cells], metrics)
+    out = []
+    for cc in cells:
+        summary = found.get(cc.study_name)
+        if summary is None:
+            out.append(CellProgress(cc.study_name, campaign.search.n_trials, 0, 0, 0, 0, {}))
+            continue
+        best: dict[str, float] = {}
+        for m in cc.metrics:
+            values = [v for v in summary.values[m] if v is not None]
+            if values:
+                best[m] = (max if DIRECTIONS[m] == "maximize" else min)(values)
+        count = summary.counts
+        out.append(
+            CellProgress(
+                cc.study_name,
+                campaign.search.n_trials,
+                count[TrialState.COMPLETE],
+                count[TrialState.RUNNING],
+                count[TrialState.WAITING],
+                count[TrialState.FAIL],
+                best,
+            )
+        )
+    return out

@@ -216,3 +216,55 @@ def test_a_full_journal_check_reads_only_what_the_snapshot_does_not_cover(snapsh
         )
     bad = check_journal(snapshotted, full=True)
     assert [b.line_number for b in bad.bad_lines] == [152]
+
+
+# ----------------------------------------------------------------------------- summaries
+@pytest.mark.postgres
+def test_status_counts_from_the_database_equal_counts_from_the_trials(postgres_url) -> None:
+    """storage.summaries' two queries against Optuna's own reading of the same trials."""
+    from _storage_fixtures import delete_quietly, unique_name
+
+    from storage.summaries import summaries
+    from storage.urls import open_storage
+
+    storage = open_storage(postgres_url)
+    names = [unique_name("sum"), unique_name("sum")]
+    rng = np.random.default_rng(5)
+    states = [TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED]
+    try:
+        for name in names:
+            study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+            for i in range(12):
+                trial = study.ask()
+                trial.set_user_attr("argos", float(rng.uniform()))
+                trial.set_user_attr("other", [1, 2])
+                if i % 4 == 0:
+                    continue  # stays RUNNING
+                state = states[i % 3]
+                value = trial.user_attrs["argos"] if state == TrialState.COMPLETE else None
+                study.tell(trial, value, state=state)
+            study.enqueue_trial({"x": 0.5})
+        found = summaries(storage, [*names, "no-such-study"], ["argos"])
+        assert set(found) == set(names)
+        for name in names:
+            trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+            assert found[name].counts == {s: sum(t.state == s for t in trials) for s in TrialState}
+            complete = [t.user_attrs["argos"] for t in trials if t.state == TrialState.COMPLETE]
+            assert sorted(found[name].values["argos"]) == sorted(complete)
+            assert found[name].counts[TrialState.WAITING] == 1 and len(trials) == 13
+    finally:
+        for name in names:
+            delete_quietly(storage, name)
+
+
+def test_progress_reads_counts_and_best_values(campaign) -> None:
+    from hpo.studies import progress
+
+    truth = _fill(campaign, np.random.default_rng(8))
+    rows = {r.study_name.split(".", 1)[1]: r for r in progress(campaign)}
+    assert set(rows) == set(truth)
+    for key, trials in truth.items():
+        row = rows[key]
+        assert (row.complete, row.running, row.waiting, row.failed) == (6, 0, 0, 0)
+        assert row.best["argos"] == max(t.user_attrs["argos"] for t in trials)
+        assert row.best["bce"] == min(t.user_attrs["bce"] for t in trials)
