@@ -73,6 +73,7 @@ TRANSIENT = frozenset(
         grpc.StatusCode.DEADLINE_EXCEEDED,
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         grpc.StatusCode.ABORTED,
+        grpc.StatusCode.CANCELLED,  # a call in flight while the channel was replaced
     }
 )
 _CLIENT_OPTIONS = [
@@ -381,12 +382,15 @@ class ProxyStorage(GrpcStorageProxy):
         if url is None or url == self.url:
             return
         _logger.warning("storage proxy moved from %s to %s; reconnecting", self.url, url)
-        old = self._raw_channel
-        self.url = url
+        self._switch(url)
+        raise StorageInternalError(f"storage proxy moved to {url}; reconnecting")
+
+    def _switch(self, url: str) -> None:
+        """Talk to the proxy at ``url`` from now on (the trial cache is kept)."""
+        old, self.url = self._raw_channel, url
         self._stale = False
         self._setup()
         old.close()
-        raise StorageInternalError(f"storage proxy moved to {url}; reconnecting")
 
     def wait_ready(self, patience: float = 60.0) -> None:
         """Wait until the proxy answers (its address file may not exist yet).
@@ -399,9 +403,7 @@ class ProxyStorage(GrpcStorageProxy):
             if self._address_file is not None:
                 url = read_address(self._address_file)
                 if url is not None and url != self.url:
-                    old, self.url = self._raw_channel, url
-                    self._setup()
-                    old.close()
+                    self._switch(url)
             left = end - time.monotonic()
             if self._address_file is None or read_address(self._address_file) is not None:
                 try:
