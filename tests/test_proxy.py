@@ -318,3 +318,43 @@ def test_launch_puts_the_proxy_first_and_no_password_in_any_script(
     assert "not-in-any-script" not in out
     for script in folder.glob("*.sbatch"):
         assert "not-in-any-script" not in script.read_text()
+
+
+@pytest.mark.postgres
+def test_finished_trials_are_read_from_the_database_once(postgres_url) -> None:
+    """A second worker starting on a study gets its finished trials from the proxy's cache;
+    what changed since (a new trial, a finished one) is read from the database."""
+    server = start_proxy(postgres_url, threads=2)
+    storage = optuna.storages.RDBStorage(postgres_url)
+    name = unique_name("proxy-cache")
+    study = optuna.create_study(study_name=name, storage=storage)
+    try:
+        for i in range(20):
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params={"x": i / 20},
+                    distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+                    value=float(i),
+                    user_attrs={"argos": i},
+                )
+            )
+        running = study.ask()
+        first = ProxyStorage(server.url)
+        sid = first.get_study_id_from_name(name)
+        expected = first.get_all_trials(sid)
+        assert len(expected) == 21 and server.trials_loaded == 21
+        second = ProxyStorage(server.url)
+        assert second.get_all_trials(sid) == expected
+        assert server.trials_loaded == 21 + 1  # only the RUNNING one again
+        study.tell(running, 0.5)
+        study.add_trial(optuna.trial.create_trial(value=1.0))
+        assert [t.state for t in second.get_all_trials(sid)[-2:]] == [TrialState.COMPLETE] * 2
+        assert server.trials_loaded == 22 + 2
+        third = ProxyStorage(server.url)
+        assert third.get_all_trials(sid) == second.get_all_trials(sid)
+        assert server.trials_loaded == 24
+        with pytest.raises(KeyError):
+            third.get_all_trials(sid + 10_000)
+    finally:
+        server.stop()
+        delete_quietly(storage, name)
