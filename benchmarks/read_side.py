@@ -11,7 +11,9 @@ a fresh process, as wall time:
   process needs before it can look at one cell);
 * ``worker start``: ``hpo worker`` on the finished campaign, from launch to exit (it
   checks the data, loads every study, finds nothing left to do), and the same with
-  ``--cell`` (one study);
+  ``--cell`` (one study); on PostgreSQL also through an ``hpo proxy`` (``proxy 1st``: the
+  first worker, ``proxy next``: the following ones, whose finished trials the proxy has
+  cached -- what each of an array's hundreds of tasks costs);
 * the dashboard (``hpo dashboard``): time until ``/api/studies`` first answers (start
   and first read), then the study list and one study page (``/api/studies/<id>``), warm.
 
@@ -177,8 +179,35 @@ def measure(toml: Path, repeat: int) -> dict[str, float]:
     out["worker_one"] = _median(
         [_hpo("worker", str(toml), "--cell", one.key) for _ in range(repeat)]
     )
+    if campaign.storage.startswith("postgresql"):
+        out.update(measure_proxied_workers(toml, repeat))
     out.update(measure_dashboard(toml, repeat))
     return out
+
+
+def measure_proxied_workers(toml: Path, repeat: int) -> dict[str, float]:
+    from storage.proxy import read_address
+
+    address = toml.parent / "proxy.json"
+    address.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "proxy", str(toml), "--address-file", str(address)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+        cwd=REPO,
+    )
+    try:
+        while (url := read_address(address)) is None:
+            if proc.poll() is not None:
+                raise SystemExit("hpo proxy exited")
+            time.sleep(0.2)
+        first = _hpo("worker", str(toml), "--proxy", url)
+        later = [_hpo("worker", str(toml), "--proxy", url) for _ in range(repeat)]
+        return {"proxy_first": first, "proxy_next": _median(later)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
 
 
 def build(backend: str, folder: Path, trials: int, renewals: int, rebuild: bool) -> Path:
@@ -240,6 +269,8 @@ def main() -> int:
         ("load_one", "load 1 study"),
         ("worker_all", "worker start"),
         ("worker_one", "worker --cell"),
+        ("proxy_first", "proxy 1st"),
+        ("proxy_next", "proxy next"),
         ("dash_first", "dash 1st"),
         ("dash_list", "dash list"),
         ("dash_page", "dash page"),
@@ -254,7 +285,7 @@ def main() -> int:
         size = f"{info['bytes'] / 1e6:.0f} MB" if info["bytes"] else "-"
         print(
             f"{backend:9} {size:>8} "
-            + " ".join(f"{r[key]:>12.2f}s" for key, _ in cols)
+            + " ".join(f"{r[key]:>12.2f}s" if key in r else f"{'-':>13}" for key, _ in cols)
             + f"   ({int(r['export_files'])} files, {int(r['dash_studies'])} studies, "
             f"{info['records']} records built in {info['build_s']:.0f} s)",
             flush=True,
