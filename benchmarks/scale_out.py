@@ -13,8 +13,10 @@ as ``benchmarks/storage_overhead.py`` measures; PostgreSQL's default
 The workers are local processes forked from one launcher after the imports
 (``benchmarks/_fork_workers.py``): 512 separate interpreters would need ~15 GB and
 minutes of CPU to import Optuna on this 2-core, 24 GB machine. Workers run at
-``--worker-nice`` above the proxy (PostgreSQL itself runs at the system's priority), so
-the proxy keeps a share of the 2 cores as it would have its own on a cluster.
+``--worker-nice`` above this script (and the proxy); PostgreSQL itself runs at the
+system's priority (nice 0), as its 64 backends do in the direct runs. ``--proxy-priority
+0`` gives the proxy the database's priority too (both are the server side; on a cluster
+the proxy job has cores of its own) -- the 2 cores are shared with other users' work.
 
 Usage: python benchmarks/scale_out.py [--proxy 64 256 512] [--direct 64]
            [--trials-per-worker 10] [--threads 8] [--worker-nice 5]
@@ -69,8 +71,10 @@ def forked_spawn(nice: int):
     return spawn
 
 
-def start_proxy(url: str, tmp: Path, threads: int) -> tuple[subprocess.Popen, str]:
-    """``hpo proxy`` on a throwaway campaign whose storage is ``url``."""
+def start_proxy(
+    url: str, tmp: Path, threads: int, priority: int | None
+) -> tuple[subprocess.Popen, str]:
+    """``hpo proxy`` on a throwaway campaign whose storage is ``url`` (at nice ``priority``)."""
     toml = tmp / "proxy.toml"
     toml.write_text(f'[campaign]\nname = "scale"\nstorage = "{url}"\n')
     address = tmp / "proxy.json"
@@ -78,6 +82,8 @@ def start_proxy(url: str, tmp: Path, threads: int) -> tuple[subprocess.Popen, st
     argv += ["--address-file", str(address)]
     log = open(tmp / "proxy.log", "wb")  # noqa: SIM115 - lives as long as the proxy
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=ENV, cwd=REPO)
+    if priority is not None:
+        os.setpriority(os.PRIO_PROCESS, proc.pid, priority)
     end = time.monotonic() + 60
     while (proxy := read_address(address)) is None:
         if proc.poll() is not None or time.monotonic() > end:
@@ -93,13 +99,23 @@ def main() -> int:
     parser.add_argument("--trials-per-worker", type=int, default=10)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--worker-nice", type=int, default=5)
+    parser.add_argument(
+        "--proxy-priority",
+        type=int,
+        default=None,
+        help="nice value of the proxy (0: PostgreSQL's own; default: this script's)",
+    )
     args = parser.parse_args()
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = postgres_url()
     spawn = forked_spawn(args.worker_nice)
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; noop {NOOP.name}")
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; workers at nice "
+        f"+{args.worker_nice}; proxy at nice "
+        f"{args.proxy_priority if args.proxy_priority is not None else os.nice(0)}"
+    )
     print(
         f"{'mode':6} {'workers':>7} {'trials':>6} {'trials/s':>9} {'ask->tell ms':>12} "
         f"{'peak conns':>10} {'lost':>5} {'dup':>4} {'wall s':>7}  checks",
@@ -122,7 +138,7 @@ def main() -> int:
         for n in args.direct:
             show("direct", n, measure(url, n, args.trials_per_worker * n, tmp, spawn=spawn))
         if args.proxy:
-            proc, proxy = start_proxy(url, tmp, args.threads)
+            proc, proxy = start_proxy(url, tmp, args.threads, args.proxy_priority)
             try:
                 for n in args.proxy:
                     target = args.trials_per_worker * n
