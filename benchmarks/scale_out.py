@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from storage_overhead import NOOP, measure, noop_options, postgres_url  # noqa: E402
+from storage_overhead import measure, noop_options, postgres_url  # noqa: E402
 
 from storage.proxy import read_address  # noqa: E402
 
