@@ -50,6 +50,7 @@ __all__ = [
     "APPLICATION_NAME",
     "DEFAULT_THREADS",
     "DEFAULT_TIMEOUT",
+    "FRESH",
     "ProxyServer",
     "ProxyStorage",
     "probe",
@@ -66,6 +67,8 @@ DEFAULT_THREADS = 8
 """Server threads of a proxy, and so its database connections."""
 DEFAULT_TIMEOUT = 60.0
 """Seconds a worker's call may take before the proxy counts as unreachable."""
+FRESH = 0.25
+"""Seconds an unfinished trial read from the database is served to other reads."""
 #: gRPC status codes that mean "the storage cannot be reached now": retried by the worker
 TRANSIENT = frozenset(
     {
@@ -112,20 +115,30 @@ def read_address(path: str | Path) -> str | None:
 
 # ----------------------------------------------------------------------------- server
 class _Servicer(_servicer.OptunaStorageProxyService):
-    """Optuna's proxy service; trial reads served from a cache of finished trials.
+    """Optuna's proxy service; trial reads served from a cache where that is safe.
 
     A client's trial read asks for the trials it has not cached (ids above its last
     finished one, plus its unfinished ones). Optuna's servicer loads the whole study from
-    the database for every such read; here one light query finds the ids and states
-    wanted, finished trials come from a cache (a finished trial never changes), and only
-    the others are loaded. Hundreds of workers starting on a half-done campaign thus cost
-    the database one load of each finished trial, not one per worker.
+    the database for every such read; here one light query finds the ids wanted and:
+
+    * finished trials come from a cache (a finished trial never changes): hundreds of
+      workers starting on a half-done campaign cost the database one load of each;
+    * an unfinished trial loaded less than :data:`FRESH` seconds ago by another read is
+      served again (every worker re-reads every running trial of a study on each look:
+      with 500 workers on one study that is 500 trials per read, 2,000 per trial). Such a
+      copy is at most ``FRESH`` old and never older than this proxy's own last write to
+      the trial; a trial only ever leaves the live states (RUNNING, WAITING -> finished),
+      so a stale copy can only make the worker's live count too high: a trial it would
+      run may be found surplus, never one too many run. A copy read before this proxy's
+      last write to the trial ended is never served (a worker reads its own writes).
     """
 
     def __init__(self, backend) -> None:
         super().__init__(backend)
         self._finished: dict[int, api_pb2.Trial] = {}
-        self._finished_lock = threading.Lock()
+        self._recent: dict[int, tuple[float, api_pb2.Trial]] = {}
+        self._written: dict[int, float] = {}  # when this proxy last wrote to a trial
+        self._cache_lock = threading.Lock()
         self.loaded = 0  # trials loaded from the database (the rest came from the cache)
 
     def GetTrials(self, request, context):  # noqa: N802 - gRPC method name
@@ -133,19 +146,53 @@ class _Servicer(_servicer.OptunaStorageProxyService):
             return super().GetTrials(request, context)
         try:
             wanted = self._wanted(request)
-            with self._finished_lock:
-                cached = {i: self._finished[i] for i in wanted if i in self._finished}
-            missing = set(wanted) - set(cached)
+            now = time.monotonic()
+            with self._cache_lock:
+                served = {i: self._finished[i] for i in wanted if i in self._finished}
+                for i in wanted:
+                    entry = self._recent.get(i)
+                    if i not in served and entry is not None and now - entry[0] < FRESH:
+                        served[i] = entry[1]
+            missing = set(wanted) - set(served)
             loaded = self._load(request.study_id, missing) if missing else []
         except KeyError as exc:
             context.abort(code=grpc.StatusCode.NOT_FOUND, details=str(exc))
         protos = [_servicer._to_proto_trial(t) for t in loaded]
-        with self._finished_lock:
+        with self._cache_lock:
             self.loaded += len(loaded)
+            if len(self._recent) > 4 * len(protos) + 10_000:
+                self._recent = {k: v for k, v in self._recent.items() if now - v[0] < FRESH}
             for t, proto in zip(loaded, protos, strict=True):
                 if t.state.is_finished():
                     self._finished[t._trial_id] = proto
-        return api_pb2.GetTrialsReply(trials=[*cached.values(), *protos])
+                    self._recent.pop(t._trial_id, None)
+                elif now > self._written.get(t._trial_id, -1.0):  # read after our last write
+                    self._recent[t._trial_id] = (now, proto)
+        return api_pb2.GetTrialsReply(trials=[*served.values(), *protos])
+
+    def _write(self, write, request, context):
+        """Run a trial write; copies read before it ends are not served any more."""
+        try:
+            return write(request, context)
+        finally:
+            with self._cache_lock:
+                self._recent.pop(request.trial_id, None)
+                self._written[request.trial_id] = time.monotonic()
+
+    def SetTrialParameter(self, request, context):  # noqa: N802
+        return self._write(super().SetTrialParameter, request, context)
+
+    def SetTrialStateValues(self, request, context):  # noqa: N802
+        return self._write(super().SetTrialStateValues, request, context)
+
+    def SetTrialIntermediateValue(self, request, context):  # noqa: N802
+        return self._write(super().SetTrialIntermediateValue, request, context)
+
+    def SetTrialUserAttribute(self, request, context):  # noqa: N802
+        return self._write(super().SetTrialUserAttribute, request, context)
+
+    def SetTrialSystemAttribute(self, request, context):  # noqa: N802
+        return self._write(super().SetTrialSystemAttribute, request, context)
 
     def _wanted(self, request) -> list[int]:
         """Ids of the study's trials above ``trial_id_greater_than`` or in ``included``."""

@@ -321,9 +321,12 @@ def test_launch_puts_the_proxy_first_and_no_password_in_any_script(
 
 
 @pytest.mark.postgres
-def test_finished_trials_are_read_from_the_database_once(postgres_url) -> None:
+def test_finished_trials_are_read_from_the_database_once(postgres_url, monkeypatch) -> None:
     """A second worker starting on a study gets its finished trials from the proxy's cache;
     what changed since (a new trial, a finished one) is read from the database."""
+    import storage.proxy
+
+    monkeypatch.setattr(storage.proxy, "FRESH", 0.0)  # running trials: always re-read
     server = start_proxy(postgres_url, threads=2)
     storage = optuna.storages.RDBStorage(postgres_url)
     name = unique_name("proxy-cache")
@@ -358,3 +361,38 @@ def test_finished_trials_are_read_from_the_database_once(postgres_url) -> None:
     finally:
         server.stop()
         delete_quietly(storage, name)
+
+
+@pytest.mark.postgres
+def test_a_running_trial_is_shared_briefly_and_never_hides_a_write(
+    postgres_url, monkeypatch
+) -> None:
+    import storage.proxy
+
+    monkeypatch.setattr(storage.proxy, "FRESH", 3600.0)  # "briefly": as long as the test
+    server = start_proxy(postgres_url, threads=2)
+    name = unique_name("proxy-fresh")
+    rdb = optuna.storages.RDBStorage(postgres_url)
+    try:
+        workers = [ProxyStorage(server.url) for _ in range(3)]
+        study = optuna.create_study(study_name=name, storage=workers[0])
+        trial = study.ask()
+        sid = study._study_id
+        assert workers[1].get_all_trials(sid)[0].state == TrialState.RUNNING
+        loaded = server.trials_loaded
+        assert workers[2].get_all_trials(sid)[0].state == TrialState.RUNNING
+        assert server.trials_loaded == loaded  # the second worker got the copy
+        # a write through the proxy: no copy read before it is served any more
+        workers[0].set_trial_user_attr(trial._trial_id, "argos", 0.7)
+        seen = workers[2].get_all_trials(sid)[0]
+        assert seen.user_attrs == {"argos": 0.7} and server.trials_loaded == loaded + 1
+        # a write behind the proxy's back is seen once the copy is older than FRESH
+        rdb.set_trial_user_attr(trial._trial_id, "bce", 0.69)
+        assert "bce" not in workers[1].get_all_trials(sid)[0].user_attrs
+        monkeypatch.setattr(storage.proxy, "FRESH", 0.0)
+        assert workers[1].get_all_trials(sid)[0].user_attrs["bce"] == 0.69
+        study.tell(trial, 1.0)
+        assert [t.state for t in workers[2].get_all_trials(sid)] == [TrialState.COMPLETE]
+    finally:
+        server.stop()
+        delete_quietly(rdb, name)
