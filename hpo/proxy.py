@@ -79,7 +79,7 @@ def serve(
     """
     from objectives.files import atomic_write_json
     from storage.addresses import redact
-    from storage.proxy import DEFAULT_THREADS, read_address, start_proxy
+    from storage.proxy import APPLICATION_NAME, DEFAULT_THREADS, read_address, start_proxy
 
     advertise = advertise or (socket.gethostname() if host in _WILDCARD else host)
     server = start_proxy(
@@ -88,6 +88,7 @@ def serve(
         port=port,
         advertise=advertise,
         threads=threads or DEFAULT_THREADS,
+        application_name=f"{APPLICATION_NAME}:{campaign.name}",
     )
     own_job = os.environ.get("SLURM_JOB_ID")
     stop = threading.Event()

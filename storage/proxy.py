@@ -62,7 +62,7 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 APPLICATION_NAME = "wsad-hpo-proxy"
-"""The proxy's connections in ``pg_stat_activity``."""
+"""The proxy's connections in ``pg_stat_activity`` (``hpo proxy`` appends ``:<campaign>``)."""
 DEFAULT_THREADS = 8
 """Server threads of a proxy, and so its database connections."""
 DEFAULT_TIMEOUT = 60.0
@@ -314,12 +314,13 @@ def start_proxy(
     port: int = 0,
     advertise: str | None = None,
     threads: int = DEFAULT_THREADS,
+    application_name: str = APPLICATION_NAME,
 ) -> ProxyServer:
     """Serve the PostgreSQL storage at ``storage_url`` on ``host:port`` (0: any free port).
 
     ``advertise`` is the host name workers use in the returned URL (default ``host``;
     give the node's name when binding ``0.0.0.0``). The database gets at most ``threads``
-    connections.
+    connections, named ``application_name`` (at most 63 characters kept).
 
     Raises:
         StorageError: not a PostgreSQL URL (Optuna's proxy does not serve journal files,
@@ -336,7 +337,7 @@ def start_proxy(
         )
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads: must be an integer >= 1, got {threads!r}")
-    backend = open_postgres(storage_url, pool_size=threads, application_name=APPLICATION_NAME)
+    backend = open_postgres(storage_url, pool_size=threads, application_name=application_name[:63])
     server = serve_backend(backend, host=host, port=port, advertise=advertise, threads=threads)
     _logger.info("storage proxy for %s listening on %s", redact(storage_url), server.url)
     return server

@@ -76,10 +76,11 @@ def _processes(marker: str) -> dict[int, tuple[str, bytes, str]]:
 
 
 class _ConnectionPeak(threading.Thread):
-    """Largest number of connections the proxies held at once (pg_stat_activity)."""
+    """Largest number of connections a campaign's proxies held at once (pg_stat_activity)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, campaign: str) -> None:
         super().__init__(daemon=True)
+        self.name_ = f"{APPLICATION_NAME}:{campaign}"
         import sqlalchemy
 
         self.engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
@@ -95,7 +96,7 @@ class _ConnectionPeak(threading.Thread):
         while not self.stop.wait(0.5):
             try:
                 with self.engine.connect() as connection:
-                    count = connection.execute(query, {"name": APPLICATION_NAME}).scalar()
+                    count = connection.execute(query, {"name": self.name_}).scalar()
                 self.peak = max(self.peak, int(count))
             except Exception:  # the server may be restarted by another test module
                 continue
@@ -120,7 +121,8 @@ def proxied(tmp_path_factory, postgres_url) -> dict:
         slurm_more='proxy = "job"',
     )
     password = _password()
-    peak = _ConnectionPeak(postgres_url)
+    campaign = toml.read_text().split('name = "', 1)[1].split('"', 1)[0]
+    peak = _ConnectionPeak(postgres_url, campaign)
     peak.start()
     replacement = None
     record: dict = {"password": password}

@@ -61,13 +61,13 @@ def _logs(tmp: Path) -> str:
     return "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(tmp.glob("w*.log")))
 
 
-def _proxy_connections(url: str) -> int:
+def _proxy_connections(url: str, name: str) -> int:
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     with engine.connect() as connection:
         query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"
-        return int(connection.execute(sqlalchemy.text(query), {"name": APPLICATION_NAME}).scalar())
+        return int(connection.execute(sqlalchemy.text(query), {"name": name}).scalar())
 
 
 def _check_exact(study: optuna.Study, target: int) -> list[optuna.trial.FrozenTrial]:
@@ -147,9 +147,10 @@ def test_an_unreachable_proxy_is_one_line(tmp_path) -> None:
 # ----------------------------------------------------------------------------- PostgreSQL
 @pytest.mark.postgres
 def test_many_workers_fill_a_study_exactly_on_two_connections(postgres_url, tmp_path) -> None:
-    server = start_proxy(postgres_url, threads=2)
-    storage = ProxyStorage(server.url)
     name = unique_name("proxy")
+    application = f"{APPLICATION_NAME}:{name}"
+    server = start_proxy(postgres_url, threads=2, application_name=application)
+    storage = ProxyStorage(server.url)
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
     try:
         target, peak = 60, 0
@@ -158,7 +159,7 @@ def test_many_workers_fill_a_study_exactly_on_two_connections(postgres_url, tmp_
             for i in range(12)
         ]
         while any(p.poll() is None for p in procs):
-            peak = max(peak, _proxy_connections(postgres_url))
+            peak = max(peak, _proxy_connections(postgres_url, application))
             time.sleep(0.3)
         assert [p.returncode for p in procs] == [0] * 12, _logs(tmp_path)
         _check_exact(study, target)
