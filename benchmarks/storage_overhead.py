@@ -56,6 +56,7 @@ class ConnectionSampler(threading.Thread):
         )
         self.db = url.rsplit("/", 1)[-1]
         self.peak = 0
+        self.peak_by_application: dict[str, int] = {}
         self.errors: list[str] = []
         self.stop = threading.Event()
 
@@ -63,34 +64,66 @@ class ConnectionSampler(threading.Thread):
         import sqlalchemy
 
         query = sqlalchemy.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"
+            "SELECT application_name, count(*) FROM pg_stat_activity "
+            "WHERE datname = :db AND pid <> pg_backend_pid() GROUP BY application_name"
         )
         while not self.stop.is_set():
             try:  # a fresh short connection per sample: survives server hiccups
                 with self.engine.connect() as connection:
-                    count = connection.execute(query, {"db": self.db}).scalar()
-                self.peak = max(self.peak, int(count))
+                    rows = connection.execute(query, {"db": self.db}).all()
+                self.peak = max(self.peak, sum(int(n) for _, n in rows))
+                for name, n in rows:
+                    old = self.peak_by_application.get(name, 0)
+                    self.peak_by_application[name] = max(old, int(n))
             except sqlalchemy.exc.SQLAlchemyError as exc:
                 self.errors.append(str(exc).splitlines()[0])
             time.sleep(0.2)
 
 
-def measure(url: str, n_workers: int, target: int, tmp: Path) -> dict:
-    storage = open_storage(url)
-    name = f"bench-{uuid.uuid4().hex[:8]}"
-    optuna.create_study(study_name=name, storage=storage, direction="maximize")
-    sampler = ConnectionSampler(url) if url.startswith("postgresql") else None
-    if sampler is not None:
-        sampler.start()
-    t0 = time.perf_counter()
+def spawn_noop_workers(
+    url: str, name: str, n_workers: int, target: int, tmp: Path
+) -> list[subprocess.Popen]:
+    """``n_workers`` processes of ``tests/_noop_worker.py`` on study ``name``."""
     procs = []
     for i in range(n_workers):
         argv = [sys.executable, str(NOOP), "--storage", url, "--study", name]
-        argv += ["--target", str(target), "--worker-id", f"b{i}", "--poll", "0.2"]
-        argv += ["--lease-interval", "10", "--lease-expiry", "60"]  # the production defaults
-        argv += ["--summary", str(tmp / f"{name}-{i}.json")]
+        argv += noop_options(target, f"b{i}", tmp / f"{name}-{i}.json")
         with open(tmp / f"{name}-{i}.log", "wb") as log:
             procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+    return procs
+
+
+def noop_options(target: int, worker_id: str, summary: Path) -> list[str]:
+    """The no-op worker's options: target, id, poll, production lease settings, summary."""
+    argv = ["--target", str(target), "--worker-id", worker_id, "--poll", "0.2"]
+    argv += ["--lease-interval", "10", "--lease-expiry", "60"]  # the production defaults
+    return [*argv, "--summary", str(summary)]
+
+
+def measure(
+    url: str,
+    n_workers: int,
+    target: int,
+    tmp: Path,
+    *,
+    database: str | None = None,
+    spawn=spawn_noop_workers,
+) -> dict:
+    """Fill one fresh study on ``url`` to ``target`` COMPLETE trials with ``n_workers``.
+
+    ``database``: the PostgreSQL URL whose connections are counted (default: ``url``
+    itself when it is one); ``spawn(url, name, n, target, tmp)`` starts the workers and
+    returns objects with ``wait()``.
+    """
+    storage = open_storage(url)
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    database = database or (url if url.startswith("postgresql") else None)
+    sampler = ConnectionSampler(database) if database else None
+    if sampler is not None:
+        sampler.start()
+    t0 = time.perf_counter()
+    procs = spawn(url, name, n_workers, target, tmp)
     codes = [p.wait() for p in procs]
     wall = time.perf_counter() - t0
     if sampler is not None:
@@ -104,6 +137,7 @@ def measure(url: str, n_workers: int, target: int, tmp: Path) -> dict:
     trials = optuna.load_study(study_name=name, storage=storage).get_trials()
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     numbers = [t.number for t in trials]
+    params = [t.params["x"] for t in complete]
     span = (
         max(t.datetime_complete for t in complete) - min(t.datetime_start for t in complete)
     ).total_seconds()
@@ -113,6 +147,8 @@ def measure(url: str, n_workers: int, target: int, tmp: Path) -> dict:
         "target": target,
         "exit_codes_ok": codes == [0] * n_workers,
         "complete": len(complete),
+        "lost": max(0, target - len(complete)),
+        "duplicated": max(0, len(complete) - target) + len(params) - len(set(params)),
         "exact": len(complete) == target and sum(s["completed"] for s in summaries) == target,
         "unique_numbers": len(numbers) == len(set(numbers)),
         "same_best": len({tuple(s["best"]) for s in summaries}) == 1,
@@ -121,6 +157,7 @@ def measure(url: str, n_workers: int, target: int, tmp: Path) -> dict:
         "median_overhead_ms": 1000 * statistics.median(overheads),
         "wall_s": wall,
         "peak_connections": sampler.peak if sampler is not None else None,
+        "peak_by_application": sampler.peak_by_application if sampler is not None else {},
         "sampler_errors": sorted(set(sampler.errors)) if sampler is not None else [],
     }
 

@@ -189,7 +189,22 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+def _worker_storage(campaign, args):
+    """The campaign's storage, or the proxy of ``--proxy`` / ``--proxy-file`` once it answers."""
+    from hpo.proxy import connect
+    from hpo.studies import open_campaign_storage
+
+    if args.proxy:
+        return connect(url=args.proxy, patience=args.storage_patience)
+    if args.proxy_file:
+        path = Path(args.proxy_file).resolve()
+        return connect(address_file=path, patience=args.storage_patience)
+    return open_campaign_storage(campaign)
+
+
 def cmd_worker(args) -> int:
+    import optuna
+
     from hpo import products
     from hpo.cells import campaign_cells
     from hpo.data import ensure_data
@@ -198,7 +213,7 @@ def cmd_worker(args) -> int:
     from hpo.preflight import check_data
     from hpo.pruners import make_pruner
     from hpo.samplers import make_sampler
-    from hpo.studies import create_studies, open_campaign_storage
+    from hpo.studies import ensure_studies, preload
     from objectives.errors import DataError, HyperparameterError
     from workers.worker import EXIT_FATAL, EXIT_REPEATED_ERROR, run_worker
 
@@ -208,12 +223,12 @@ def cmd_worker(args) -> int:
         signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     c = _campaign(args)
     worker_id = args.worker_id or _worker_id()
-    storage = open_campaign_storage(c)
+    storage = _worker_storage(c, args)
     ensure_data(c)
     check_data(c)  # a file replaced after `hpo create` stops the worker here, not in trials
     # templates and background flows before the first trial (each built once, by one worker)
     products.resolve(c, worker_id=worker_id)
-    create_studies(c, storage)
+    ensure_studies(c, storage)
     cells = campaign_cells(c)
     if args.cell:
         known = {cc.key for cc in cells} | {cc.study_name for cc in cells}
@@ -222,6 +237,7 @@ def cmd_worker(args) -> int:
                 raise UsageError(f"--cell {name}: no such cell in {c.path}")
         cells = [cc for cc in cells if cc.key in args.cell or cc.study_name in args.cell]
     targets = {cc.study_name: c.search.n_trials for cc in cells}
+    preload(storage, targets)
 
     def sampler_factory(study_name: str):
         return make_sampler(
@@ -240,16 +256,21 @@ def cmd_worker(args) -> int:
         s = c.search
         return make_pruner(s.pruner, p_threshold=s.pruner_p, startup=s.pruner_startup)
 
-    summary = run_worker(
-        storage,
-        targets,
-        make_objective(c),
-        sampler_factory=sampler_factory,
-        worker_id=worker_id,
-        fatal=(DataError, HyperparameterError),
-        pruner_factory=pruner_factory,
-        count_pruned=c.search.count_pruned,
-    )
+    try:
+        summary = run_worker(
+            storage,
+            targets,
+            make_objective(c),
+            sampler_factory=sampler_factory,
+            worker_id=worker_id,
+            storage_patience=args.storage_patience,
+            fatal=(DataError, HyperparameterError),
+            pruner_factory=pruner_factory,
+            count_pruned=c.search.count_pruned,
+        )
+    except optuna.exceptions.StorageInternalError as exc:  # waited out storage_patience
+        print(f"hpo: error: storage unreachable, worker gave up: {exc}", file=sys.stderr)
+        return EXIT_REPEATED_ERROR
     if summary.exit_code in (EXIT_FATAL, EXIT_REPEATED_ERROR):
         print(f"hpo: error: {summary.message}", file=sys.stderr, flush=True)
     return summary.exit_code
@@ -369,6 +390,22 @@ def cmd_launch(args) -> int:
     return 0
 
 
+def cmd_proxy(args) -> int:
+    from hpo.proxy import serve
+
+    c = _campaign(args)
+    address = Path(args.address_file).resolve() if args.address_file else None
+    return serve(
+        c,
+        host=args.host,
+        port=args.port,
+        advertise=args.advertise,
+        threads=args.threads,
+        address=address,
+        until_workers_end=args.until_workers_end,
+    )
+
+
 def cmd_dashboard(args) -> int:
     from hpo.dashboard import serve
 
@@ -406,14 +443,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"hpo: error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
-    return value
+def _number(convert, expected: str, ok):
+    """An argparse type: ``convert`` the text, then check it (one message shape)."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _number(int, "a whole number >= 1", lambda v: v >= 1)
+_positive_float = _number(float, "a number > 0", lambda v: v > 0)
+_port = _number(int, "a port number in 0..65535", lambda v: 0 <= v <= 65535)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -447,6 +494,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--cell", action="append", help="only this cell (key or study name); repeat")
     sp.add_argument("--worker-id", help="worker label (default: SLURM task or host-pid)")
+    sp.add_argument(
+        "--storage-patience",
+        type=_positive_float,
+        default=300.0,
+        metavar="S",
+        help="seconds a storage (or proxy) outage is waited out before giving up (300)",
+    )
+    via = sp.add_mutually_exclusive_group()
+    via.add_argument("--proxy", metavar="URL", help="reach the storage through this grpc:// proxy")
+    via.add_argument(
+        "--proxy-file",
+        metavar="PATH",
+        help="reach the storage through the proxy whose address `hpo proxy` writes here",
+    )
     sp = add("export", cmd_export, "export the best hyperparameters per cell and metric as JSON")
     sp.add_argument("--yaml", metavar="DIR", help="also write the reference's YAML layout here")
     sp.add_argument(
@@ -491,6 +552,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="re-submit only the jobs of the last launch that did not complete",
+    )
+    sp = add(
+        "proxy",
+        cmd_proxy,
+        "serve the campaign's PostgreSQL storage to workers over gRPC (few connections)",
+    )
+    sp.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: every node)")
+    sp.add_argument("--port", type=_port, default=0, help="port (default 0: any free port)")
+    sp.add_argument(
+        "--advertise",
+        metavar="HOST",
+        help="host name workers use (default: --host, or this machine's name for 0.0.0.0)",
+    )
+    sp.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="server threads = database connections at most (default 8)",
+    )
+    sp.add_argument("--address-file", metavar="PATH", help="write the proxy's grpc:// URL here")
+    sp.add_argument(
+        "--until-workers-end",
+        action="store_true",
+        help="stop once the worker array recorded by `hpo launch` has ended",
     )
     sp = add("dashboard", cmd_dashboard, "serve optuna-dashboard on the campaign's storage")
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

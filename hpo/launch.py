@@ -1,6 +1,9 @@
 """``hpo launch``: the SLURM job chain of a campaign, rendered and submitted in one go.
 
-1. the worker **array job** (``hpo worker`` in every task, on the shared storage);
+0. with ``[slurm] proxy = "job"``: the **storage proxy** job (``hpo proxy``), which the
+   array waits for (``after``: it has started); see :mod:`hpo.proxy`;
+1. the worker **array job** (``hpo worker`` in every task, on the shared storage, or
+   through the proxy: ``--proxy-file`` / ``--proxy``);
 2. a **pick-best** job, ``afterany`` on the array: checks that every cell reached
    its target and exports the JSON, failing loudly (and listing the cells) if not;
 3. the **final runs**, ``afterok`` on pick-best: one job per hyperparameter
@@ -28,7 +31,15 @@ from pathlib import Path
 from hpo.config import Campaign
 from objectives.files import atomic_write_json, atomic_write_text
 
-__all__ = ["ChainJob", "jobs_file", "launch", "recorded_jobs", "render_chain", "resume"]
+__all__ = [
+    "ChainJob",
+    "address_file",
+    "jobs_file",
+    "launch",
+    "recorded_jobs",
+    "render_chain",
+    "resume",
+]
 
 
 @dataclass(frozen=True)
@@ -46,25 +57,45 @@ def jobs_file(campaign: Campaign) -> Path:
     return campaign.run_dir / "slurm" / "jobs.json"
 
 
+def address_file(campaign: Campaign) -> Path:
+    """Where the storage proxy job (``hpo proxy``) writes its address for the workers."""
+    return campaign.run_dir / "slurm" / "proxy.json"
+
+
+def _proxy_time(campaign: Campaign) -> str:
+    """``[slurm] proxy_time``, or long enough for every wave of the array (in minutes)."""
+    from workers.slurm import time_minutes
+
+    s = campaign.slurm
+    if s.proxy_time:
+        return s.proxy_time
+    waves = -(-s.array_size // min(s.array_parallel, s.array_size))
+    return str(time_minutes(s.time) * waves + 10)
+
+
 def _options(campaign: Campaign, kind: str, name: str):
     from workers.slurm import SlurmOptions
 
     s = campaign.slurm
     worker = kind == "worker"
+    setup = s.setup
+    if kind == "worker" and s.proxy != "none":  # workers need no database password
+        setup = (*s.setup, "unset PGPASSWORD")
+    times = {"worker": s.time, "proxy": _proxy_time(campaign)}
     return SlurmOptions(
         job_name=f"{campaign.name}-{name}",
         partition=s.partition,
         account=s.account,
-        time=s.time if worker else s.final_time,
+        time=times.get(kind, s.final_time),
         cpus_per_task=s.cpus_per_task,
-        gpus_per_task=s.gpus_per_task,
+        gpus_per_task=s.gpus_per_task if kind in ("worker", "final") else 0,
         mem=s.mem,
         array_size=s.array_size if worker else 1,
         array_parallel=min(s.array_parallel, s.array_size) if worker else None,
         log_dir=str(campaign.run_dir / "slurm" / "logs"),
         chdir=str(campaign.run_dir),
         signal=s.signal,
-        setup=s.setup,
+        setup=setup,
         extra=s.extra,
     )
 
@@ -72,6 +103,13 @@ def _options(campaign: Campaign, kind: str, name: str):
 def _hpo(campaign: Campaign, *args: str) -> list[str]:
     python = campaign.slurm.python or sys.executable
     return [python, "-m", "hpo", *args, str(campaign.path)]
+
+
+def _worker_args(campaign: Campaign) -> list[str]:
+    proxy = campaign.slurm.proxy
+    if proxy == "job":
+        return ["worker", "--proxy-file", str(address_file(campaign))]
+    return ["worker"] if proxy == "none" else ["worker", "--proxy", proxy]
 
 
 def render_chain(campaign: Campaign) -> dict[str, ChainJob]:
@@ -83,8 +121,15 @@ def render_chain(campaign: Campaign) -> dict[str, ChainJob]:
         script = render_sbatch(_options(campaign, kind, name), _hpo(campaign, *args), kind=kind)
         return ChainJob(kind, script, after)
 
-    chain = {
-        "worker": job("worker", "worker", ["worker"]),
+    chain: dict[str, ChainJob] = {}
+    if campaign.slurm.proxy == "job":
+        args = ["proxy", "--host", "0.0.0.0", "--address-file", str(address_file(campaign))]
+        chain["proxy"] = job("proxy", "proxy", [*args, "--until-workers-end"])
+    chain |= {
+        # the array starts once the proxy has (it waits for the proxy's address file)
+        "worker": job(
+            "worker", "worker", _worker_args(campaign), ("after", ("proxy",)) if chain else None
+        ),
         "pick-best": job(
             "pick-best", "pick-best", ["export", "--require-complete"], ("afterany", ("worker",))
         ),
@@ -200,6 +245,8 @@ def resume(campaign: Campaign) -> str:
         mine = [s for k, s in states.items() if k == jobs[name] or k.startswith(f"{jobs[name]}_")]
         if name == "worker":  # a task may end at its time limit: what counts is the studies
             return job_finished(states, jobs[name]) and _cells_complete(campaign)
+        if name == "proxy":  # it serves the array: needed again when the array is
+            return _cells_complete(campaign)
         if not mine:  # the scheduler forgot it (MinJobAge): its outputs tell
             return _outputs_exist(campaign, name)
         return all(s == "COMPLETED" for s in mine)

@@ -42,6 +42,11 @@ def campaign_status(campaign: Campaign) -> str:
             f"{r.study_name:<{name_w}}  {r.counted:>4}/{r.target:<4} {r.pruned:>6} {r.running:>7}  "
             f"{r.waiting:>7}  {r.failed:>6}  {best} {mark}"
         )
+    from hpo.proxy import proxy_status
+
+    proxy = proxy_status(campaign)
+    if proxy:
+        out += ["", *proxy]
     jobs = recorded_jobs(campaign)
     if jobs:
         from workers.slurm import job_states

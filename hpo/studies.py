@@ -16,6 +16,8 @@ __all__ = [
     "CellProgress",
     "create_studies",
     "direction",
+    "ensure_studies",
+    "preload",
     "open_campaign_storage",
     "open_created_storage",
     "progress",
@@ -40,7 +42,9 @@ def open_created_storage(campaign: Campaign):
     """The storage of a campaign that was created; UsageError (and nothing on disk) otherwise.
 
     For the commands that only read (status, export, dashboard, report): a campaign that
-    was never created is said so, instead of getting an empty journal.
+    was never created is said so, instead of getting an empty journal. Looks up the
+    campaign's own study names (the first one normally answers), never the storage's
+    whole list of studies: a database may hold many campaigns.
     """
     from hpo.errors import UsageError
     from storage.addresses import JOURNAL_SCHEME, parse_journal_path, scheme
@@ -54,9 +58,13 @@ def open_created_storage(campaign: Campaign):
         if not path.is_file() or path.stat().st_size == 0:
             raise missing
     storage = open_campaign_storage(campaign)
-    if not any(s.study_name.startswith(f"{campaign.name}.") for s in storage.get_all_studies()):
-        raise missing
-    return storage
+    for cc in campaign_cells(campaign):
+        try:
+            storage.get_study_id_from_name(cc.study_name)
+            return storage
+        except KeyError:
+            continue
+    raise missing
 
 
 def _study_attrs(cc: CampaignCell) -> dict:
@@ -73,11 +81,11 @@ def _study_attrs(cc: CampaignCell) -> dict:
     }
 
 
-def create_studies(campaign: Campaign, storage=None) -> list[optuna.Study]:
-    """Create (or load) one study per cell; running it twice changes nothing."""
+def create_studies(campaign: Campaign, storage=None, cells=None) -> list[optuna.Study]:
+    """Create (or load) one study per cell (or per cell of ``cells``); idempotent."""
     storage = storage or open_campaign_storage(campaign)
     studies = []
-    for cc in campaign_cells(campaign):
+    for cc in campaign_cells(campaign) if cells is None else cells:
         want = direction(cc.objective)
         study = optuna.create_study(
             storage=storage, study_name=cc.study_name, direction=want, load_if_exists=True
@@ -99,6 +107,34 @@ def create_studies(campaign: Campaign, storage=None) -> list[optuna.Study]:
         studies.append(study)
         log.info("%s study %s", "created" if fresh else "found", cc.study_name)
     return studies
+
+
+def ensure_studies(campaign: Campaign, storage) -> int:
+    """Create the campaign's studies that do not exist yet; returns how many it created.
+
+    What a worker needs at start: one listing call when the campaign was created (a
+    worker of a 252-cell campaign thus makes one round trip here, not thousands).
+    """
+    existing = {s.study_name for s in storage.get_all_studies()}
+    missing = [cc for cc in campaign_cells(campaign) if cc.study_name not in existing]
+    if missing:
+        create_studies(campaign, storage, cells=missing)
+    return len(missing)
+
+
+def preload(storage, study_names) -> int:
+    """Read every trial of these studies once, the collector paused; returns how many.
+
+    A worker's first look at its cells reads all of them (into the PostgreSQL or proxy
+    client's trial cache; a journal holds them already); later looks read what changed.
+    """
+    from storage.bulk_read import bulk_read
+
+    with bulk_read():
+        return sum(
+            len(storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False))
+            for name in study_names
+        )
 
 
 def _save_note(study: optuna.Study, text: str) -> None:
@@ -135,25 +171,31 @@ class CellProgress:
 
 
 def progress(campaign: Campaign, storage=None) -> list[CellProgress]:
-    """Per cell: trials complete / running / waiting / failed and best metrics."""
+    """Per cell: trials complete / running / waiting / failed and best metrics.
+
+    Counts and metric values only (``storage.summaries``): on PostgreSQL two queries for
+    the whole campaign instead of every trial of every study.
+    """
+    from storage.bulk_read import bulk_read
+    from storage.summaries import summaries
+
     storage = storage or open_campaign_storage(campaign)
+    cells = campaign_cells(campaign)
+    metrics = sorted({m for cc in cells for m in cc.metrics})
+    with bulk_read():
+        found = summaries(storage, [cc.study_name for cc in cells], metrics)
     out = []
-    for cc in campaign_cells(campaign):
-        try:
-            study = optuna.load_study(study_name=cc.study_name, storage=storage)
-        except KeyError:
+    for cc in cells:
+        summary = found.get(cc.study_name)
+        if summary is None:
             out.append(CellProgress(cc.study_name, campaign.search.n_trials, 0, 0, 0, 0, {}))
             continue
-        trials = study.get_trials(deepcopy=False)
-        count = {s: 0 for s in TrialState}
-        for t in trials:
-            count[t.state] += 1
         best: dict[str, float] = {}
-        done = [t for t in trials if t.state == TrialState.COMPLETE]
         for m in cc.metrics:
-            values = [t.user_attrs.get(m) for t in done if t.user_attrs.get(m) is not None]
+            values = [v for v in summary.values[m] if v is not None]
             if values:
                 best[m] = (max if DIRECTIONS[m] == "maximize" else min)(values)
+        count = summary.counts
         out.append(
             CellProgress(
                 cc.study_name,

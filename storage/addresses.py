@@ -1,12 +1,14 @@
 """Storage URLs as text: schemes, the journal path, PostgreSQL rules, redaction (a leaf module).
 
-Two schemes, never guessed from the shape of a string:
+Three schemes, never guessed from the shape of a string:
 
 * ``journal:///abs/path/optuna.journal`` or ``journal:relative/path.journal``
   (relative to the run directory);
 * ``postgresql+psycopg2://user@host:port/dbname``: the password is never part of
   the URL, neither in the user-info nor as a ``password=`` query parameter;
-  libpq reads ``$PGPASSWORD`` or ``~/.pgpass``.
+  libpq reads ``$PGPASSWORD`` or ``~/.pgpass``;
+* ``grpc://host:port``: a running gRPC storage proxy (``storage.proxy``) in front of a
+  PostgreSQL storage; it holds the database connections and the password.
 
 Every command checks a URL with the same rule (:func:`check_url`), and every
 message shows it through :func:`redact`. No Optuna import here.
@@ -22,12 +24,14 @@ from storage.errors import StorageError
 
 __all__ = [
     "EXPECTED",
+    "GRPC_SCHEME",
     "JOURNAL_SCHEME",
     "POSTGRES_SCHEME",
     "NETWORK_FILESYSTEMS",
     "check_postgres_url",
     "check_url",
     "filesystem_type",
+    "grpc_address",
     "parse_journal_path",
     "redact",
     "scheme",
@@ -36,9 +40,10 @@ __all__ = [
 
 JOURNAL_SCHEME = "journal"
 POSTGRES_SCHEME = "postgresql+psycopg2"
+GRPC_SCHEME = "grpc"
 EXPECTED = (
-    "expected 'journal:///abs/path.journal', 'journal:relative/path.journal' or "
-    "'postgresql+psycopg2://user@host:port/dbname'"
+    "expected 'journal:///abs/path.journal', 'journal:relative/path.journal', "
+    "'postgresql+psycopg2://user@host:port/dbname' or 'grpc://host:port' (a storage proxy)"
 )
 _PASSWORD_KEYS = ("password", "passwd", "pwd")
 
@@ -106,6 +111,34 @@ def check_postgres_url(url: str) -> None:
         )
 
 
+def grpc_address(url: str) -> tuple[str, int]:
+    """``(host, port)`` of a ``grpc://host:port`` URL; StorageError for anything else.
+
+    Only a host and a port: no user, password, path or query (the proxy has no
+    authentication and no database name; the database is the proxy's business).
+    """
+    expected = "expected 'grpc://host:port' (a storage proxy, see `hpo proxy`)"
+    if scheme(url) != GRPC_SCHEME or not url.startswith(f"{GRPC_SCHEME}://"):
+        raise StorageError(f"storage URL {redact(url)!r}: {expected}")
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise StorageError(
+            f"storage URL {redact(url)!r}: a proxy URL has no user or password (the "
+            f"database credentials stay with the proxy); {expected}"
+        )
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        raise StorageError(f"storage URL {redact(url)!r}: no path or query allowed; {expected}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None or not 1 <= port <= 65535:
+        raise StorageError(
+            f"storage URL {redact(url)!r}: host and port (1-65535) required; {expected}"
+        )
+    return parts.hostname, port
+
+
 def check_url(url: object) -> str:
     """The scheme of a valid storage URL; StorageError (URL redacted) for anything else.
 
@@ -122,6 +155,9 @@ def check_url(url: object) -> str:
         return kind
     if kind == POSTGRES_SCHEME:
         check_postgres_url(url)
+        return kind
+    if kind == GRPC_SCHEME:
+        grpc_address(url)
         return kind
     hint = ""
     if kind in ("postgresql", "postgres"):

@@ -82,7 +82,10 @@ from optuna.storages.journal import (
     JournalFileOpenLock,
     JournalStorage,
 )
+from optuna.storages.journal._base import BaseJournalSnapshot  # not re-exported by Optuna
 
+from storage import journal_snapshot
+from storage.bulk_read import bulk_read
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -413,14 +416,15 @@ def _scan_tail(f: BinaryIO, size: int, *, find_bad: bool = True) -> tuple[int, l
     return tail_offset, seen_bad + more_bad, bytes_read
 
 
-def _scan_full(f: BinaryIO) -> tuple[int, int, list[BadLine], int]:
-    """Read every line; return (valid records, tail offset, bad lines, bytes read)."""
-    valid = 0
-    offset = 0
-    last_valid_end = 0
+def _scan_full(f: BinaryIO, known: tuple[int, int] = (0, 0)) -> tuple[int, int, list[BadLine], int]:
+    """Read every line after the first ``known`` = (bytes, records), which are valid;
+    return (valid records, tail offset, bad lines, bytes read)."""
+    offset, valid = known
+    f.seek(offset)
+    last_valid_end = offset
     bad: list[BadLine] = []
     trailing: list[tuple[BadLine, bool]] = []
-    for number, line in enumerate(f, start=1):
+    for number, line in enumerate(f, start=valid + 1):
         if _is_valid_line(line):
             valid += 1
             last_valid_end = offset + len(line)
@@ -431,7 +435,7 @@ def _scan_full(f: BinaryIO) -> tuple[int, int, list[BadLine], int]:
             trailing.append((entry, line.endswith(b"\n")))
         offset += len(line)
     tail_offset, more_bad = _split_tail(trailing, last_valid_end, offset)
-    return valid, tail_offset, bad + more_bad, offset
+    return valid, tail_offset, bad + more_bad, offset - known[0]
 
 
 def check_journal(path: str | os.PathLike[str], *, full: bool = False) -> JournalHealth:
@@ -439,7 +443,9 @@ def check_journal(path: str | os.PathLike[str], *, full: bool = False) -> Journa
 
     The default tail check reads the last :data:`BLOCK` bytes (more only while no complete
     valid record is among them), so it costs the same on any size of journal; ``full=True``
-    reads every line, counts the valid records and finds every bad line.
+    reads every line, counts the valid records and finds every bad line -- every line
+    after a replay snapshot that fits the journal, since the records it covers were all
+    read and found valid when it was taken (:mod:`storage.journal_snapshot`).
 
     A torn tail seen without the lock may be an append in progress; :func:`repair_tail`
     checks again under the lock.
@@ -452,8 +458,9 @@ def check_journal(path: str | os.PathLike[str], *, full: bool = False) -> Journa
         with _open_read(p) as f:
             size = os.fstat(f.fileno()).st_size
             if full:
-                valid, tail_offset, bad, bytes_read = _scan_full(f)
-                size = bytes_read
+                known = journal_snapshot.verified_prefix(p) or (0, 0)
+                valid, tail_offset, bad, bytes_read = _scan_full(f, known)
+                size = known[0] + bytes_read
                 return JournalHealth(p, size, True, valid, tail_offset, tuple(bad), bytes_read)
             tail_offset, bad, bytes_read = _scan_tail(f, size)
             return JournalHealth(p, size, False, None, tail_offset, tuple(bad), bytes_read)
@@ -645,13 +652,17 @@ def _unreadable_error(path: str, campaign: str | None, cause: BaseException | No
     return StorageError(f"journal file {path}: cannot be read ({reason}); {hint}")
 
 
-class GuardedJournalFileBackend(JournalFileBackend):
+class GuardedJournalFileBackend(JournalFileBackend, BaseJournalSnapshot):
     """:class:`~optuna.storages.journal.JournalFileBackend` that never appends onto a torn tail.
 
     Before each append, under the append lock, it checks the last block of the file and
     cuts a torn tail (with a backup, see :func:`repair_tail`); a read that meets a bad line
     raises a one-line :class:`~storage.errors.StorageError` naming it and ``hpo repair``
     instead of ``JSONDecodeError``. The file format, the lock and pickling are Optuna's.
+
+    It also keeps a replay snapshot next to the journal (:mod:`storage.journal_snapshot`,
+    Optuna's ``BaseJournalSnapshot`` hook): opening a large journal loads the state and
+    replays only the records after it.
     """
 
     def __init__(
@@ -663,6 +674,21 @@ class GuardedJournalFileBackend(JournalFileBackend):
     ) -> None:
         super().__init__(file_path, lock_obj=lock_obj or JournalFileOpenLock(file_path))
         self._campaign = campaign
+
+    def load_snapshot(self) -> bytes | None:
+        found = journal_snapshot.read(self._file_path)
+        if found is None:
+            return None
+        header, state = found
+        # where the records after the snapshot start: Optuna's reader seeks there
+        self._log_number_offset[int(header["records"])] = int(header["offset"])
+        return state
+
+    def save_snapshot(self, snapshot: bytes) -> None:
+        # Optuna calls this right after reading to the end of the journal, so the last
+        # record number it knows an offset for is the number of records in the state.
+        records = max(self._log_number_offset)
+        journal_snapshot.write(self._file_path, snapshot, records, self._log_number_offset[records])
 
     def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
         try:
@@ -719,7 +745,8 @@ def open_journal_storage(
                         exc.strerror or exc,
                     )
         backend = GuardedJournalFileBackend(p, JournalFileOpenLock(p), campaign=campaign)
-        return optuna.storages.JournalStorage(backend)
+        with bulk_read():  # replay builds millions of objects, none of them cyclic
+            return optuna.storages.JournalStorage(backend)
     except OSError as exc:
         raise StorageError(f"journal file {p}: cannot open it: {exc.strerror or exc}") from exc
 
@@ -867,6 +894,7 @@ def _rewrite_locked(path: str, tmp: str) -> RepairReport:
     backup = _link_backup(path, "repair")
     os.replace(tmp, path)
     _fsync_dir(path)
+    journal_snapshot.remove(path)  # its offsets belong to the old file
     snap = _snapshot(JournalStorage(JournalFileBackend(path)))
     report = RepairReport(
         path=path,

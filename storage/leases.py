@@ -39,6 +39,7 @@ __all__ = [
     "LEASE_EXPIRES",
     "LEASE_WORKER",
     "REQUEUED_FROM",
+    "WITHDRAWN",
     "Lease",
     "fail_trial",
     "recover_stale_trials",
@@ -51,6 +52,7 @@ LEASE_EXPIRES = "lease:expires"
 LEASE_WORKER = "lease:worker"
 FAIL_REASON = "fail:reason"  # system attr on a trial failed by recovery / requeue
 REQUEUED_FROM = "requeued_from"  # user attr on the re-enqueued trial: the old number
+WITHDRAWN = "duplicate re-queue, withdrawn"  # FAIL_REASON of a racing recoverer's extra copy
 
 
 # Optuna's public Study API has no "set a system attr / state of trial N" call; the
@@ -183,7 +185,7 @@ def _take_back(study: optuna.Study, trial_id: int) -> None:
     """Withdraw a duplicate copy, as a worker takes a trial (WAITING -> RUNNING wins once)."""
     storage = _storage(study)
     if storage.set_trial_state_values(trial_id, TrialState.RUNNING):  # nobody took it yet
-        storage.set_trial_system_attr(trial_id, FAIL_REASON, "duplicate re-queue, withdrawn")
+        storage.set_trial_system_attr(trial_id, FAIL_REASON, WITHDRAWN)
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
 
 

@@ -68,12 +68,18 @@ def _wrap(url: str, action: str, exc: BaseException) -> StorageError:
 
 
 def open_postgres(
-    url: str, *, skip_compatibility_check: bool = False
+    url: str,
+    *,
+    skip_compatibility_check: bool = False,
+    pool_size: int = POOL_SIZE,
+    application_name: str = "wsad-hpo",
 ) -> optuna.storages.RDBStorage:
     """Open (and create the tables of) an Optuna RDB storage on PostgreSQL.
 
     The schema version is compared here rather than by Optuna's own check, which holds
-    two connections at once and would deadlock a one-connection pool.
+    two connections at once and would deadlock a one-connection pool. ``pool_size``:
+    the connections this process may hold (one per worker; the storage proxy's threads);
+    ``application_name`` names them in ``pg_stat_activity``.
     """
     import sqlalchemy.exc
 
@@ -85,9 +91,10 @@ def open_postgres(
             url, engine_kwargs={**engine_kwargs(), "max_overflow": 1}, skip_compatibility_check=True
         )
         init.engine.dispose()
-        rdb = optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs(), skip_compatibility_check=True
-        )
+        kwargs = engine_kwargs()
+        kwargs["pool_size"] = pool_size
+        kwargs["connect_args"]["application_name"] = application_name
+        rdb = optuna.storages.RDBStorage(url, engine_kwargs=kwargs, skip_compatibility_check=True)
         if skip_compatibility_check:
             return rdb
         current, head = rdb.get_current_version(), rdb.get_head_version()

@@ -7,10 +7,16 @@
   (``storage.journal``).
 * ``postgresql+psycopg2://user@host:port/dbname``: PostgreSQL through
   SQLAlchemy. The password is never part of the URL; libpq reads
-  ``$PGPASSWORD`` or ``~/.pgpass`` itself.
+  ``$PGPASSWORD`` or ``~/.pgpass`` itself. The storage is Optuna's RDB storage behind
+  Optuna's own trial cache (what ``optuna.create_study(storage="postgresql://...")``
+  uses): a finished trial is read from the database once per process, so a worker that
+  looks at every cell before each trial reads only what changed, not the whole campaign.
+* ``grpc://host:port``: a running gRPC storage proxy in front of PostgreSQL
+  (``storage.proxy``); opening it waits up to ``PROXY_PATIENCE`` seconds for an answer.
 
-Both storages survive pickling (the journal backend keeps only its path, the RDB
-storage rebuilds its engine), so they can be handed to spawned processes.
+The storages survive pickling (the journal backend keeps only its path, the RDB
+storage rebuilds its engine, the proxy client its channel), so they can be handed to
+spawned processes.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 import optuna
 
 from storage.addresses import (
+    GRPC_SCHEME,
     JOURNAL_SCHEME,
     POSTGRES_SCHEME,
     check_url,
@@ -28,7 +35,18 @@ from storage.addresses import (
 )
 from storage.errors import StorageError
 
-__all__ = ["JOURNAL_SCHEME", "POSTGRES_SCHEME", "open_storage", "parse_journal_path", "redact"]
+__all__ = [
+    "GRPC_SCHEME",
+    "JOURNAL_SCHEME",
+    "POSTGRES_SCHEME",
+    "PROXY_PATIENCE",
+    "open_storage",
+    "parse_journal_path",
+    "redact",
+]
+
+PROXY_PATIENCE = 10.0
+"""Seconds ``open_storage`` waits for a ``grpc://`` proxy to answer."""
 
 
 def _open_journal(url: str, run_dir: Path | None, campaign: str | None):
@@ -57,8 +75,17 @@ def open_storage(
             credentials, an outdated schema or an unreadable journal; one line, the
             password never shown.
     """
-    if check_url(url) == JOURNAL_SCHEME:
+    kind = check_url(url)
+    if kind == JOURNAL_SCHEME:
         return _open_journal(url, run_dir, campaign)
+    if kind == GRPC_SCHEME:
+        from storage.proxy import ProxyStorage
+
+        proxy = ProxyStorage(url)
+        proxy.wait_ready(PROXY_PATIENCE)
+        return proxy
+    from optuna.storages import _CachedStorage
+
     from storage.postgres import open_postgres
 
-    return open_postgres(url)
+    return _CachedStorage(open_postgres(url))

@@ -21,7 +21,7 @@ import optuna
 from _hpo_cli import hpo
 from optuna.trial import FrozenTrial, TrialState
 
-from storage.leases import FAIL_REASON, LEASE_WORKER, REQUEUED_FROM
+from storage.leases import FAIL_REASON, LEASE_WORKER, REQUEUED_FROM, WITHDRAWN
 from workers.slurm import TERMINAL_STATES, job_states
 
 T = TypeVar("T")
@@ -75,6 +75,7 @@ array_size = {array_size}
 array_parallel = {array_parallel}
 signal = "{signal_spec}"
 extra = {extra}
+{slurm_more}
 """
 
 SYNTHETIC = 'source = "synthetic"\nscale = 0.03\nseed = 0\nbackground_model = "truth"'
@@ -108,6 +109,7 @@ def write_campaign(folder: Path, prefix: str, storage: str, **fields: Any) -> Pa
         "extra": [],
         "hgb_fixed": "",  # extra TOML lines of [search.fixed.HGB] / [search.space.HGB]
         "hgb_space": "",
+        "slurm_more": "",  # extra TOML lines of [slurm] (e.g. proxy = "job")
     }
     values.update(fields)
     for key in ("signal", "metrics", "statistics", "extra"):
@@ -248,7 +250,8 @@ def running_trials(chain: Chain) -> list[tuple[str, FrozenTrial]]:
 
 def requeue_target(trials: list[FrozenTrial], number: int) -> FrozenTrial | None:
     """Follow re-queues from trial ``number`` to the trial that finally ran its params."""
-    by_source = {t.user_attrs.get(REQUEUED_FROM): t for t in trials}
+    live = [t for t in trials if t.system_attrs.get(FAIL_REASON) != WITHDRAWN]
+    by_source = {t.user_attrs.get(REQUEUED_FROM): t for t in live}
     current = by_source.get(number)
     seen = set()
     while current is not None and current.state != TrialState.COMPLETE:

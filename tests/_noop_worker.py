@@ -1,8 +1,9 @@
 """A worker process for tests and benchmarks: run_worker with a no-op/sleep objective.
 
-Usage: python tests/_noop_worker.py --storage URL --study NAME --target N --worker-id ID
+Usage: python tests/_noop_worker.py (--storage URL | --proxy-file PATH) --study NAME --target N
+       --worker-id ID
        [--sleep S] [--fail MESSAGE] [--lease-interval S] [--lease-expiry S] [--poll S]
-       [--summary PATH]
+       [--summary PATH] [--storage-patience S]
 The objective suggests x in [0, 1) and returns x after sleeping ``--sleep`` seconds
 (or raises RuntimeError(MESSAGE) with ``--fail``). The summary JSON holds the worker's
 counts, its per-trial overheads and the best trial it reads at exit.
@@ -28,7 +29,9 @@ from workers.worker import run_worker  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--storage", required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--storage")
+    where.add_argument("--proxy-file", type=Path, help="a storage proxy's address file")
     parser.add_argument("--study", required=True)
     parser.add_argument("--target", type=int, required=True)
     parser.add_argument("--worker-id", required=True)
@@ -38,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lease-expiry", type=float, default=3.0)
     parser.add_argument("--poll", type=float, default=0.5)
     parser.add_argument("--summary", type=Path, default=None)
+    parser.add_argument("--storage-patience", type=float, default=300.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -51,7 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         return x
 
     seed = zlib.crc32(args.worker_id.encode())
-    storage = open_storage(args.storage)
+    if args.proxy_file is not None or args.storage.startswith("grpc://"):
+        from storage.proxy import ProxyStorage  # a crowd of workers may wait a while
+
+        storage = ProxyStorage(args.storage, address_file=args.proxy_file)
+        storage.wait_ready(args.storage_patience)
+    else:
+        storage = open_storage(args.storage)
     summary = run_worker(
         storage,
         {args.study: args.target},
@@ -61,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         poll=args.poll,
         lease_interval=args.lease_interval,
         lease_expiry=args.lease_expiry,
+        storage_patience=args.storage_patience,
     )
     if args.summary is not None:
         study = optuna.load_study(study_name=args.study, storage=storage)

@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.dashboard]
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "deploy/dashboard.sh"
 CHROMIUM = "/usr/bin/chromium"
-STUDY = "demo.HGB-IAD-rot-N1000-baseline"
+STUDY = "demo.HGB-IAD-norot-N1000-baseline"  # the default grid's one cell
 NOTE = "**cell**: HGB, IAD, rotation, N=1000 signal events, baseline features"
 ATTRS = [  # (value = argos, bce, max_sic) of the three trials
     (0.61, 0.690, 4.2),
@@ -74,7 +74,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(["argos"])
-    study.set_user_attr("cell", "HGB-IAD-rot-N1000-baseline")
+    study.set_user_attr("cell", "HGB-IAD-norot-N1000-baseline")
     for i, (argos, bce, sic) in enumerate(ATTRS):
         trial = study.ask()
         trial.suggest_float("learning_rate", 0.01, 0.3, log=True)
@@ -138,7 +138,7 @@ def test_api_lists_the_study_trials_attrs_note_and_artifact(dashboard: str, run_
     assert detail["directions"] == ["maximize"]
     assert detail["objective_names"] == ["argos"]
     assert detail["note"]["body"] == NOTE
-    assert {"key": "cell", "value": "HGB-IAD-rot-N1000-baseline"} in detail["user_attrs"]
+    assert {"key": "cell", "value": "HGB-IAD-norot-N1000-baseline"} in detail["user_attrs"]
     trials = detail["trials"]
     assert [t["state"] for t in trials] == ["Complete"] * 3
     assert [t["values"] for t in trials] == [[a] for a, _, _ in ATTRS]
@@ -237,7 +237,7 @@ def test_dashboard_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
     assert ":" not in postgres_url.split("://", 1)[1].split("@")[0]  # no password in it
     storage = open_storage(postgres_url)
     campaign = f"dash-{uuid.uuid4().hex[:10]}"
-    name = f"{campaign}.HGB-IAD-norot-N0-baseline"
+    name = f"{campaign}.HGB-IAD-norot-N1000-baseline"  # the default grid's one cell
     study = optuna.create_study(study_name=name, storage=storage)
     study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=2)
     port = _free_port()

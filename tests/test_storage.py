@@ -24,7 +24,7 @@ from storage.leases import (
     recover_stale_trials,
     requeue,
 )
-from storage.postgres import upgrade
+from storage.postgres import open_postgres, upgrade
 from storage.urls import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -104,7 +104,7 @@ def test_outdated_schema_names_upgrade_command(postgres_url):
     from conftest import start_postgres
 
     url = start_postgres("wsad_test", "wsad_test_schema")
-    rdb = open_storage(url)
+    rdb = open_postgres(url)
     head = rdb.get_current_version()
     # Put the schema back to Optuna 3.0 (before the v3.2.0.a migration added an index).
     with rdb.engine.begin() as connection:
@@ -115,7 +115,7 @@ def test_outdated_schema_names_upgrade_command(postgres_url):
     with pytest.raises(StorageError, match="hpo db upgrade"):
         open_storage(url)
     assert upgrade(url).endswith(f"-> {head}")
-    assert open_storage(url).get_current_version() == head
+    assert open_postgres(url).get_current_version() == head
 
 
 def test_lease_renews_and_records_worker(study):

@@ -51,11 +51,13 @@ __all__ = [
     "render_sbatch",
     "sbatch_argv",
     "submit",
+    "time_minutes",
     "valid_time",
 ]
 
-KINDS = ("worker", "pick-best", "final", "report")
-"""Script kinds, one template each: the worker array, pick-best, the final runs, the report."""
+KINDS = ("worker", "pick-best", "final", "report", "proxy")
+"""Script kinds, one template each: the worker array, pick-best, the final runs, the report,
+the storage proxy the array's workers talk to."""
 
 TERMINAL_STATES = frozenset(
     {
@@ -162,6 +164,25 @@ def valid_time(value: object) -> bool:
     elif len(parts) == 3 and (parts[1] >= 60 or parts[2] >= 60):  # HH:MM:SS
         return False
     return int(days or 0) + sum(parts) > 0
+
+
+def time_minutes(value: int | str) -> int:
+    """A valid SLURM time (see :func:`valid_time`) in whole minutes, rounded up."""
+    if not valid_time(value):
+        raise ValueError(f"time: must be {TIME_RULE}, got {value!r}")
+    if isinstance(value, int):
+        return value
+    days, first, second, third = _TIME_RE.match(value).groups()
+    parts = [int(p) for p in (first, second, third) if p is not None]
+    if days is not None:  # D-HH[:MM[:SS]]
+        seconds = int(days) * 86400 + sum(p * f for p, f in zip(parts, (3600, 60, 1), strict=False))
+    elif len(parts) == 1:  # minutes
+        seconds = parts[0] * 60
+    elif len(parts) == 2:  # MM:SS
+        seconds = parts[0] * 60 + parts[1]
+    else:  # HH:MM:SS
+        seconds = parts[0] * 3600 + parts[1] * 60 + parts[2]
+    return -(-seconds // 60)
 
 
 def _validate(o: SlurmOptions) -> None:

@@ -1,0 +1,153 @@
+"""Scale-out: no-op objective, 64 / 256 / 512 workers, direct PostgreSQL vs the gRPC proxy.
+
+Each run fills one fresh study to ``--trials-per-worker`` x workers COMPLETE trials with
+the real worker loop (``tests/_noop_worker.py``: leases with the production 10 s / 60 s
+settings, the exactness checks) and prints trials per second (storage timestamps), the
+median ask->tell time per trial (ask + lease + tell, objective excluded), the peak number
+of connections PostgreSQL saw for the database (``pg_stat_activity``), and lost /
+duplicated trials. ``direct``: every worker holds its own connection (one per process,
+as ``benchmarks/storage_overhead.py`` measures; PostgreSQL's default
+``max_connections = 100`` caps it below 100 workers). ``proxy``: the workers talk to one
+``hpo proxy`` process (``--threads`` database connections).
+
+The workers are local processes forked from one launcher after the imports
+(``benchmarks/_fork_workers.py``): 512 separate interpreters would need ~15 GB and
+minutes of CPU to import Optuna on this 2-core, 24 GB machine. Workers run at
+``--worker-nice`` above this script (and the proxy); PostgreSQL itself runs at the
+system's priority (nice 0), as its 64 backends do in the direct runs. ``--proxy-priority
+0`` gives the proxy the database's priority too (both are the server side; on a cluster
+the proxy job has cores of its own) -- the 2 cores are shared with other users' work.
+
+Usage: python benchmarks/scale_out.py [--proxy 64 256 512] [--direct 64]
+           [--trials-per-worker 10] [--threads 8] [--worker-nice 5]
+PostgreSQL: role/db wsad_test/wsad_bench via deploy/postgres.sh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from storage_overhead import measure, noop_options, postgres_url  # noqa: E402
+
+from storage.proxy import read_address  # noqa: E402
+
+FORK = Path(__file__).resolve().parent / "_fork_workers.py"
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
+
+
+class _Child:
+    """One forked worker: its exit code once the launcher has finished."""
+
+    def __init__(self, launcher: subprocess.Popen, codes: Path, index: int) -> None:
+        self.launcher, self.codes, self.index = launcher, codes, index
+
+    def wait(self) -> int:
+        if self.launcher.wait() != 0:
+            raise SystemExit(f"the worker launcher failed ({self.launcher.returncode})")
+        return json.loads(self.codes.read_text())[self.index]
+
+
+def forked_spawn(nice: int):
+    def spawn(url: str, name: str, n: int, target: int, tmp: Path) -> list[_Child]:
+        codes = tmp / f"{name}-codes.json"
+        argv = [sys.executable, str(FORK), "--n", str(n), "--nice", str(nice)]
+        argv += ["--log", str(tmp / f"{name}-{{i}}.log"), "--codes", str(codes), "--"]
+        argv += ["--storage", url, "--study", name]
+        argv += noop_options(target, "b{i}", tmp / f"{name}-{{i}}.json")
+        launcher = subprocess.Popen(argv, env=ENV)
+        return [_Child(launcher, codes, i) for i in range(n)]
+
+    return spawn
+
+
+def start_proxy(
+    url: str, tmp: Path, threads: int, priority: int | None
+) -> tuple[subprocess.Popen, str]:
+    """``hpo proxy`` on a throwaway campaign whose storage is ``url`` (at nice ``priority``)."""
+    toml = tmp / "proxy.toml"
+    toml.write_text(f'[campaign]\nname = "scale"\nstorage = "{url}"\n')
+    address = tmp / "proxy.json"
+    argv = [sys.executable, "-m", "hpo", "proxy", str(toml), "--threads", str(threads)]
+    argv += ["--address-file", str(address)]
+    log = open(tmp / "proxy.log", "wb")  # noqa: SIM115 - lives as long as the proxy
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=ENV, cwd=REPO)
+    if priority is not None:
+        os.setpriority(os.PRIO_PROCESS, proc.pid, priority)
+    end = time.monotonic() + 60
+    while (proxy := read_address(address)) is None:
+        if proc.poll() is not None or time.monotonic() > end:
+            raise SystemExit(f"hpo proxy did not start:\n{(tmp / 'proxy.log').read_text()}")
+        time.sleep(0.2)
+    return proc, proxy
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--proxy", nargs="*", type=int, default=[64, 256, 512])
+    parser.add_argument("--direct", nargs="*", type=int, default=[64])
+    parser.add_argument("--trials-per-worker", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--worker-nice", type=int, default=5)
+    parser.add_argument(
+        "--proxy-priority",
+        type=int,
+        default=None,
+        help="nice value of the proxy (0: PostgreSQL's own; default: this script's)",
+    )
+    args = parser.parse_args()
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = postgres_url()
+    spawn = forked_spawn(args.worker_nice)
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; workers at nice "
+        f"+{args.worker_nice}; proxy at nice "
+        f"{args.proxy_priority if args.proxy_priority is not None else os.nice(0)}"
+    )
+    print(
+        f"{'mode':6} {'workers':>7} {'trials':>6} {'trials/s':>9} {'ask->tell ms':>12} "
+        f"{'peak conns':>10} {'lost':>5} {'dup':>4} {'wall s':>7}  checks",
+        flush=True,
+    )
+
+    def show(mode: str, n: int, r: dict) -> None:
+        ok = all(r[k] for k in ("exit_codes_ok", "exact", "unique_numbers", "same_best"))
+        print(
+            f"{mode:6} {n:>7} {r['complete']:>6} {r['trials_per_s']:>9.1f} "
+            f"{r['median_overhead_ms']:>12.0f} {r['peak_connections']:>10} {r['lost']:>5} "
+            f"{r['duplicated']:>4} {r['wall_s']:>7.0f}  {'ok' if ok else 'FAILED'} "
+            f"(surplus {r['surplus']}; peak by application {r['peak_by_application']}) "
+            f"{'; '.join(r['sampler_errors'])}",
+            flush=True,
+        )
+
+    with tempfile.TemporaryDirectory() as tmp_text:
+        tmp = Path(tmp_text)
+        for n in args.direct:
+            show("direct", n, measure(url, n, args.trials_per_worker * n, tmp, spawn=spawn))
+        if args.proxy:
+            proc, proxy = start_proxy(url, tmp, args.threads, args.proxy_priority)
+            try:
+                for n in args.proxy:
+                    target = args.trials_per_worker * n
+                    show("proxy", n, measure(proxy, n, target, tmp, database=url, spawn=spawn))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
