@@ -4,7 +4,13 @@
 2. a **pick-best** job, ``afterany`` on the array: checks that every cell reached
    its target and exports the JSON, failing loudly (and listing the cells) if not;
 3. the **final runs**, ``afterok`` on pick-best: one job per hyperparameter
-   source (selection metric, plus ``default``) and statistics (half, full).
+   source (selection metric, plus ``default``) and statistics (half, full);
+4. with a ``[bumphunt]`` section, the **bump-hunt array** (``afterok`` on pick-best):
+   one task per (signal-region window, fold), ``hpo bumphunt --slurm-task``;
+5. the bump hunt's **combine** job, ``afterany`` on that array: the cut and count,
+   results and plots once every unit exists; otherwise it submits the tasks that
+   left units missing again, with a new combine job after them
+   (:func:`resubmit_bumphunt`, at most ``[bumphunt] retries`` times).
 
 The scripts are plain files in ``<run_dir>/slurm/`` that a user can read and
 resubmit by hand; the job ids are recorded in ``<run_dir>/slurm/jobs.json``.
@@ -20,7 +26,7 @@ from pathlib import Path
 from hpo.config import Campaign
 from objectives.files import atomic_write_json, atomic_write_text
 
-__all__ = ["jobs_file", "launch", "render_chain"]
+__all__ = ["jobs_file", "launch", "recorded_jobs", "render_chain", "resubmit_bumphunt"]
 
 
 def jobs_file(campaign: Campaign) -> Path:
@@ -32,6 +38,13 @@ def _options(campaign: Campaign, kind: str, name: str):
     from workers.slurm import SlurmOptions
 
     s = campaign.slurm
+    size = 1
+    if kind == "worker":
+        size = s.array_size
+    elif kind == "bumphunt":
+        from hpo.bumphunt import tasks
+
+        size = len(tasks(campaign))
     return SlurmOptions(
         job_name=f"{campaign.name}-{name}",
         partition=s.partition,
@@ -39,8 +52,8 @@ def _options(campaign: Campaign, kind: str, name: str):
         time=s.time if kind == "worker" else s.final_time,
         cpus_per_task=s.cpus_per_task,
         mem=s.mem,
-        array_size=s.array_size if kind == "worker" else 1,
-        array_parallel=min(s.array_parallel, s.array_size) if kind == "worker" else None,
+        array_size=size,
+        array_parallel=min(s.array_parallel, size) if size > 1 else None,
         log_dir=str(campaign.run_dir / "slurm" / "logs"),
         chdir=str(campaign.run_dir),
         signal=s.signal,
@@ -86,7 +99,30 @@ def render_chain(campaign: Campaign) -> dict[str, tuple[str, str]]:
                     kind="final",
                 ),
             )
+    if campaign.bumphunt is not None:
+        for name, args in (
+            ("bumphunt", ("--slurm-task",)),
+            ("combine", ("--combine", "--resubmit")),
+        ):
+            job = "bumphunt" if name == "bumphunt" else "bumphunt-combine"
+            chain[job] = (
+                name,
+                render_sbatch(
+                    _options(campaign, name, job), _hpo(campaign, "bumphunt", *args), kind=name
+                ),
+            )
     return chain
+
+
+def _dependency(kind: str, jobs: dict[str, str]) -> str | None:
+    """What a job of ``kind`` waits for, given the ids of the jobs submitted before it."""
+    if kind == "pick-best":
+        return f"afterany:{jobs['worker']}"
+    if kind in ("final", "bumphunt"):
+        return f"afterok:{jobs['pick-best']}"
+    if kind == "combine":
+        return f"afterany:{jobs['bumphunt']}"
+    return None
 
 
 def launch(campaign: Campaign, *, dry_run: bool = False) -> str:
@@ -105,11 +141,7 @@ def launch(campaign: Campaign, *, dry_run: bool = False) -> str:
     jobs: dict[str, str] = {}
     for name, (kind, text) in chain.items():
         path = atomic_write_text(folder / f"{name}.sbatch", text)
-        dep = None
-        if kind == "pick-best":
-            dep = f"afterany:{jobs['worker']}"
-        elif kind == "final":
-            dep = f"afterok:{jobs['pick-best']}"
+        dep = _dependency(kind, jobs)
         if dry_run:
             jobs[name] = f"<{name}>"
             argv = ["sbatch", "--parsable"]
@@ -133,3 +165,49 @@ def recorded_jobs(campaign: Campaign) -> dict[str, str]:
     """The job ids of the last launch (empty if never launched)."""
     path = jobs_file(campaign)
     return json.loads(path.read_text())["jobs"] if path.exists() else {}
+
+
+def resubmit_bumphunt(campaign: Campaign) -> str | None:
+    """Submit the bump-hunt tasks with missing units again, and a combine job after them.
+
+    None when no unit is missing. Run by the combine job: the tasks go out as the
+    same array script for those task ids only (``sbatch --array=3,7``), each
+    resuming from its finished units. UsageError (listing the units) once
+    ``[bumphunt] retries`` resubmissions have been made.
+    """
+    from hpo.bumphunt import missing_units
+    from hpo.errors import UsageError
+    from workers.slurm import submit
+
+    missing = missing_units(campaign)
+    if not missing:
+        return None
+    jobs = recorded_jobs(campaign)
+    retries = sum(1 for name in jobs if name.startswith("bumphunt-retry"))
+    n_units = sum(len(u) for u in missing.values())
+    if retries >= campaign.bumphunt.retries:
+        from hpo.bumphunt_combine import describe_missing
+
+        raise UsageError(
+            f"{describe_missing(missing)}\nafter {retries} resubmission(s) "
+            f"([bumphunt] retries = {campaign.bumphunt.retries})"
+        )
+    folder = campaign.run_dir / "slurm"
+    chain = render_chain(campaign)
+    scripts = {}
+    for name in ("bumphunt", "bumphunt-combine"):
+        scripts[name] = atomic_write_text(folder / f"{name}.sbatch", chain[name][1])
+    ids = ",".join(str(t) for t in sorted(missing))
+    array = f"{ids}%{min(campaign.slurm.array_parallel, len(missing))}"
+    n = retries + 1
+    jobs[f"bumphunt-retry{n}"] = submit(scripts["bumphunt"], array=array)
+    jobs[f"bumphunt-combine-retry{n}"] = submit(
+        scripts["bumphunt-combine"], dependency=f"afterany:{jobs[f'bumphunt-retry{n}']}"
+    )
+    atomic_write_json(jobs_file(campaign), {"jobs": jobs, "scripts": str(folder)})
+    return (
+        f"{n_units} bump-hunt units missing in tasks {sorted(missing)}: resubmitted them as "
+        f"job {jobs[f'bumphunt-retry{n}']} (array {array}) with combine job "
+        f"{jobs[f'bumphunt-combine-retry{n}']} after it (retry {n} of "
+        f"{campaign.bumphunt.retries})"
+    )
