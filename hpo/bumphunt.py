@@ -44,6 +44,7 @@ __all__ = [
     "load_unit",
     "missing_units",
     "run_tasks",
+    "series_cell",
     "series_of",
     "slurm_task",
     "tasks",
@@ -204,7 +205,7 @@ def _campaign_cell(campaign: Campaign, series: Series, window: Window) -> Campai
     return CampaignCell(point, study_name(campaign, point), campaign)
 
 
-def _cell(campaign: Campaign, series: Series, window: Window):
+def series_cell(campaign: Campaign, series: Series, window: Window):
     """The objectives ``Cell`` a unit trains (a grid cell, or a systematic's variant)."""
     from hpo.products import variant_spec
 
@@ -305,7 +306,7 @@ def run_tasks(
         key = (unit.series, unit.window)
         if key not in cells:
             cells.clear()  # one prepared cell at a time
-            cells[key] = _cell(campaign, unit.series, unit.window)
+            cells[key] = series_cell(campaign, unit.series, unit.window)
         rec = _run_unit(campaign, unit, cells[key], provenance)
         if progress:
             progress(i, len(todo), f"{unit.describe()}: {rec['seconds']:.1f} s")
