@@ -340,3 +340,43 @@ def test_exact_mc_delta_sys_matches_fresh_draws_of_the_generator(mc):
     # binomial errors of the fresh draws and of the file's ~1.5k + ~3k selected events
     assert fresh == pytest.approx(exact, abs=0.15), (fresh, exact)
     assert fresh > 0.5
+
+
+# ----------------------------------------------------------------------------- "sidebands"
+
+
+def test_sideband_templates_sample_the_sidebands(tmp_path):
+    """CATHODE on the sidebands: templates at the sidebands' mjj, 4x the sideband data.
+
+    The exact one samples the generator's background there; the flow is trained outside
+    the window *and* its sidebands, so it interpolates into them as into the SR.
+    """
+    import dataclasses
+
+    from objectives.cells import CATHODE_OVERSAMPLING, Cell, DataSpec, prepare
+    from objectives.lhco import load_events
+    from objectives.regions import Region
+    from objectives.synthetic import SyntheticSpec, write_synthetic
+    from objectives.templates import sideband_flow_template, truth_template
+
+    files = write_synthetic(SyntheticSpec(scale=0.02, seed=6, extra_range=(3.2, 3.8)), tmp_path)
+    region = Region.window(6)
+    spec = DataSpec(*files, region=region, train_on="sidebands")
+    rd = spec.events(0, with_test=False)
+    tiny = {"n_blocks": 2, "hidden": 16, "epochs": 2, "n_keep": 2, "lr": 1e-3, "batch_size": 512}
+    exact = truth_template(spec, 0, seed=1, shifted=False, cache_dir=tmp_path / "t")
+    flow = sideband_flow_template(spec, 0, seed=1, hp=tiny, cache_dir=tmp_path / "f")
+    for path in (exact, flow):
+        rows = np.load(path)
+        assert rows.shape == (CATHODE_OVERSAMPLING * len(rd.sidebands), 5)
+        assert np.all(region.in_sidebands(rows[:, 0]))
+    # the flow's training data: the background outside [3.2, 4.0] TeV (window and sidebands)
+    entries = list((tmp_path / "f").glob("background-*/MANIFEST.json"))
+    (manifest,) = [json.loads(p.read_text()) for p in entries]
+    assert manifest["fields"]["region"]["sr"] == [3.2, 4.0]
+    events = load_events(files[0])
+    outside = (events.label == 0) & ((events.mjj <= 3.2) | (events.mjj >= 4.0))
+    assert manifest["info"]["n_sideband"] == int(np.count_nonzero(outside))
+    # CATHODE trains sideband data (label 1) against them; no truth oracle there
+    p = prepare(Cell("HGB", "CATHODE", 0, False, dataclasses.replace(spec, samples_file=exact)))
+    assert np.count_nonzero(p.y == 1) == len(rd.sidebands) and p.X_test is None
