@@ -92,6 +92,15 @@ def _int_at_least(lo: int, hi: int = 2**31 - 1) -> tuple[Check, str]:
     return _rule(lambda v: _is_int(v) and lo <= v <= hi, f"an integer in [{lo}, {hi}]")
 
 
+def _distinct(item: Check, expected: str) -> tuple[Check, str]:
+    """A non-empty list of distinct items that each pass ``item``."""
+
+    def check(v: Any) -> bool:
+        return isinstance(v, list) and len(v) > 0 and all(map(item, v)) and len(set(v)) == len(v)
+
+    return check, expected
+
+
 def _one_of(options: tuple[str, ...]) -> tuple[Check, str]:
     return _rule(lambda v: v in options, "one of " + ", ".join(repr(o) for o in options))
 
@@ -161,26 +170,12 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "classifiers": (_list_of(CLASSIFIERS), ["HGB"]),
         "modes": (_list_of(MODES), ["IAD"]),
         "rotation": (
-            _rule(
-                lambda v: (
-                    isinstance(v, list)
-                    and len(v) > 0
-                    and all(isinstance(x, bool) for x in v)
-                    and len(set(v)) == len(v)
-                ),
-                "a non-empty list of distinct booleans",
-            ),
+            _distinct(lambda x: isinstance(x, bool), "a non-empty list of distinct booleans"),
             [False],
         ),
         "signal": (
-            _rule(
-                lambda v: (
-                    isinstance(v, list)
-                    and len(v) > 0
-                    and all(_is_int(x) and x >= 0 for x in v)
-                    and len(set(v)) == len(v)
-                ),
-                "a non-empty list of distinct integers >= 0",
+            _distinct(
+                lambda x: _is_int(x) and x >= 0, "a non-empty list of distinct integers >= 0"
             ),
             [1000],
         ),
@@ -233,26 +228,16 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
     "bumphunt": {
         "folds": (_int_at_least(2, 20), 5),
         "eps_b": (
-            _rule(
-                lambda v: (
-                    isinstance(v, list)
-                    and len(v) > 0
-                    and all(_is_num(x) and 0 < x < 1 for x in v)
-                    and len(set(v)) == len(v)
-                ),
+            _distinct(
+                lambda x: _is_num(x) and 0 < x < 1,
                 "a non-empty list of distinct background efficiencies in (0, 1)",
             ),
             [1e-2, 1e-3, 1e-4],
         ),
         "runs": (_int_at_least(1, 1000), 10),
         "hp": (
-            _rule(
-                lambda v: (
-                    isinstance(v, list)
-                    and len(v) > 0
-                    and all(isinstance(x, str) for x in v)
-                    and len(set(v)) == len(v)
-                ),
+            _distinct(
+                lambda x: isinstance(x, str),
                 "a non-empty list of distinct hyperparameter sources ('default' or a metric)",
             ),
             ["default"],

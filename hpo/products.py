@@ -159,27 +159,24 @@ def variant_spec(campaign: Campaign, point: GridPoint, variant: str, *, n_thread
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     d = campaign.data
     base = data_spec(campaign, point)
+
+    def exact(spec, mismodelling: float = 0.0):
+        return templates.truth_template(
+            spec,
+            point.signal,
+            seed=d.seed,
+            shifted=d.shifted,
+            cache_dir=templates_dir(campaign),
+            mismodelling=mismodelling,
+        )
+
     if variant == "mc" and point.mode == "IAD":
         return replace(base, extrabkg_file=alternative_file(campaign))
     if variant == "mc":  # CATHODE, exact template (checked by the config)
-        samples = templates.truth_template(
-            base,
-            point.signal,
-            seed=d.seed,
-            shifted=d.shifted,
-            cache_dir=templates_dir(campaign),
-            mismodelling=campaign.bumphunt.mismodelling,
-        )
-        return replace(base, samples_file=samples)
+        return replace(base, samples_file=exact(base, campaign.bumphunt.mismodelling))
     sidebands = replace(base, train_on="sidebands")
     if d.background_model == "truth":
-        samples = templates.truth_template(
-            sidebands,
-            point.signal,
-            seed=d.seed,
-            shifted=d.shifted,
-            cache_dir=templates_dir(campaign),
-        )
+        samples = exact(sidebands)
     else:
         samples = templates.sideband_flow_template(
             sidebands,
