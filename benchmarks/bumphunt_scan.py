@@ -11,8 +11,8 @@ limit). Prints the median significance (16-84 % over runs) per window at
 Reduced to fit a 2-core machine (the reference: ensemble of 50, 10 runs): HGB
 ensemble of 10 (``--ensemble``), 3 runs (``--runs``); CWoLa and CATHODE (exact
 background template) at ``--scale 0.3`` unless given. Resumable: the campaign lives
-in ``benchmarks/out/bumphunt/<mode>-s<scale>-k<ensemble>/`` and finished units are
-skipped, so a scan can be spread over sessions.
+in ``benchmarks/out/bumphunt/<mode>-s<scale>-k<ensemble>-w<windows>/`` and finished
+units are skipped, so a scan can be spread over sessions (or ``--runs`` raised).
 
 Usage::
 
@@ -90,7 +90,9 @@ def main() -> None:
     from hpo.bumphunt_combine import combine, eps_key
     from hpo.config import load_campaign
 
-    folder = OUT / "bumphunt" / f"{args.mode}-s{scale:g}-k{args.ensemble}"
+    # the windows set the extra background's range, so the data: one folder per choice
+    windows = args.windows.replace(",", "")
+    folder = OUT / "bumphunt" / f"{args.mode}-s{scale:g}-k{args.ensemble}-w{windows}"
     folder.mkdir(parents=True, exist_ok=True)
     toml = folder / "c.toml"
     toml.write_text(

@@ -76,6 +76,15 @@ def cmd_validate(args) -> int:
         f"{c.path}: valid; {len(c.grid_points())} cells, {c.search.n_trials} trials each, "
         f"storage {redact(c.storage)}, run_dir {c.run_dir}"
     )
+    if c.bumphunt is not None:
+        from hpo.bumphunt import task_units, tasks
+
+        n_tasks = len(tasks(c))
+        n_units = sum(len(task_units(c, t)) for t in range(n_tasks))
+        print(
+            f"bump hunt: {len(c.regions)} windows x {c.bumphunt.folds} folds = {n_tasks} tasks, "
+            f"{n_units} trainings in all ({n_units // n_tasks} per task)"
+        )
     return 0
 
 

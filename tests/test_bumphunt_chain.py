@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import time
 
+import optuna
 import pytest
 from _chain_fixture import wait_for
 from _hpo_cli import hpo
@@ -170,6 +171,15 @@ def test_killed_task_is_resubmitted_and_the_scan_completes(chain):
     assert states[jobs["bumphunt-combine-retry1"]] == "COMPLETED", _logs(run_dir)
     campaign = load_campaign(chain["toml"])
     assert len(tasks(campaign)) == 6 and not missing_units(campaign)
+    # the significance plot is attached to the study of every window's cell (dashboard)
+    from hpo.cells import campaign_cells
+    from hpo.studies import open_campaign_storage
+
+    storage = open_campaign_storage(campaign)
+    for cc in campaign_cells(campaign):
+        study = optuna.load_study(study_name=cc.study_name, storage=storage)
+        for source in ("default", "argos"):
+            assert f"bumphunt_plot_sha_{source}" in study.user_attrs, cc.study_name
     for source in ("default", "argos"):
         assert (run_dir / "bumphunt" / "IAD" / source / "results.json").is_file()
         assert (run_dir / "bumphunt" / "IAD" / source / "significance.png").is_file()
