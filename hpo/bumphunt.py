@@ -12,9 +12,12 @@ its template, scoring the held-out data and template folds
 
 A **task** is one (window, fold) with all its units: ``hpo launch`` runs one SLURM
 array task per task after pick-best, ``hpo bumphunt`` runs every task here. A unit
-whose files exist is skipped, so a task resumes where it was stopped and a killed
-task is simply run again. :mod:`hpo.bumphunt_combine` then applies the cut and
-count and writes the results and plots. This module decides nothing about physics:
+whose files exist, trained with the hyperparameters the campaign gives it now on
+the campaign's data files (their hashes), is done and skipped, so a task resumes
+where it was stopped and a killed task is simply run again; a unit trained with
+other hyperparameters (a new export) or on other data is trained again.
+:mod:`hpo.bumphunt_combine` then applies the cut and count and writes the results
+and plots. This module decides nothing about physics:
 the formulas are :mod:`objectives.bumphunt`'s.
 """
 
@@ -157,7 +160,17 @@ class Unit:
         return stem.with_suffix(".npz"), stem.with_suffix(".json")
 
     def done(self, campaign: Campaign) -> bool:
-        return all(p.is_file() for p in self.paths(campaign))
+        """Both files exist, with this campaign's hyperparameters and data files."""
+        npz, record = self.paths(campaign)
+        if not (npz.is_file() and record.is_file()):
+            return False
+        try:
+            rec = json.loads(record.read_text())
+        except (OSError, ValueError):
+            return False
+        hp, _ = unit_hyperparameters(campaign, self)
+        data = _data_hashes(campaign)
+        return rec.get("hp") == hp and all(rec["provenance"].get(k) == v for k, v in data.items())
 
     def describe(self) -> str:
         return (
@@ -224,16 +237,30 @@ def selection(campaign: Campaign, series: Series, source: str) -> str:
     return source if source in label_free else label_free[0]
 
 
-def _run_unit(campaign: Campaign, unit: Unit, cell, provenance: dict) -> dict:
+def unit_hyperparameters(campaign: Campaign, unit: Unit) -> tuple[dict, dict]:
+    """``(hp, how picked)`` of a unit: its window's cell's (a systematic: the signal-0 cell's)."""
     from hpo.final import picked_hyperparameters
+
+    cc = _campaign_cell(campaign, replace(unit.series, variant="nominal"), unit.window)
+    hp, picked = picked_hyperparameters(cc, unit.source, unit.run)
+    return json.loads(json.dumps(hp)), picked  # as a record holds it
+
+
+def _data_hashes(campaign: Campaign) -> dict:
+    """The campaign's data files' hashes (cached per process by path, size and mtime)."""
+    from hpo.provenance import data_provenance
+
+    return {k: v for k, v in data_provenance(campaign).items() if k.endswith("sha256")}
+
+
+def _run_unit(campaign: Campaign, unit: Unit, cell, provenance: dict) -> dict:
     from hpo.provenance import stamp
     from objectives.bumphunt import score_fold
     from objectives.files import atomic_write_bytes, atomic_write_json
 
     b = campaign.bumphunt
-    base = replace(unit.series, signal=0) if unit.series.variant != "nominal" else unit.series
-    cc = _campaign_cell(campaign, replace(base, variant="nominal"), unit.window)
-    hp, picked = picked_hyperparameters(cc, unit.source, unit.run)
+    cc = _campaign_cell(campaign, replace(unit.series, variant="nominal"), unit.window)
+    hp, picked = unit_hyperparameters(campaign, unit)
     sel = selection(campaign, unit.series, unit.source)
     t0 = time.perf_counter()
     scores = score_fold(

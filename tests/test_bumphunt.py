@@ -284,11 +284,21 @@ def test_results_files_and_plots(scan):
     assert set(run) == expected
 
 
-def test_finished_units_are_skipped(scan):
-    from hpo.bumphunt import run_tasks
+def test_finished_units_are_skipped_and_stale_ones_retrained(scan):
+    from hpo.bumphunt import load_unit, run_tasks, task_units
 
     campaign, _ = scan
     assert run_tasks(campaign) == 0
+    # a unit recorded with other hyperparameters (an older export) is trained again
+    unit = task_units(campaign, 4)[3]
+    npz, record = unit.paths(campaign)
+    before = load_unit(campaign, unit).data
+    stale = json.loads(record.read_text())
+    stale["hp"]["max_iter"] = 7
+    record.write_text(json.dumps(stale))
+    assert not unit.done(campaign)
+    assert run_tasks(campaign) == 1 and unit.done(campaign)
+    np.testing.assert_array_equal(load_unit(campaign, unit).data, before)  # deterministic
 
 
 # ----------------------------------------------------------------------------- delta_sys = "mc"
