@@ -204,7 +204,9 @@ def resubmit_bumphunt(campaign: Campaign) -> str | None:
     jobs[f"bumphunt-combine-retry{n}"] = submit(
         scripts["bumphunt-combine"], dependency=f"afterany:{jobs[f'bumphunt-retry{n}']}"
     )
-    atomic_write_json(jobs_file(campaign), {"jobs": jobs, "scripts": str(folder)})
+    record = json.loads(jobs_file(campaign).read_text())  # other keys (history) kept
+    record["jobs"] = jobs
+    atomic_write_json(jobs_file(campaign), record)
     return (
         f"{n_units} bump-hunt units missing in tasks {sorted(missing)}: resubmitted them as "
         f"job {jobs[f'bumphunt-retry{n}']} (array {array}) with combine job "
