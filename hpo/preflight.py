@@ -16,7 +16,8 @@ what is wrong, instead of failed trials:
 * the bump hunt's alternative simulation (``delta_sys = "mc"``) covers IAD's windows;
 * the file holds at least the largest requested signal amount of signal events;
 * every mode has a non-empty template (IAD, CWoLa) and a CATHODE ``samples_file`` has
-  the shape ``[mjj, features...]`` and at least as many rows as SR data events.
+  the shape ``[mjj, features...]``, at least as many rows as SR data events, and its
+  mjj inside the signal region (one file is one region's template, not a window scan's).
 
 A synthetic campaign is checked against the generator before its files exist
 (enough signal events for every amount); once written, its files are checked
@@ -28,11 +29,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from hpo.config import Campaign
 
 __all__ = ["check_data"]
 
 log = logging.getLogger(__name__)
+
+#: Share of CATHODE samples allowed outside the signal region (a KDE's edge effects).
+MAX_OUTSIDE = 0.01
 
 
 def _check_synthetic_capacity(campaign: Campaign) -> None:
@@ -55,7 +61,7 @@ def _check_samples(campaign: Campaign, rd, signal: int) -> None:
     from objectives.errors import DataError
 
     path = campaign.data.samples_file
-    _, xs = read_samples(path, rd.sr.x.shape[1])
+    mjj, xs = read_samples(path, rd.sr.x.shape[1])
     n_sr = len(rd.sr)
     if xs.shape[0] < n_sr:
         raise DataError(
@@ -70,6 +76,14 @@ def _check_samples(campaign: Campaign, rd, signal: int) -> None:
             CATHODE_OVERSAMPLING,
             n_sr,
             signal,
+        )
+    outside = int(np.count_nonzero(~rd.region.in_sr(mjj)))
+    if outside > MAX_OUTSIDE * len(mjj):
+        raise DataError(
+            f"{path}: {outside} of {len(mjj)} samples have mjj outside the signal region "
+            f"{rd.region.describe()} (they span {mjj.min():.3f}-{mjj.max():.3f} TeV): a samples "
+            "file is the template of one region; for other windows use "
+            "data.background_model = 'flow' (a flow per window) or 'truth'"
         )
 
 

@@ -230,3 +230,27 @@ def test_launch_dry_run_adds_the_bumphunt_array_and_its_combine_job(tmp_path):
     ) in out
     assert "-m hpo bumphunt --combine --resubmit" in out
     assert not (folder / "jobs.json").exists()
+
+
+def test_a_samples_file_is_one_regions_template(tmp_path, sr_only_files):
+    """A CATHODE samples file drawn in 3.3-3.7 TeV cannot serve window 4."""
+    import numpy as np
+
+    data_file, extra = sr_only_files
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.uniform(3.31, 3.69, 8000), rng.random((8000, 4))])
+    np.save(tmp_path / "samples.npy", rows)
+    lhco = (
+        f'source = "lhco"\ndata_file = "{data_file}"\nextrabkg_file = "{extra}"\n'
+        'background_model = "file"\nsamples_file = "samples.npy"'
+    )
+    path = _write(tmp_path, data=lhco, modes='["CATHODE"]', grid="windows = [4, 5]")
+    proc = hpo("validate", str(path))
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"hpo: error: {tmp_path / 'samples.npy'}: "), line
+    assert "samples have mjj outside the signal region 3.2-3.6 TeV" in line, line
+    assert "use data.background_model = 'flow' (a flow per window) or 'truth'" in line
+    # the same file for window 5 alone is fine
+    ok = _write(tmp_path, data=lhco, modes='["CATHODE"]', grid="windows = [5]")
+    assert hpo("validate", str(ok)).returncode == 0
