@@ -336,14 +336,18 @@ def cmd_report(args) -> int:
 
 
 def cmd_pipeline(args) -> int:
-    for step in (cmd_run, cmd_export, cmd_final, cmd_report):
+    c = _campaign(args)
+    steps = [cmd_run, cmd_export, cmd_final, cmd_report]
+    if c.bumphunt is not None:
+        steps.append(cmd_bumphunt)
+    for step in steps:
         rc = step(args)
         if rc:
             return rc
-    c = _campaign(args)
     print(
         f"\nhyperparameters: {c.run_dir / 'hp'}\nfinal summaries: {c.run_dir / 'final'}"
         f"\nplots:           {c.run_dir / 'report'}"
+        + (f"\nbump hunt:       {c.run_dir / 'bumphunt'}" if c.bumphunt is not None else "")
     )
     return 0
 
@@ -483,11 +487,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --combine, on SLURM: submit the tasks with missing units again instead of "
         "failing (at most [bumphunt] retries times)",
     )
-    sp = add("pipeline", cmd_pipeline, "create, run, export, final and report in one go")
+    sp = add(
+        "pipeline",
+        cmd_pipeline,
+        "create, run, export, final and report in one go (and the bump hunt with [bumphunt])",
+    )
     sp.add_argument(
         "-w", "--workers", type=_positive_int, default=2, help="worker processes (default 2)"
     )
     sp.set_defaults(yaml=None, require_complete=False, cell=None, source=None, statistics=None)
+    sp.set_defaults(task=None, slurm_task=False, combine=False, resubmit=False)
     add("status", cmd_status, "trials per cell, SLURM job states and where the outputs are")
     add(
         "repair",
