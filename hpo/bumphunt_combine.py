@@ -211,6 +211,7 @@ def _results(campaign: Campaign, mode: str, source: str) -> dict:
         series_out[s.key] = {
             **s.to_dict(),
             "delta_sys_group": group,
+            "delta_sys_method": delta_sys[group]["method"] if s.variant == "nominal" else None,
             "max_sic_per_fold": _max_sic(campaign, source, s, win),
             "windows": {
                 w.key: _window_entry(campaign, numbers(counts[s][w], applied)) for w in win

@@ -234,6 +234,7 @@ def test_background_only_closes_within_statistics_and_never_reaches_3_sigma(scan
     r = _results(campaign)
     s = r["series"]["HGB-IAD-norot-N0-baseline"]
     assert r["delta_sys"]["HGB-norot-baseline"]["method"] == "closure"
+    assert s["delta_sys_method"] == "closure" and s["delta_sys_group"] == "HGB-norot-baseline"
     for window, per_eps in s["windows"].items():
         for eps, entry in per_eps.items():
             dev, stat = entry["delta_sys_n"]["median"], entry["sigma_stat"]["median"]
