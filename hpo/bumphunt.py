@@ -228,12 +228,11 @@ def series_cell(campaign: Campaign, series: Series, window: Window):
     return replace(cell, data=variant_spec(campaign, series.point(window), series.variant))
 
 
-def selection(campaign: Campaign, series: Series, source: str) -> str:
+def selection(series: Series, source: str) -> str:
     """Which ensemble scores: the source's metric when label-free, else the first label-free."""
     from objectives.registry import get_method
 
-    label_free = get_method(series.classifier).cell_metrics(campaign.search.metrics)
-    label_free = [m for m in label_free if m != "max_sic"]
+    label_free = get_method(series.classifier).label_free
     return source if source in label_free else label_free[0]
 
 
@@ -261,7 +260,7 @@ def _run_unit(campaign: Campaign, unit: Unit, cell, provenance: dict) -> dict:
     b = campaign.bumphunt
     cc = _campaign_cell(campaign, replace(unit.series, variant="nominal"), unit.window)
     hp, picked = unit_hyperparameters(campaign, unit)
-    sel = selection(campaign, unit.series, unit.source)
+    sel = selection(unit.series, unit.source)
     t0 = time.perf_counter()
     scores = score_fold(
         hp, cell, unit.fold, b.folds, unit.run, selection=sel, n_jobs=campaign.search.n_jobs
