@@ -204,8 +204,9 @@ def resubmit_bumphunt(campaign: Campaign) -> str | None:
     jobs[f"bumphunt-combine-retry{n}"] = submit(
         scripts["bumphunt-combine"], dependency=f"afterany:{jobs[f'bumphunt-retry{n}']}"
     )
-    record = json.loads(jobs_file(campaign).read_text())  # other keys (history) kept
-    record["jobs"] = jobs
+    path = jobs_file(campaign)
+    record = json.loads(path.read_text()) if path.exists() else {"scripts": str(folder)}
+    record["jobs"] = jobs  # other keys (history) kept
     atomic_write_json(jobs_file(campaign), record)
     return (
         f"{n_units} bump-hunt units missing in tasks {sorted(missing)}: resubmitted them as "
