@@ -29,6 +29,9 @@ typical session (journal storage, local workers, built-in synthetic data):
   hpo report   examples/quickstart.toml     # plots (PNG + PDF) and a table
 or all of it at once:  hpo pipeline examples/quickstart.toml -w 2
 
+the sliding-window bump hunt ([bumphunt] section, grid.windows):
+  hpo bumphunt examples/bumphunt.toml       # every (window, fold, run) unit, then the cut and count
+
 on a SLURM cluster (PostgreSQL storage):
   hpo db upgrade examples/cluster.toml; hpo launch examples/cluster.toml [--dry-run]
   hpo status examples/cluster.toml;  hpo dashboard examples/cluster.toml
@@ -75,6 +78,15 @@ def cmd_validate(args) -> int:
         f"{c.path}: valid; {len(c.grid_points())} cells, {c.search.n_trials} trials each, "
         f"storage {redact(c.storage)}, run_dir {c.run_dir}"
     )
+    if c.bumphunt is not None:
+        from hpo.bumphunt import task_units, tasks
+
+        n_tasks = len(tasks(c))
+        n_units = sum(len(task_units(c, t)) for t in range(n_tasks))
+        print(
+            f"bump hunt: {len(c.regions)} windows x {c.bumphunt.folds} folds = {n_tasks} tasks, "
+            f"{n_units} trainings in all ({n_units // n_tasks} per task)"
+        )
     return 0
 
 
@@ -306,13 +318,7 @@ def cmd_final(args) -> int:
     from hpo.final import FinalError, final_groups, run_final, run_units
 
     c = _campaign(args)
-    tty = sys.stderr.isatty()
-
-    def show(done: int, total: int, what: str) -> None:
-        # in place on a terminal; plain lines in a log file (a SLURM job's, say)
-        line = f"[final {done}/{total}] {what}"
-        print(f"\r\033[K{line}" if tty else line, end="" if tty else "\n", file=sys.stderr)
-        sys.stderr.flush()
+    show, tty = _progress_printer("final")
 
     filters = [
         *(a for cell in args.cell or () for a in ("--cell", cell)),
@@ -346,6 +352,52 @@ def cmd_final(args) -> int:
     return 0
 
 
+def _progress_printer(what: str):
+    """``show(done, total, text)``: in place on a terminal, plain lines in a log file."""
+    tty = sys.stderr.isatty()
+
+    def show(done: int, total: int, text: str) -> None:
+        line = f"[{what} {done}/{total}] {text}"
+        print(f"\r\033[K{line}" if tty else line, end="" if tty else "\n", file=sys.stderr)
+        sys.stderr.flush()
+
+    return show, tty
+
+
+def cmd_bumphunt(args) -> int:
+    from hpo.bumphunt import run_tasks, slurm_task
+    from hpo.bumphunt_combine import combine, summary
+    from hpo.config import writable_run_dir
+    from hpo.errors import UsageError
+    from hpo.preflight import check_data
+
+    c = _campaign(args)
+    if c.bumphunt is None:
+        raise UsageError(f"{c.path}: no [bumphunt] section; the campaign has no bump hunt")
+    show, tty = _progress_printer("bumphunt")
+    if not args.combine:
+        writable_run_dir(c)
+        check_data(c, files_exist=False)
+        tasks = [slurm_task()] if args.slurm_task else args.task
+        ran = run_tasks(c, tasks, progress=show)
+        if tty and ran:
+            print(file=sys.stderr)
+        if tasks is not None:  # one task of the scan (SLURM): the combine job follows
+            print(f"bump hunt: {ran} units run in task(s) {tasks}")
+            return 0
+    if args.resubmit:
+        from hpo.launch import resubmit_bumphunt
+
+        done = resubmit_bumphunt(c)
+        if done is not None:
+            print(done)
+            return 0
+    written = combine(c)
+    print(summary(c))
+    print(f"{len(written)} files under {c.run_dir / 'bumphunt'}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from hpo.report import make_report
 
@@ -357,14 +409,18 @@ def cmd_report(args) -> int:
 
 
 def cmd_pipeline(args) -> int:
-    for step in (cmd_run, cmd_export, cmd_final, cmd_report):
+    c = _campaign(args)
+    steps = [cmd_run, cmd_export, cmd_final, cmd_report]
+    if c.bumphunt is not None:
+        steps.append(cmd_bumphunt)
+    for step in steps:
         rc = step(args)
         if rc:
             return rc
-    c = _campaign(args)
     print(
         f"\nhyperparameters: {c.run_dir / 'hp'}\nfinal summaries: {c.run_dir / 'final'}"
         f"\nplots:           {c.run_dir / 'report'}"
+        + (f"\nbump hunt:       {c.run_dir / 'bumphunt'}" if c.bumphunt is not None else "")
     )
     return 0
 
@@ -532,13 +588,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--claim", action="store_true", help=argparse.SUPPRESS)
     add("report", cmd_report, "plots (PNG + PDF) and a table from the final summaries")
-    sp = add("pipeline", cmd_pipeline, "create, run, export, final and report in one go")
+    sp = add(
+        "bumphunt",
+        cmd_bumphunt,
+        "the sliding-window bump hunt: train every (window, fold, run) unit not done yet, "
+        "then the cut and count, results.json and plots",
+    )
+    how = sp.add_mutually_exclusive_group()
+    how.add_argument(
+        "--task",
+        type=int,
+        action="append",
+        metavar="T",
+        help="only the units of task T = window index x folds + fold (no combine); repeat",
+    )
+    how.add_argument(
+        "--slurm-task",
+        action="store_true",
+        help="only the task of this SLURM array task (SLURM_ARRAY_TASK_ID; no combine)",
+    )
+    how.add_argument("--combine", action="store_true", help="only the cut and count and plots")
+    sp.add_argument(
+        "--resubmit",
+        action="store_true",
+        help="with --combine, on SLURM: submit the tasks with missing units again instead of "
+        "failing (at most [bumphunt] retries times)",
+    )
+    sp = add(
+        "pipeline",
+        cmd_pipeline,
+        "create, run, export, final and report in one go (and the bump hunt with [bumphunt])",
+    )
     sp.add_argument(
         "-w", "--workers", type=_positive_int, default=2, help="worker processes (default 2)"
     )
     sp.set_defaults(
         yaml=None, require_complete=False, cell=None, source=None, statistics=None, claim=False
     )
+    sp.set_defaults(task=None, slurm_task=False, combine=False, resubmit=False)
     add("status", cmd_status, "trials per cell, SLURM job states and where the outputs are")
     add(
         "repair",

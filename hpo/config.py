@@ -6,8 +6,13 @@ Every error names the dotted field, what it must be and what was given::
 
 Sections: ``[campaign]`` (name, run_dir, storage, seed), ``[data]``,
 ``[grid]``, ``[search]`` (with optional ``[search.fixed.<CLF>]`` and
-``[search.space.<CLF>]`` tables), ``[final]`` and ``[slurm]``. See
+``[search.space.<CLF>]`` tables), ``[final]``, ``[slurm]`` and the optional
+``[bumphunt]`` (the sliding-window bump hunt, :mod:`hpo.bumphunt`). See
 ``examples/quickstart.toml`` for a commented campaign.
+
+``grid.windows`` makes the bump hunt's signal-region windows a grid dimension:
+window ``w`` is [3.3, 3.7] + (w - 5) * 0.1 TeV (``Region.window``); without it
+every cell has the one region ``data.region`` (default window 5, 3.3-3.7 TeV).
 
 ``grid.classifiers`` names methods of the registry (``objectives.registry``):
 the classifiers, which run in every mode and rotation of the grid, and the
@@ -34,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "BumpHuntConfig",
     "Campaign",
     "ConfigError",
     "DataConfig",
@@ -60,6 +66,10 @@ SAMPLERS = ("tpe", "random")
 FEATURE_SETS = ("baseline", "extended10", "extended12", "extended56")
 SOURCES = ("synthetic", "lhco")
 BACKGROUND_MODELS = ("file", "truth", "flow")
+#: The bump hunt's scan: window numbers (``Region.window``).
+WINDOWS = tuple(range(1, 10))
+#: How the bump hunt gets delta_sys (besides a list of numbers, one per eps_b).
+DELTA_SYS = ("closure", "mc", "sidebands")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -86,6 +96,15 @@ def _rule(check: Check, expected: str) -> tuple[Check, str]:
 def _int_at_least(lo: int, hi: int = 2**31 - 1) -> tuple[Check, str]:
     """An integer in [lo, hi]; the default bound keeps every count a 32-bit number."""
     return _rule(lambda v: _is_int(v) and lo <= v <= hi, f"an integer in [{lo}, {hi}]")
+
+
+def _distinct(item: Check, expected: str) -> tuple[Check, str]:
+    """A non-empty list of distinct items that each pass ``item``."""
+
+    def check(v: Any) -> bool:
+        return isinstance(v, list) and len(v) > 0 and all(map(item, v)) and len(set(v)) == len(v)
+
+    return check, expected
 
 
 def _one_of(options: tuple[str, ...]) -> tuple[Check, str]:
@@ -169,30 +188,17 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "classifiers": (_list_of(CLASSIFIERS), ["HGB"]),
         "modes": (_list_of(MODES), ["IAD"]),
         "rotation": (
-            _rule(
-                lambda v: (
-                    isinstance(v, list)
-                    and len(v) > 0
-                    and all(isinstance(x, bool) for x in v)
-                    and len(set(v)) == len(v)
-                ),
-                "a non-empty list of distinct booleans",
-            ),
+            _distinct(lambda x: isinstance(x, bool), "a non-empty list of distinct booleans"),
             [False],
         ),
         "signal": (
-            _rule(
-                lambda v: (
-                    isinstance(v, list)
-                    and len(v) > 0
-                    and all(_is_int(x) and x >= 0 for x in v)
-                    and len(set(v)) == len(v)
-                ),
-                "a non-empty list of distinct integers >= 0",
+            _distinct(
+                lambda x: _is_int(x) and x >= 0, "a non-empty list of distinct integers >= 0"
             ),
             [1000],
         ),
         "feature_sets": (_list_of(FEATURE_SETS), ["baseline"]),
+        "windows": (_list_of(WINDOWS), None),
     },
     "search": {
         "n_trials": (_int_at_least(1, 1_000_000), 100),
@@ -248,6 +254,38 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "proxy": (_PROXY, "none"),
         "proxy_time": (_rule(lambda v: v == "" or _SLURM_TIME[0](v), "'' or " + TIME_RULE), ""),
     },
+    "bumphunt": {
+        "folds": (_int_at_least(2, 20), 5),
+        "eps_b": (
+            _distinct(
+                lambda x: _is_num(x) and 0 < x < 1,
+                "a non-empty list of distinct background efficiencies in (0, 1)",
+            ),
+            [1e-2, 1e-3, 1e-4],
+        ),
+        "runs": (_int_at_least(1, 1000), 10),
+        "hp": (
+            _distinct(
+                lambda x: isinstance(x, str),
+                "a non-empty list of distinct hyperparameter sources ('default' or a metric)",
+            ),
+            ["default"],
+        ),
+        "delta_sys": (
+            _rule(
+                lambda v: isinstance(v, str | list | dict),
+                "'closure', 'mc', 'sidebands', a list of numbers (one per eps_b) "
+                "or a table of those per mode",
+            ),
+            "closure",
+        ),
+        "mismodelling": (
+            _rule(lambda v: _is_num(v) and 0 < v <= 100, "a number in (0, 100]"),
+            1.0,
+        ),
+        "alt_extrabkg_file": (_NONEMPTY, None),
+        "retries": (_int_at_least(0, 10), 1),
+    },
 }
 
 
@@ -266,13 +304,15 @@ class DataConfig:
     n_noise: int
     #: hyperparameters of the background flow (CATHODE samples, ANODE, R-ANODE)
     background_hp: dict[str, Any] = field(default_factory=dict)
-    #: the signal region of every cell (default: LHCO 3.3-3.7 TeV)
+    #: the signal region of every cell without grid.windows (default: LHCO 3.3-3.7 TeV)
     region: Region = DEFAULT_REGION
+    #: the signal regions of the grid's cells (grid.windows, else ``(region,)``)
+    regions: tuple[Region, ...] = (DEFAULT_REGION,)
 
     @property
     def extra_range(self) -> tuple[float, float]:
         """The mjj range the synthetic extra background must cover (every cell's SR)."""
-        return self.region.sr
+        return min(r.sr[0] for r in self.regions), max(r.sr[1] for r in self.regions)
 
 
 @dataclass(frozen=True)
@@ -282,6 +322,8 @@ class GridConfig:
     rotation: tuple[bool, ...]
     signal: tuple[int, ...]
     feature_sets: tuple[str, ...]
+    #: bump-hunt windows (``Region.window``); None: the one region ``data.region``
+    windows: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -338,6 +380,24 @@ class SlurmConfig:
 
 
 @dataclass(frozen=True)
+class BumpHuntConfig:
+    """The ``[bumphunt]`` section: k-fold scan, cut efficiencies, runs, hp sources, delta_sys.
+
+    ``delta_sys`` maps each mode of the grid to ``"closure"``, ``"mc"``,
+    ``"sidebands"`` or a tuple of numbers (one per ``eps_b``).
+    """
+
+    folds: int
+    eps_b: tuple[float, ...]
+    runs: int
+    hp: tuple[str, ...]
+    delta_sys: dict[str, str | tuple[float, ...]]
+    mismodelling: float
+    alt_extrabkg_file: Path | None
+    retries: int
+
+
+@dataclass(frozen=True)
 class GridPoint:
     """One cell of the grid before data paths are resolved."""
 
@@ -384,10 +444,17 @@ class Campaign:
     final: FinalConfig
     slurm: SlurmConfig
     sha256: str
+    #: the ``[bumphunt]`` section, None when the campaign has none
+    bumphunt: BumpHuntConfig | None = None
+
+    @property
+    def regions(self) -> tuple[Region, ...]:
+        """The signal regions of the grid (one per window of ``grid.windows``)."""
+        return self.data.regions
 
     def grid_points(self) -> list[GridPoint]:
-        """Every cell of the grid, in a stable order."""
-        g, region = self.grid, self.data.region
+        """Every cell of the grid, in a stable order (regions innermost)."""
+        g = self.grid
         points = []
         for c in g.classifiers:
             method = get_method(c)
@@ -395,7 +462,9 @@ class Campaign:
                 grid = itertools.product(g.modes, g.rotation, g.signal, g.feature_sets)
             else:  # one cell per signal amount and feature set, in the method's own mode
                 grid = itertools.product(method.modes, (False,), g.signal, g.feature_sets)
-            points.extend(GridPoint(c, m, r, s, f, region) for m, r, s, f in grid)
+            points.extend(
+                GridPoint(c, m, r, s, f, region) for m, r, s, f in grid for region in self.regions
+            )
         return points
 
 
@@ -467,6 +536,105 @@ def _validate_background_hp(hp: dict, source: str) -> None:
         validate_flow("BackgroundFlow", hp, final=True, what="background flow")
     except HyperparameterError as exc:
         raise _fail(source, "data.background_hp", str(exc)) from None
+
+
+def _delta_sys_rule(value: Any, mode: str, sec: dict, n_eps: int) -> str | tuple[float, ...]:
+    """One mode's delta_sys setting, checked against the grid and data; ValueError says why."""
+    d, grid = sec["data"], sec["grid"]
+    if isinstance(value, list):
+        if len(value) != n_eps or not all(_is_num(x) and x > -1 for x in value):
+            raise ValueError(
+                f"a list of delta_sys values must hold one number > -1 per eps_b "
+                f"({n_eps}), got {value!r}"
+            )
+        return tuple(float(x) for x in value)
+    if value not in DELTA_SYS:
+        raise ValueError(
+            "must be 'closure', 'mc', 'sidebands' or a list of numbers (one per eps_b), "
+            f"got {value!r}"
+        )
+    if 0 not in grid["signal"]:
+        raise ValueError(
+            f"{value!r} measures delta_sys on background-only data: add 0 to grid.signal"
+        )
+    if value == "mc":
+        if mode == "CWoLa":
+            raise ValueError(
+                "'mc' needs a simulated template; CWoLa trains against sideband data "
+                "(use 'closure' or numbers)"
+            )
+        if mode == "CATHODE" and d["background_model"] != "truth":
+            raise ValueError(
+                "'mc' for CATHODE samples the alternative simulation's exact background: "
+                "it needs data.background_model = 'truth'"
+            )
+    if value == "sidebands" and (mode != "CATHODE" or d["background_model"] == "file"):
+        raise ValueError(
+            "'sidebands' trains CATHODE on sideband data against background-model samples "
+            "there: it needs mode CATHODE with data.background_model = 'truth' or 'flow'"
+        )
+    return value
+
+
+def _bumphunt(b: dict, sec: dict, base: Path, source: str) -> BumpHuntConfig:
+    """The validated ``[bumphunt]`` section (cross-checked against the grid and data)."""
+    grid, d, s = sec["grid"], sec["data"], sec["search"]
+    if not any(get_method(c).family == "classifier" for c in grid["classifiers"]):
+        raise _fail(
+            source,
+            "bumphunt",
+            "the bump hunt trains classifiers; add HGB, AdaBoost or NN to grid.classifiers",
+        )
+    sources = ("default", *s["metrics"])
+    for hp in b["hp"]:
+        if hp not in sources:
+            raise _fail(
+                source,
+                "bumphunt.hp",
+                f"{hp!r} is not a hyperparameter source; valid: " + ", ".join(sources),
+            )
+    raw = b["delta_sys"]
+    if isinstance(raw, dict):
+        unknown = sorted(set(raw) - set(grid["modes"]))
+        if unknown:
+            raise _fail(
+                source,
+                f"bumphunt.delta_sys.{unknown[0]}",
+                "not a mode of grid.modes (" + ", ".join(grid["modes"]) + ")",
+            )
+    delta_sys = {}
+    for mode in grid["modes"]:
+        value = raw.get(mode, "closure") if isinstance(raw, dict) else raw
+        dotted = f"bumphunt.delta_sys.{mode}" if isinstance(raw, dict) else "bumphunt.delta_sys"
+        try:
+            delta_sys[mode] = _delta_sys_rule(value, mode, sec, len(b["eps_b"]))
+        except ValueError as exc:
+            raise _fail(source, dotted, str(exc)) from None
+    uses_mc = "mc" in delta_sys.values()
+    if d["source"] == "lhco":
+        if uses_mc and b["alt_extrabkg_file"] is None:
+            raise _fail(
+                source,
+                "bumphunt.alt_extrabkg_file",
+                "is required for delta_sys = 'mc' on LHCO files (the alternative "
+                "simulation's extra background, e.g. Herwig)",
+            )
+    elif b["alt_extrabkg_file"] is not None:
+        raise _fail(
+            source,
+            "bumphunt.alt_extrabkg_file",
+            "only applies to data.source = 'lhco' (the synthetic generator writes its own)",
+        )
+    return BumpHuntConfig(
+        folds=b["folds"],
+        eps_b=tuple(float(e) for e in b["eps_b"]),
+        runs=b["runs"],
+        hp=tuple(b["hp"]),
+        delta_sys=delta_sys,
+        mismodelling=float(b["mismodelling"]),
+        alt_extrabkg_file=_resolve(base, b["alt_extrabkg_file"]) if uses_mc else None,
+        retries=b["retries"],
+    )
 
 
 def _check_run_dir(run_dir: Path, source: str) -> None:
@@ -595,6 +763,19 @@ def load_campaign(path: str | Path) -> Campaign:
             )
     _validate_per_classifier(s, source)
     _validate_background_hp(d["background_hp"], source)
+    windows = sec["grid"].pop("windows")
+    if windows is not None and "region" in raw.get("data", {}):
+        raise _fail(
+            source,
+            "grid.windows",
+            "the windows set every cell's signal region; drop data.region or grid.windows",
+        )
+    regions = (
+        tuple(Region.window(w) for w in windows)
+        if windows is not None
+        else (Region(tuple(float(v) for v in d["region"])),)
+    )
+    bumphunt = _bumphunt(sec["bumphunt"], sec, base, source) if "bumphunt" in raw else None
 
     run_dir = _resolve(base, c["run_dir"]) if c["run_dir"] else (base / "runs" / c["name"])
     _check_run_dir(run_dir.resolve(), source)
@@ -617,8 +798,12 @@ def load_campaign(path: str | Path) -> Campaign:
             n_noise=d["n_noise"],
             background_hp=dict(d["background_hp"]),
             region=Region(tuple(float(v) for v in d["region"])),
+            regions=regions,
         ),
-        grid=GridConfig(**{k: tuple(v) for k, v in sec["grid"].items()}),
+        grid=GridConfig(
+            **{k: tuple(v) for k, v in sec["grid"].items()},
+            windows=None if windows is None else tuple(windows),
+        ),
         search=SearchConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in s.items()}),
         final=FinalConfig(
             n_runs=sec["final"]["n_runs"],
@@ -629,4 +814,5 @@ def load_campaign(path: str | Path) -> Campaign:
             **{k: (tuple(v) if isinstance(v, list) else v) for k, v in sec["slurm"].items()}
         ),
         sha256=hashlib.sha256(text).hexdigest(),
+        bumphunt=bumphunt,
     )

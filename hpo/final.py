@@ -33,12 +33,14 @@ from hpo.export import load_exported
 from hpo.provenance import data_provenance, stamp
 from hpo.spaces import hyperparameters
 from objectives.files import atomic_write_bytes, atomic_write_json
+from objectives.metrics import band
 
 __all__ = [
     "FinalError",
     "count_finished",
     "final_dir",
     "final_groups",
+    "picked_hyperparameters",
     "run_final",
     "run_units",
     "summarise",
@@ -52,15 +54,8 @@ def final_dir(campaign: Campaign, cell_key: str, source: str, statistics: str) -
     return campaign.run_dir / "final" / cell_key / source / statistics
 
 
-def _band(values: list[float]) -> dict[str, float]:
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
-    if v.size == 0:
-        return {"median": float("nan"), "q16": float("nan"), "q84": float("nan"), "n": 0}
-    q16, q50, q84 = np.percentile(v, [16, 50, 84])
-    return {"median": float(q50), "q16": float(q16), "q84": float(q84), "n": int(v.size)}
-
-
-def _hp_for(cc: CampaignCell, source: str, run: int) -> tuple[dict, dict]:
+def picked_hyperparameters(cc: CampaignCell, source: str, run: int) -> tuple[dict, dict]:
+    """``(hp, how they were picked)`` of run ``run``: exported by ``source``, or the defaults."""
     campaign, clf = cc.campaign, cc.point.classifier
     fixed = campaign.search.fixed.get(clf, {})
     if source == "default":
@@ -91,7 +86,7 @@ def _provenance(cc: CampaignCell) -> dict:
 def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path) -> dict:
     from objectives.evaluate import evaluate
 
-    hp, picked = _hp_for(cc, source, run)
+    hp, picked = picked_hyperparameters(cc, source, run)
     cell = cc.cell()
     s = cc.campaign.search
     result = evaluate(hp, cell, statistics, run=run, n_jobs=s.n_jobs, device=s.device)
@@ -145,8 +140,8 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
             }
             for r in runs
         ],
-        "max_sic": {s: _band([r["truth"][s]["max_sic"] for r in runs]) for s in selections},
-        "label_free": {m: _band([r["metrics"].get(m) for r in runs]) for m in label_free},
+        "max_sic": {s: band([r["truth"][s]["max_sic"] for r in runs]) for s in selections},
+        "label_free": {m: band([r["metrics"].get(m) for r in runs]) for m in label_free},
         "provenance": _provenance(cc),
     }
     atomic_write_json(out / "summary.json", summary)

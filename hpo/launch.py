@@ -10,6 +10,12 @@
    source (selection metric, plus ``default``) and statistics (half, full);
 4. a **report** job, ``afterany`` on every final job: plots and table, SIC plots
    attached to the studies for the dashboard.
+5. with a ``[bumphunt]`` section, the **bump-hunt array** (``afterok`` on pick-best):
+   one task per (signal-region window, fold), ``hpo bumphunt --slurm-task``;
+6. the bump hunt's **combine** job, ``afterany`` on that array: the cut and count,
+   results and plots once every unit exists; otherwise it submits the tasks that
+   left units missing again, with a new combine job after them
+   (:func:`resubmit_bumphunt`, at most ``[bumphunt] retries`` times).
 
 The scripts are plain files in ``<run_dir>/slurm/`` that a user can read and
 resubmit by hand; the job ids are recorded in ``<run_dir>/slurm/jobs.json``.
@@ -38,6 +44,7 @@ __all__ = [
     "launch",
     "recorded_jobs",
     "render_chain",
+    "resubmit_bumphunt",
     "resume",
 ]
 
@@ -77,11 +84,17 @@ def _options(campaign: Campaign, kind: str, name: str):
     from workers.slurm import SlurmOptions
 
     s = campaign.slurm
-    worker = kind == "worker"
     setup = s.setup
     if kind == "worker" and s.proxy != "none":  # workers need no database password
         setup = (*s.setup, "unset PGPASSWORD")
     times = {"worker": s.time, "proxy": _proxy_time(campaign)}
+    size = 1
+    if kind == "worker":
+        size = s.array_size
+    elif kind == "bumphunt":
+        from hpo.bumphunt import tasks
+
+        size = len(tasks(campaign))
     return SlurmOptions(
         job_name=f"{campaign.name}-{name}",
         partition=s.partition,
@@ -90,8 +103,8 @@ def _options(campaign: Campaign, kind: str, name: str):
         cpus_per_task=s.cpus_per_task,
         gpus_per_task=s.gpus_per_task if kind in ("worker", "final") else 0,
         mem=s.mem,
-        array_size=s.array_size if worker else 1,
-        array_parallel=min(s.array_parallel, s.array_size) if worker else None,
+        array_size=size,
+        array_parallel=min(s.array_parallel, size) if size > 1 else None,
         log_dir=str(campaign.run_dir / "slurm" / "logs"),
         chdir=str(campaign.run_dir),
         signal=s.signal,
@@ -141,6 +154,16 @@ def render_chain(campaign: Campaign) -> dict[str, ChainJob]:
             chain[name] = job("final", name, args, ("afterok", ("pick-best",)))
     finals = tuple(name for name, j in chain.items() if j.kind == "final")
     chain["report"] = job("report", "report", ["report"], ("afterany", finals))
+    if campaign.bumphunt is not None:
+        chain["bumphunt"] = job(
+            "bumphunt", "bumphunt", ["bumphunt", "--slurm-task"], ("afterok", ("pick-best",))
+        )
+        chain["bumphunt-combine"] = job(
+            "combine",
+            "bumphunt-combine",
+            ["bumphunt", "--combine", "--resubmit"],
+            ("afterany", ("bumphunt",)),
+        )
     return chain
 
 
@@ -295,6 +318,14 @@ def _outputs_exist(campaign: Campaign, name: str) -> bool:
         return all(
             (root / "final" / cc.key / src / stat / "summary.json").exists() for cc in wanted
         )
+    if name == "bumphunt":
+        from hpo.bumphunt import missing_units
+
+        return not missing_units(campaign)
+    if name == "bumphunt-combine":
+        from hpo.bumphunt_combine import combined
+
+        return combined(campaign)
     return (root / "report" / "max_sic_vs_signal.png").exists()
 
 
@@ -307,3 +338,52 @@ def recorded_jobs(campaign: Campaign) -> dict[str, str]:
     """The job ids of the last launch (empty if never launched)."""
     path = jobs_file(campaign)
     return json.loads(path.read_text())["jobs"] if path.exists() else {}
+
+
+def resubmit_bumphunt(campaign: Campaign) -> str | None:
+    """Submit the bump-hunt tasks with missing units again, and a combine job after them.
+
+    None when no unit is missing. Run by the combine job: the tasks go out as the
+    same array script for those task ids only (``sbatch --array=3,7``), each
+    resuming from its finished units. UsageError (listing the units) once
+    ``[bumphunt] retries`` resubmissions have been made.
+    """
+    from hpo.bumphunt import missing_units
+    from hpo.errors import UsageError
+    from workers.slurm import submit
+
+    missing = missing_units(campaign)
+    if not missing:
+        return None
+    jobs = recorded_jobs(campaign)
+    retries = sum(1 for name in jobs if name.startswith("bumphunt-retry"))
+    n_units = sum(len(u) for u in missing.values())
+    if retries >= campaign.bumphunt.retries:
+        from hpo.bumphunt_combine import describe_missing
+
+        raise UsageError(
+            f"{describe_missing(missing)}\nafter {retries} resubmission(s) "
+            f"([bumphunt] retries = {campaign.bumphunt.retries})"
+        )
+    folder = campaign.run_dir / "slurm"
+    chain = render_chain(campaign)
+    scripts = {}
+    for name in ("bumphunt", "bumphunt-combine"):
+        scripts[name] = atomic_write_text(folder / f"{name}.sbatch", chain[name].script)
+    ids = ",".join(str(t) for t in sorted(missing))
+    array = f"{ids}%{min(campaign.slurm.array_parallel, len(missing))}"
+    n = retries + 1
+    jobs[f"bumphunt-retry{n}"] = submit(scripts["bumphunt"], array=array)
+    jobs[f"bumphunt-combine-retry{n}"] = submit(
+        scripts["bumphunt-combine"], dependency=f"afterany:{jobs[f'bumphunt-retry{n}']}"
+    )
+    path = jobs_file(campaign)
+    record = json.loads(path.read_text()) if path.exists() else {"scripts": str(folder)}
+    record["jobs"] = jobs  # other keys (history) kept
+    atomic_write_json(jobs_file(campaign), record)
+    return (
+        f"{n_units} bump-hunt units missing in tasks {sorted(missing)}: resubmitted them as "
+        f"job {jobs[f'bumphunt-retry{n}']} (array {array}) with combine job "
+        f"{jobs[f'bumphunt-combine-retry{n}']} after it (retry {n} of "
+        f"{campaign.bumphunt.retries})"
+    )

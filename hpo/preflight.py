@@ -8,10 +8,16 @@ what is wrong, instead of failed trials:
 
 * schema: an HDF5 pandas table with the LHC Olympics columns of the feature set;
 * values: finite, jet masses >= 0, tau1 > 0 (tau ratios defined), labels 0 / 1;
-* the signal region holds data events; the extra background covers it;
+* the signal region holds data events; the extra background covers it wherever a
+  cell needs it: IAD (its template), ANODE and R-ANODE (they score the test set);
+  the error names every window (``grid.windows``) IAD cannot run in. CWoLa and
+  CATHODE run in every window (without the truth oracle where the extra
+  background is missing: a warning says so);
+* the bump hunt's alternative simulation (``delta_sys = "mc"``) covers IAD's windows;
 * the file holds at least the largest requested signal amount of signal events;
 * every mode has a non-empty template (IAD, CWoLa) and a CATHODE ``samples_file`` has
-  the shape ``[mjj, features...]`` and at least as many rows as SR data events.
+  the shape ``[mjj, features...]``, at least as many rows as SR data events, and its
+  mjj inside the signal region (one file is one region's template, not a window scan's).
 
 A synthetic campaign is checked against the generator before its files exist
 (enough signal events for every amount); once written, its files are checked
@@ -21,6 +27,9 @@ like any other.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
+import numpy as np
 
 from hpo.config import Campaign
 
@@ -28,15 +37,16 @@ __all__ = ["check_data"]
 
 log = logging.getLogger(__name__)
 
+#: Share of CATHODE samples allowed outside the signal region (a KDE's edge effects).
+MAX_OUTSIDE = 0.01
+
 
 def _check_synthetic_capacity(campaign: Campaign) -> None:
-    from hpo.data import synthetic_files
+    from hpo.data import synthetic_files, synthetic_spec
     from objectives.errors import DataError
-    from objectives.synthetic import SyntheticSpec
 
     d = campaign.data
-    spec = SyntheticSpec(scale=d.scale, shifted=d.shifted, seed=d.seed, extra_range=d.extra_range)
-    available = spec.sizes[1]
+    available = synthetic_spec(campaign).sizes[1]
     wanted = max(campaign.grid.signal)
     if wanted > available:
         data_file, _ = synthetic_files(campaign)
@@ -51,7 +61,7 @@ def _check_samples(campaign: Campaign, rd, signal: int) -> None:
     from objectives.errors import DataError
 
     path = campaign.data.samples_file
-    _, xs = read_samples(path, rd.sr.x.shape[1])
+    mjj, xs = read_samples(path, rd.sr.x.shape[1])
     n_sr = len(rd.sr)
     if xs.shape[0] < n_sr:
         raise DataError(
@@ -67,6 +77,14 @@ def _check_samples(campaign: Campaign, rd, signal: int) -> None:
             n_sr,
             signal,
         )
+    outside = int(np.count_nonzero(~rd.region.in_sr(mjj)))
+    if outside > MAX_OUTSIDE * len(mjj):
+        raise DataError(
+            f"{path}: {outside} of {len(mjj)} samples have mjj outside the signal region "
+            f"{rd.region.describe()} (they span {mjj.min():.3f}-{mjj.max():.3f} TeV): a samples "
+            "file is the template of one region; for other windows use "
+            "data.background_model = 'flow' (a flow per window) or 'truth'"
+        )
 
 
 def check_data(campaign: Campaign, *, files_exist: bool = True) -> None:
@@ -75,7 +93,7 @@ def check_data(campaign: Campaign, *, files_exist: bool = True) -> None:
     ``files_exist=False`` (a synthetic campaign before ``hpo create``) checks what can
     be checked without the files.
     """
-    from hpo.data import data_files, data_spec
+    from hpo.data import data_files, data_spec, needs_alternative
     from objectives.errors import DataError
 
     if campaign.data.source == "synthetic":
@@ -87,6 +105,7 @@ def check_data(campaign: Campaign, *, files_exist: bool = True) -> None:
             raise DataError(f"{path}: data file not found (data.data_file / data.extrabkg_file)")
     modes = {p.mode for p in campaign.grid_points()}
     checked = set()
+    uncovered: dict = {}  # region -> why the extra background misses it
     for point in campaign.grid_points():
         spec = data_spec(campaign, point)
         key = (spec.features, point.signal, spec.region)
@@ -94,7 +113,9 @@ def check_data(campaign: Campaign, *, files_exist: bool = True) -> None:
             continue
         checked.add(key)
         rd = spec.events(point.signal)  # schema, values, injection, SR, coverage
-        if "IAD" in modes and len(rd.iad_template) == 0:
+        if rd.iad_template is None:
+            uncovered[spec.region] = rd.info["no_extra_background"]
+        elif "IAD" in modes and len(rd.iad_template) == 0:
             raise DataError(f"{spec.extrabkg_file}: no background in {spec.region.describe()}")
         if "CWoLa" in modes and len(rd.sidebands) == 0:
             (a, b), (c, d) = spec.region.sidebands
@@ -103,3 +124,77 @@ def check_data(campaign: Campaign, *, files_exist: bool = True) -> None:
             )
         if "CATHODE" in modes and campaign.data.background_model == "file":
             _check_samples(campaign, rd, point.signal)
+    _check_coverage(campaign, uncovered, data_files(campaign)[1])
+    if needs_alternative(campaign):
+        _check_alternative(campaign)
+
+
+def _where(campaign: Campaign, regions) -> str:
+    """``window(s) 4, 6 (signal regions 3.2-3.6, 3.4-3.8 TeV)`` or the regions alone."""
+    from objectives.regions import Region
+
+    regions = sorted(regions, key=lambda r: r.sr)
+    srs = ", ".join(f"{r.sr[0]:g}-{r.sr[1]:g}" for r in regions)
+    windows = campaign.grid.windows or ()
+    numbers = [w for w in windows if Region.window(w) in regions]
+    if len(numbers) == len(regions):
+        plural = "s" if len(numbers) > 1 else ""
+        return f"window{plural} {', '.join(map(str, numbers))} (signal region{plural} {srs} TeV)"
+    return f"the signal region{'s' if len(regions) > 1 else ''} {srs} TeV"
+
+
+def _check_coverage(campaign: Campaign, uncovered: dict, extrabkg: Path) -> None:
+    """IAD, ANODE and R-ANODE need the extra background across their regions; others warn."""
+    from objectives.errors import DataError
+    from objectives.registry import get_method
+
+    if not uncovered:
+        return
+    needs = sorted(
+        {
+            p.mode if p.mode == "IAD" else p.classifier
+            for p in campaign.grid_points()
+            if p.region in uncovered
+            and (p.mode == "IAD" or get_method(p.classifier).needs_background_flow)
+        }
+    )
+    reason = next(iter(uncovered.values())).split(";")[0].removeprefix(f"{extrabkg}: ")
+    if needs:
+        raise DataError(
+            f"{extrabkg}: {reason}: {' and '.join(needs)} cannot run in "
+            f"{_where(campaign, uncovered)}: IAD trains against simulated background across "
+            "the window, ANODE and R-ANODE score its test set; CWoLa and CATHODE run in every "
+            "window. Drop those windows or those methods"
+        )
+    log.warning(
+        "%s: %s: no test set in %s, so no max SIC (the truth oracle) there",
+        extrabkg,
+        reason,
+        _where(campaign, uncovered),
+    )
+
+
+def _check_alternative(campaign: Campaign) -> None:
+    """The alternative simulation (``delta_sys = "mc"``) covers every IAD window."""
+    from hpo.data import alternative_file, data_spec
+    from objectives.data import region_data
+    from objectives.errors import DataError
+
+    alt = alternative_file(campaign)
+    if not alt.is_file():
+        raise DataError(f"{alt}: data file not found (bumphunt.alt_extrabkg_file)")
+    if campaign.bumphunt.delta_sys.get("IAD") != "mc":
+        return
+    missing = set()
+    for point in campaign.grid_points():
+        if point.mode != "IAD" or point.signal != 0:
+            continue
+        spec = data_spec(campaign, point)
+        rd = region_data(spec.data_file, alt, 0, features=spec.features, region=spec.region)
+        if rd.iad_template is None:
+            missing.add(spec.region)
+    if missing:
+        raise DataError(
+            f"{alt}: the alternative simulation does not cover {_where(campaign, missing)}; "
+            "delta_sys = 'mc' for IAD needs it across every window"
+        )

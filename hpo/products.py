@@ -10,6 +10,11 @@ into caches under ``<run_dir>/artifacts`` keyed by everything they depend on.
 flow or hashes a file. Several workers starting together build different
 products first (the order is rotated by worker), and never the same one twice
 (file locks).
+
+The bump hunt's systematic measurements train cells that are not grid points:
+:func:`variant_spec` gives their data (the alternative simulation's template for
+``delta_sys = "mc"``, CATHODE on the sidebands for ``"sidebands"``), building
+what they need into the same caches.
 """
 
 from __future__ import annotations
@@ -22,11 +27,21 @@ from pathlib import Path
 from hpo.config import Campaign, GridPoint
 from hpo.data import data_spec
 
-__all__ = ["CellProducts", "background_dir", "limit", "resolve", "templates_dir"]
+__all__ = [
+    "VARIANTS",
+    "CellProducts",
+    "background_dir",
+    "limit",
+    "resolve",
+    "templates_dir",
+    "variant_spec",
+]
 
 log = logging.getLogger(__name__)
 
 _RESOLVED: dict[tuple, dict[GridPoint, CellProducts]] = {}
+#: The bump hunt's delta_sys measurements that train cells of their own.
+VARIANTS = ("mc", "sidebands")
 
 
 @dataclass(frozen=True)
@@ -126,3 +141,50 @@ def limit(campaign: Campaign, point: GridPoint) -> dict | None:
     return exact_limit(
         data, point.signal, shifted=campaign.data.shifted, cache_dir=templates_dir(campaign)
     )
+
+
+def variant_spec(campaign: Campaign, point: GridPoint, variant: str, *, n_threads=None):
+    """The ``DataSpec`` of a delta_sys measurement on background-only grid point ``point``.
+
+    ``"mc"``: IAD against the alternative simulation's extra background, CATHODE
+    against exact samples of the alternative simulation's background; ``"sidebands"``:
+    CATHODE trained on the short-sideband data against background-model samples
+    there (exact ones, or from a flow trained outside the window and its sidebands).
+    """
+    from dataclasses import replace
+
+    from hpo.data import alternative_file
+    from objectives import templates
+
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    d = campaign.data
+    base = data_spec(campaign, point)
+
+    def exact(spec, mismodelling: float = 0.0):
+        return templates.truth_template(
+            spec,
+            point.signal,
+            seed=d.seed,
+            shifted=d.shifted,
+            cache_dir=templates_dir(campaign),
+            mismodelling=mismodelling,
+        )
+
+    if variant == "mc" and point.mode == "IAD":
+        return replace(base, extrabkg_file=alternative_file(campaign))
+    if variant == "mc":  # CATHODE, exact template (checked by the config)
+        return replace(base, samples_file=exact(base, campaign.bumphunt.mismodelling))
+    sidebands = replace(base, train_on="sidebands")
+    if d.background_model == "truth":
+        samples = exact(sidebands)
+    else:
+        samples = templates.sideband_flow_template(
+            sidebands,
+            point.signal,
+            seed=d.seed,
+            hp=d.background_hp,
+            cache_dir=background_dir(campaign),
+            n_threads=n_threads,
+        )
+    return replace(sidebands, samples_file=samples)

@@ -25,7 +25,7 @@ from hpo.cells import campaign_cells
 from hpo.config import Campaign
 from hpo.products import limit as exact_limit
 
-__all__ = ["Report", "make_report", "summary_table"]
+__all__ = ["Report", "attach_plots", "make_report", "save_figure", "summary_table"]
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,15 @@ def summary_table(summaries: list[dict]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def _save(fig, folder: Path, name: str) -> list[Path]:
+def save_figure(fig, folder: Path, name: str) -> list[Path]:
+    """``<folder>/<name>.png`` and ``.pdf``, each written atomically; their paths."""
+    from objectives.files import atomic_path
+
     paths = []
     for ext in ("png", "pdf"):
         p = folder / f"{name}.{ext}"
-        fig.savefig(p, dpi=120, bbox_inches="tight")
+        with atomic_path(p) as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight", format=ext)
         paths.append(p)
     return paths
 
@@ -101,7 +105,7 @@ def _plot_max_sic(summaries: list[dict], folder: Path, plt) -> list[Path]:
         ax.set_ylabel("max SIC (median, 16-84 %)")
         ax.axhline(1.0, color="grey", lw=0.8, ls=":")
         ax.legend(fontsize=7)
-    return _save(fig, folder, "max_sic_vs_signal")
+    return save_figure(fig, folder, "max_sic_vs_signal")
 
 
 def _median_sic_curve(run_files: list[Path], selection: str):
@@ -165,7 +169,7 @@ def _plot_sic_curves(campaign: Campaign, folder: Path, plt) -> dict[str, list[Pa
         ax.set_ylabel("SIC")
         ax.set_title(cc.key, fontsize=9)
         ax.legend(fontsize=7)
-        by_cell[cc.study_name] = _save(fig, folder, f"sic_{cc.key}")
+        by_cell[cc.study_name] = save_figure(fig, folder, f"sic_{cc.key}")
         plt.close(fig)
     return by_cell
 
@@ -200,12 +204,17 @@ def _plot_argos_vs_truth(campaign: Campaign, folder: Path, plt) -> list[Path]:
     ax.set_ylabel("true max SIC (test set)")
     ax.set_title("every trial: ARGOS vs truth")
     ax.legend(fontsize=6)
-    paths = _save(fig, folder, "argos_vs_truth")
+    paths = save_figure(fig, folder, "argos_vs_truth")
     plt.close(fig)
     return paths
 
 
-def _attach_to_studies(campaign: Campaign, sic_plots: dict[str, list[Path]]) -> None:
+def attach_plots(campaign: Campaign, plots: dict[str, list[Path]], attr: str) -> None:
+    """Attach each study's PNG to it as an artifact (optuna-dashboard shows it).
+
+    ``attr`` names the study user attribute that remembers the attached file's digest,
+    so an unchanged plot is not attached twice.
+    """
     import optuna
     import optuna.artifacts as oa
 
@@ -214,15 +223,15 @@ def _attach_to_studies(campaign: Campaign, sic_plots: dict[str, list[Path]]) -> 
 
     storage = open_created_storage(campaign)
     store = artifact_store(campaign.run_dir)
-    for study_name, paths in sic_plots.items():
+    for study_name, paths in plots.items():
         study = optuna.load_study(study_name=study_name, storage=storage)
         png = next(p for p in paths if p.suffix == ".png")
-        if study.user_attrs.get("sic_plot_sha") == _digest(png):
+        if study.user_attrs.get(attr) == _digest(png):
             continue
         oa.upload_artifact(
             artifact_store=store, file_path=str(png), study_or_trial=study, mimetype="image/png"
         )
-        study.set_user_attr("sic_plot_sha", _digest(png))
+        study.set_user_attr(attr, _digest(png))
 
 
 def _digest(path: Path) -> str:
@@ -248,7 +257,7 @@ def make_report(campaign: Campaign) -> Report:
     files += _plot_argos_vs_truth(campaign, folder, plt)
     plt.close("all")
     try:
-        _attach_to_studies(campaign, sic_plots)
+        attach_plots(campaign, sic_plots, "sic_plot_sha")
     except Exception as exc:  # the dashboard attachment must never fail the report
         log.warning("could not attach SIC plots to the studies: %s", exc)
     table = summary_table(summaries) if summaries else "no final summaries yet (run hpo final)"

@@ -16,9 +16,13 @@ Modes (what label 1 is separated from):
 * ``CATHODE``: samples of a background model, read from ``samples_file``
   (rows ``[mjj, features...]``), four times as many as signal-region data.
 
-The test set is the same for every mode, so cells compare directly. Cells of
-the density methods (mode ``"density"``) train on the events with mjj kept
-(:mod:`objectives.flows.methods`).
+The test set is the same for every mode, so cells compare directly; a region the
+extra background does not cover has none (``X_test`` None: no truth oracle), and
+IAD cannot train there. ``DataSpec.train_on = "sidebands"`` (CATHODE only) puts
+the short-sideband data in place of the signal-region data against samples of
+the background model in the sidebands: the bump hunt's data-driven estimate of
+CATHODE's systematic. Cells of the density methods (mode ``"density"``) train on
+the events with mjj kept (:mod:`objectives.flows.methods`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ __all__ = [
     "MODES",
     "Cell",
     "DataSpec",
+    "TRAIN_ON",
     "PreparedCell",
     "prepare",
     "random_rotation",
@@ -52,6 +57,8 @@ MODES = ("IAD", "CWoLa", "CATHODE")
 CATHODE_OVERSAMPLING = 4
 #: Seed of the fixed random rotation, as in the reference (scipy special_ortho_group).
 ROTATION_SEED = 1
+#: What label 1 of a classifier cell is: signal-region data, or short-sideband data.
+TRAIN_ON = ("sr", "sidebands")
 
 
 @dataclass(frozen=True)
@@ -69,11 +76,17 @@ class DataSpec:
     n_noise: int = 0
     shifted: bool = False
     region: Region = DEFAULT_REGION
+    #: label 1 of the classifier modes: "sr" (signal-region data) or "sidebands" (CATHODE)
+    train_on: str = "sr"
 
     def __post_init__(self) -> None:
         for name in ("data_file", "extrabkg_file", "samples_file", "background_model"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
+        if self.train_on not in TRAIN_ON:
+            raise ValueError(
+                f"DataSpec.train_on: must be 'sr' or 'sidebands', got {self.train_on!r}"
+            )
 
     @property
     def features(self) -> Features:
@@ -82,7 +95,8 @@ class DataSpec:
     def describe(self) -> str:
         """Feature tag, plus the region off the default: ``baseline+dR``, ``baseline+SR3.4-3.8``."""
         tag = self.features.describe()
-        return tag if self.region.is_default else f"{tag}+{self.region.tag}"
+        tag = tag if self.region.is_default else f"{tag}+{self.region.tag}"
+        return tag if self.train_on == "sr" else f"{tag}+on-sidebands"
 
     def events(self, signal: int, *, with_test: bool = True):
         """The :class:`~objectives.data.RegionData` of this data with ``signal`` injected."""
@@ -136,8 +150,9 @@ class PreparedCell:
     X: np.ndarray
     y: np.ndarray
     w: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
+    #: the labelled test set; None where the region has none (no extra background there)
+    X_test: np.ndarray | None
+    y_test: np.ndarray | None
     info: dict = field(default_factory=dict)
 
 
@@ -169,22 +184,24 @@ def read_samples(path: Path, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     return arr[:, 0], arr[:, 1:]
 
 
-def _template(mode: str, rd, data: DataSpec) -> np.ndarray:
+def _template(mode: str, rd, data: DataSpec, n_data: int) -> np.ndarray:
     if mode == "IAD":
+        if rd.iad_template is None:
+            raise DataError(rd.info.get("no_extra_background", "IAD needs data.extrabkg_file"))
         return rd.iad_template.x
     if mode == "CWoLa":
         return rd.sidebands.x
     if data.samples_file is None:
         raise DataError("CATHODE mode needs data.samples_file (background-model samples)")
     _, xs = read_samples(data.samples_file, rd.sr.x.shape[1])
-    want = CATHODE_OVERSAMPLING * len(rd.sr)
+    want = CATHODE_OVERSAMPLING * n_data
     if xs.shape[0] < want:
         log.warning(
-            "%s: %d samples, fewer than %dx the %d SR data events",
+            "%s: %d samples, fewer than %dx the %d data events",
             data.samples_file,
             xs.shape[0],
             CATHODE_OVERSAMPLING,
-            len(rd.sr),
+            n_data,
         )
     return xs[:want]
 
@@ -193,20 +210,25 @@ def _template(mode: str, rd, data: DataSpec) -> np.ndarray:
 def _prepare(mode: str, signal: int, rotation: bool, data: DataSpec) -> PreparedCell:
     from objectives.metrics import balanced_weights
 
+    if data.train_on == "sidebands" and mode != "CATHODE":
+        raise ValueError(f"{mode} cells train on signal-region data; only CATHODE on sidebands")
     rd = data.events(signal)
-    X1, X0 = rd.sr.x, _template(mode, rd, data)
+    X1 = rd.sr.x if data.train_on == "sr" else rd.sidebands.x
+    X0 = _template(mode, rd, data, len(X1))
     if X0.shape[0] == 0:
         raise DataError(f"{mode} template for {data.data_file} in {rd.region.describe()} is empty")
     X = np.concatenate([X1, X0])
     y = np.concatenate([np.ones(len(X1), np.int8), np.zeros(len(X0), np.int8)])
-    X_test, y_test = rd.test.x, rd.test.label
+    has_test = rd.test is not None and data.train_on == "sr"
+    X_test = rd.test.x if has_test else None
     if rotation:
         R = random_rotation(X.shape[1])
-        X, X_test = X @ R.T, X_test @ R.T
+        X = X @ R.T
+        X_test = X_test @ R.T if has_test else None
     mean, std = X.mean(axis=0), X.std(axis=0)
     std[std == 0] = 1.0
     X = ((X - mean) / std).astype(np.float32)
-    X_test = ((X_test - mean) / std).astype(np.float32)
+    X_test = ((X_test - mean) / std).astype(np.float32) if has_test else None
 
     n_sig, n_bkg = rd.info["n_sr_signal"], rd.info["n_sr_background"]
     info = {
@@ -214,24 +236,31 @@ def _prepare(mode: str, signal: int, rotation: bool, data: DataSpec) -> Prepared
         "mode": mode,
         "signal": signal,
         "rotation": rotation,
+        "train_on": data.train_on,
+        "n_data": len(X1),
         "s_over_b": n_sig / max(n_bkg, 1),
         "s_over_sqrt_b": n_sig / np.sqrt(max(n_bkg, 1)),
         "n_template": int(X0.shape[0]),
         "rotation_seed": ROTATION_SEED if rotation else None,
     }
     log.info(
-        "prepared %s N=%d in %s: %d SR data (%d signal), %d template, test %d+%d",
+        "prepared %s N=%d in %s: %d %s data (%d signal in the SR), %d template, test %s",
         mode,
         signal,
         rd.region.describe(),
-        info["n_sr_data"],
+        len(X1),
+        "SR" if data.train_on == "sr" else "sideband",
         n_sig,
         info["n_template"],
-        info["n_test_background"],
-        info["n_test_signal"],
+        f"{info['n_test_background']}+{info['n_test_signal']}" if has_test else "none",
     )
     return PreparedCell(
-        X=X, y=y, w=balanced_weights(y), X_test=X_test, y_test=y_test.copy(), info=info
+        X=X,
+        y=y,
+        w=balanced_weights(y),
+        X_test=X_test,
+        y_test=rd.test.label.copy() if has_test else None,
+        info=info,
     )
 
 

@@ -18,6 +18,12 @@ and keeps mjj, which the conditional flows and the CATHODE sampling need:
 * ``test``: the rest of the extra background in the region plus the signal-region
   signal events not injected (at most ``MAX_TEST_SIGNAL``), labelled 1 = signal.
 
+Both need the extra background across the whole region. Where it does not reach
+(the real SR-only extra-background file and a bump-hunt window beside 3.3-3.7 TeV)
+they are None and ``info["no_extra_background"]`` says why: CWoLa and CATHODE
+still train there (without the truth oracle), IAD cannot
+(:func:`objectives.cells.prepare` raises that reason as a DataError).
+
 Arrays are shared between callers: never modify them in place.
 """
 
@@ -34,7 +40,15 @@ from objectives.errors import DataError
 from objectives.injection import inject, n_template, shift, test_signal
 from objectives.regions import DEFAULT_REGION, Region
 
-__all__ = ["BASELINE", "Features", "RegionData", "Sample", "read_events", "region_data"]
+__all__ = [
+    "BASELINE",
+    "Features",
+    "RegionData",
+    "Sample",
+    "coverage_gap",
+    "read_events",
+    "region_data",
+]
 
 log = logging.getLogger(__name__)
 
@@ -132,17 +146,19 @@ def read_events(path: str | Path, features: Features = BASELINE):
     return _read(str(path.resolve()), st.st_size, st.st_mtime_ns, features)
 
 
-def _check_coverage(mjj: np.ndarray, region: Region, path: Path) -> None:
+def coverage_gap(mjj: np.ndarray, region: Region, path: Path) -> str | None:
+    """Why the extra background ``mjj`` does not cover ``region``'s SR, or None if it does."""
     lo, hi = region.sr
     inside = mjj[region.in_sr(mjj)]
     tol = COVERAGE_TOLERANCE * (hi - lo)
     if inside.size == 0 or inside.min() > lo + tol or inside.max() < hi - tol:
         span = f"{mjj.min():.3f}-{mjj.max():.3f} TeV" if mjj.size else "no events"
-        raise DataError(
+        return (
             f"{path}: the extra background covers mjj {span}, not the whole signal region "
             f"{region.describe()}; the test set (and the IAD template) need background "
             "across the region"
         )
+    return None
 
 
 @functools.lru_cache(maxsize=16)
@@ -169,10 +185,14 @@ def _region_data(
         "n_sr_background": int(np.count_nonzero((events.label == 0) & sr)),
         "data_sha256": events.sha256,
     }
-    template = test = None
+    template = test = gap = None
     if extrabkg_file is not None:
         extra, x_extra = read_events(extrabkg_file, features)
-        _check_coverage(extra.mjj, region, extra.path)
+        info["extrabkg_sha256"] = extra.sha256
+        gap = coverage_gap(extra.mjj, region, extra.path)
+        if gap is not None:
+            info["no_extra_background"] = gap
+    if extrabkg_file is not None and gap is None:
         keep = np.flatnonzero(region.in_sr(extra.mjj))
         if keep.size < extra.mjj.size:
             log.debug("%s: %d events outside %s", extra.path, extra.mjj.size - keep.size, region)
@@ -187,7 +207,6 @@ def _region_data(
             np.concatenate([np.zeros(len(test_bkg), np.int8), np.ones(len(test_sig), np.int8)]),
         )
         info.update(
-            extrabkg_sha256=extra.sha256,
             n_iad_template=len(template),
             n_test_background=len(test_bkg),
             n_test_signal=len(test_sig),
@@ -224,8 +243,9 @@ def region_data(
 ) -> RegionData:
     """The events of ``data_file`` with ``signal`` events injected, in ``region``.
 
-    Without ``extrabkg_file`` there is no IAD template and no test set (enough for
-    training a background model). Cached per process; raises DataError.
+    Without ``extrabkg_file``, or where it does not cover the region, there is no IAD
+    template and no test set (enough for a background model, CWoLa and CATHODE).
+    Cached per process; raises DataError.
     """
     if int(signal) != signal or signal < 0:
         raise ValueError(f"signal must be an integer >= 0, got {signal!r}")

@@ -28,6 +28,7 @@ import numpy as np
 __all__ = [
     "argos",
     "balanced_weights",
+    "band",
     "max_sic",
     "roc_auc",
     "sic_curve",
@@ -178,3 +179,12 @@ def roc_auc(scores, truth) -> float:
     x = np.concatenate(([0.0], fpr))
     y = np.concatenate(([0.0], tpr))
     return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
+
+
+def band(values) -> dict[str, float]:
+    """Median and 16-84 % band of the finite ``values`` (None and NaN left out), and their count."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return {"median": float("nan"), "q16": float("nan"), "q84": float("nan"), "n": 0}
+    q16, q50, q84 = np.percentile(v, [16, 50, 84])
+    return {"median": float(q50), "q16": float(q16), "q84": float(q84), "n": int(v.size)}

@@ -6,6 +6,9 @@ selections share one score array); ``truth[m]`` the max SIC and AUC of that
 ensemble on the labelled test set (NaN without truth), ``scores[m]`` its test
 scores, ``curves[m]`` its SIC curve ``(tpr, fpr, sic)``, computed once here so no
 caller recomputes it. Max SIC is the truth oracle: never available on real data.
+``held_out`` (classifiers, under a split that holds events out) keeps the scores of
+the held-out part of the training set with their data / template labels: what the
+bump hunt's cut and count reads.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["EvaluationResult", "SicCurve", "score_truth"]
+__all__ = ["EvaluationResult", "HeldOut", "SicCurve", "score_truth"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,25 @@ class SicCurve:
             return np.zeros((3, 0))
         idx = np.unique(np.linspace(0, self.tpr.size - 1, n).astype(int))
         return np.stack([self.tpr[idx], self.fpr[idx], self.sic[idx]])
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Scores of the events a model did not train on (half statistics, k-fold).
+
+    ``index``: their rows in the cell's training set (data rows first, then the
+    template's); ``label``: 1 = signal-region data, 0 = template; ``scores``:
+    selection -> score of each row (the ensemble that selection picks).
+    """
+
+    index: np.ndarray = field(repr=False)
+    label: np.ndarray = field(repr=False)
+    scores: dict[str, np.ndarray] = field(repr=False)
+
+    def of(self, selection: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(data scores, template scores)`` of one selection."""
+        s = self.scores[selection]
+        return s[self.label == 1], s[self.label == 0]
 
 
 def score_truth(scores: np.ndarray, y_test: np.ndarray | None) -> tuple[dict[str, float], SicCurve]:
@@ -61,6 +83,8 @@ class EvaluationResult:
     y_test: np.ndarray | None = field(default=None, repr=False)
     #: the fitted model, where a method's direct API returns it (never stored)
     model: object = field(default=None, repr=False)
+    #: held-out scores with their data / template labels (classifiers; None otherwise)
+    held_out: HeldOut | None = field(default=None, repr=False)
 
     @classmethod
     def from_scores(

@@ -9,6 +9,17 @@
   ``(run, k)``: train on the other ``k - 1`` folds, score the held-out fold ``fold``
   (the bump hunt's scheme: every event is scored by a model that never saw it).
 
+k-fold and the bump hunt's reference (seed 001): there, signal-region data and the
+template are each shuffled and cut into ``k`` folds with ``array_split``; fold
+number ``f`` holds out fold ``(k - 1 - f) mod k`` and trains on the other ``k - 1``.
+Here each class (1 = data, 0 = template) is permuted and cut with ``array_split``
+on its own, with a seed of its own ``(run, k, label)``, and fold ``f`` holds out
+fold ``f``: the same scheme up to the numbering of the folds. Two differences: the
+reference shuffles once with a fixed seed and varies only the classifier seed
+over its runs, while here every run is also a new partition; and because each
+class has its own seed, the data folds of a run do not depend on the template
+(IAD, CWoLa and CATHODE cells of one region hold out the same data events).
+
 Repetition ``run`` uses the same split and the same model seed in every trial,
 as in the paper, so trials are paired per repetition.
 
@@ -115,10 +126,11 @@ class Split:
             return every, every
         if self.kind == "half":
             rng = np.random.default_rng(np.random.SeedSequence([0x5A11, self.run]))
-        else:
-            rng = np.random.default_rng(np.random.SeedSequence([0xF01D, self.run, self.k]))
         train, held = [], []
         for label in np.unique(y):
+            if self.kind == "kfold":  # one seed per class: data folds independent of templates
+                words = [0xF01D, self.run, self.k, int(label)]
+                rng = np.random.default_rng(np.random.SeedSequence(words))
             idx = np.flatnonzero(y == label)
             idx = idx[rng.permutation(idx.size)]
             if self.kind == "half":

@@ -26,6 +26,11 @@ Model (masses in TeV; x = [mJ1, dmJ, tau21_J1, tau21_J2], J1 the lighter jet):
   on x is the Neyman-Pearson optimum.
 * ``shifted=True`` (CATHODE's correlation test): mJ1 and dmJ both move by
   +0.1 mjj for every event; densities and the likelihood ratio follow.
+* the **alternative simulation** (the bump hunt's ``delta_sys = "mc"``): the same
+  background with the latent means of p_bkg(x | mjj) moved by ``mismodelling``
+  times :data:`ALT_LATENT_SHIFT`, a controlled mismodelling of the feature shapes
+  whose size is known exactly (:func:`log_mismodelling_ratio`); the signal and the
+  mjj spectrum are unchanged. :func:`write_alternative` writes its extra background.
 
 TODO (optional): the extended ``tau{N}j{J}_{beta}`` columns are not written yet, so
 the synthetic files support the baseline feature set (plus Delta R and noise) only.
@@ -54,13 +59,17 @@ from scipy.special import expit, log_expit, logit, logsumexp, ndtr
 from objectives.regions import DEFAULT_REGION, Region
 
 __all__ = [
+    "ALT_LATENT_SHIFT",
     "GENERATOR_VERSION",
     "SyntheticModel",
     "SyntheticSpec",
     "SyntheticTable",
+    "alternative_path",
     "generate",
+    "log_mismodelling_ratio",
     "sidecar_path",
     "synthetic_paths",
+    "write_alternative",
     "write_synthetic",
 ]
 
@@ -85,6 +94,12 @@ _SIG_BOUNDS = (0.6, 1.75)  # absolute
 _REFERENCE_MJJ = 3.5
 #: Drift of the background latent means per unit log(mjj / 3.5 TeV).
 _BKG_DRIFT = np.array([-0.3, -0.3, 0.2, 0.2])
+#: The alternative simulation at ``mismodelling = 1``: shift of the background latent
+#: means z = (logit(mJ1/b), logit(dmJ/(B - 2 mJ1)), logit(tau21_J1), logit(tau21_J2)).
+#: A logit shift d moves ln u by (1 - u) d: with u ~ 0.1 for the masses that is
+#: about +3 % on the lighter jet's mass and on the mass difference, with u ~ 0.5
+#: for tau21 about +2.5 % on both tau21. Every density stays exact.
+ALT_LATENT_SHIFT = np.array([0.03, 0.03, 0.05, 0.05])
 # Class-independent jet nuisances.
 _TAU1_LOG_MEAN, _TAU1_LOG_SIGMA = np.log(0.1), 0.5
 _TAU32_BETA = (6.0, 3.0)
@@ -312,11 +327,17 @@ class SyntheticModel:
     Args:
         shifted: CATHODE's correlation test, mJ1 and dmJ moved by +0.1 mjj.
         n_quadrature: Gauss-Legendre nodes of the SR integrals in :meth:`likelihood_ratio`.
+        mismodelling: the alternative simulation's background, its latent means moved
+            by ``mismodelling * ALT_LATENT_SHIFT`` (0: the nominal background).
     """
 
-    def __init__(self, shifted: bool = False, n_quadrature: int = 64) -> None:
+    def __init__(
+        self, shifted: bool = False, n_quadrature: int = 64, mismodelling: float = 0.0
+    ) -> None:
         self.shifted = bool(shifted)
         self.n_quadrature = int(n_quadrature)
+        self.mismodelling = float(mismodelling)
+        self._bkg_offset = self.mismodelling * ALT_LATENT_SHIFT
         self._bkg = _GaussianMixture(**_BKG_MIXTURE)
         self._sig = _GaussianMixture(**_SIG_MIXTURE)
         self._log_z_bkg_mjj = _log_integral(_log_bkg_mjj_unnorm, *_MJJ_RANGE, n=2048)
@@ -383,7 +404,7 @@ class SyntheticModel:
         """Exact log p_bkg(x | mjj); mjj is a scalar or one value per row."""
         mjj = np.broadcast_to(np.asarray(mjj, dtype=np.float64), (len(x),))
         z, log_jac = to_latent(self._unshift(x, mjj), mjj, signal=False)
-        drift = np.log(mjj / _REFERENCE_MJJ)[:, None] * _BKG_DRIFT
+        drift = np.log(mjj / _REFERENCE_MJJ)[:, None] * _BKG_DRIFT + self._bkg_offset
         out = np.full(len(x), -np.inf)
         ok = np.isfinite(log_jac)
         out[ok] = self._bkg.log_prob(z[ok] - drift[ok]) + log_jac[ok]
@@ -404,7 +425,8 @@ class SyntheticModel:
     def sample_bkg(self, mjj: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw background features x ~ p_bkg(x | mjj), one row per mjj value."""
         mjj = np.asarray(mjj, dtype=np.float64).reshape(-1)
-        z = self._bkg.sample(len(mjj), rng) + np.log(mjj / _REFERENCE_MJJ)[:, None] * _BKG_DRIFT
+        drift = np.log(mjj / _REFERENCE_MJJ)[:, None] * _BKG_DRIFT + self._bkg_offset
+        z = self._bkg.sample(len(mjj), rng) + drift
         return self._shift(from_latent(z, mjj, signal=False), mjj)
 
     def sample_sig(self, mjj: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -436,6 +458,21 @@ class SyntheticModel:
         """Exact p_sig(x | SR) / p_bkg(x | SR) in ``region``: the Neyman-Pearson optimal score."""
         with np.errstate(over="ignore"):
             return np.exp(self.log_prob_sr(x, True, region) - self.log_prob_sr(x, False, region))
+
+
+def log_mismodelling_ratio(
+    x: np.ndarray, mismodelling: float, region: Region = DEFAULT_REGION, *, shifted: bool = False
+) -> np.ndarray:
+    """Exact log p_bkg(x | SR) / p_alt(x | SR): nominal over alternative-simulation background.
+
+    The optimal score for telling the two apart: cutting on it gives the largest
+    excess of nominal events over what the alternative template predicts, i.e. the
+    largest systematic ``delta_sys = "mc"`` can measure at a given efficiency.
+    """
+    nominal = SyntheticModel(shifted=shifted)
+    alt = SyntheticModel(shifted=shifted, mismodelling=mismodelling)
+    x = np.asarray(x, dtype=np.float64)
+    return nominal.log_prob_sr(x, False, region) - alt.log_prob_sr(x, False, region)
 
 
 @dataclass(frozen=True)
@@ -589,6 +626,37 @@ def _record(spec: SyntheticSpec) -> dict:
     return {"spec": spec.record(), "generator_version": GENERATOR_VERSION, "sizes": spec.sizes}
 
 
+def _write_once(paths: tuple[Path, ...], meta_path: Path, record: dict, make) -> None:
+    """Write ``make()``'s tables to ``paths`` unless a sidecar records ``record`` (locked).
+
+    Idempotent and safe for concurrent callers: each file goes through a temporary
+    file and a rename, the sidecar last.
+    """
+    from filelock import FileLock
+
+    from objectives.files import atomic_path, atomic_write_text
+
+    expected = json.loads(json.dumps(record))
+
+    def up_to_date() -> bool:
+        try:
+            return json.loads(meta_path.read_text()) == expected and all(p.is_file() for p in paths)
+        except (OSError, ValueError):
+            return False
+
+    meta_path.parent.mkdir(parents=True, exist_ok=True)
+    if up_to_date():
+        return
+    with FileLock(str(meta_path) + ".lock"):
+        if up_to_date():
+            return
+        meta_path.unlink(missing_ok=True)
+        for table, path in zip(make(), paths, strict=True):
+            with atomic_path(path) as tmp:
+                table.frame.to_hdf(tmp, key="df", mode="w", format="fixed")
+        atomic_write_text(meta_path, json.dumps(record, indent=2))
+
+
 def write_synthetic(spec: SyntheticSpec, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     """Write the synthetic data and extra-background files (LHCO HDF5 schema, key ``df``).
 
@@ -596,33 +664,43 @@ def write_synthetic(spec: SyntheticSpec, out_dir: str | os.PathLike) -> tuple[Pa
     generator version exist, nothing is done. Files are written atomically
     (temporary file + rename) under a lock, so concurrent callers are safe.
     """
-    from filelock import FileLock
-
-    from objectives.files import atomic_path, atomic_write_text
-
     data_path, extra_path = synthetic_paths(spec, out_dir)
-    meta_path = sidecar_path(spec, out_dir)
-    data_path.parent.mkdir(parents=True, exist_ok=True)
 
-    def up_to_date() -> bool:
-        try:
-            return (
-                json.loads(meta_path.read_text()) == json.loads(json.dumps(_record(spec)))
-                and data_path.is_file()
-                and extra_path.is_file()
-            )
-        except (OSError, ValueError):
-            return False
-
-    if up_to_date():
-        return data_path, extra_path
-    with FileLock(str(meta_path) + ".lock"):
-        if up_to_date():
-            return data_path, extra_path
-        meta_path.unlink(missing_ok=True)
+    def make():
         log.info("generating %s (sizes %s)", spec.tag, spec.sizes)
-        for table, path in zip(generate(spec), (data_path, extra_path), strict=False):
-            with atomic_path(path) as tmp:
-                table.frame.to_hdf(tmp, key="df", mode="w", format="fixed")
-        atomic_write_text(meta_path, json.dumps(_record(spec), indent=2))
+        return generate(spec)
+
+    _write_once((data_path, extra_path), sidecar_path(spec, out_dir), _record(spec), make)
     return data_path, extra_path
+
+
+def alternative_path(spec: SyntheticSpec, mismodelling: float, out_dir) -> Path:
+    """The alternative simulation's extra-background file of ``spec`` (may not exist yet)."""
+    return Path(out_dir) / f"{spec.tag}_alt{mismodelling:g}_extrabkg.h5"
+
+
+def write_alternative(spec: SyntheticSpec, mismodelling: float, out_dir) -> Path:
+    """Write the extra background of the alternative simulation (LHCO schema); its path.
+
+    As many events over the same mjj range as the nominal extra background, with
+    features from ``SyntheticModel(mismodelling=mismodelling)``; its own seed, so
+    no event repeats a nominal one. Idempotent, atomic, locked like
+    :func:`write_synthetic`.
+    """
+    if not (isinstance(mismodelling, int | float) and mismodelling > 0):
+        raise ValueError(f"mismodelling: must be a number > 0, got {mismodelling!r}")
+    path = alternative_path(spec, mismodelling, out_dir)
+    record = {**_record(spec), "alternative": {"mismodelling": float(mismodelling)}}
+    record["alternative"]["latent_shift"] = list(mismodelling * ALT_LATENT_SHIFT)
+
+    def make():
+        model = SyntheticModel(shifted=spec.shifted, mismodelling=mismodelling)
+        n = spec.sizes[2]
+        words = [spec.seed, GENERATOR_VERSION, int(spec.shifted), 0xA17, round(mismodelling * 1e6)]
+        rng = np.random.default_rng(np.random.SeedSequence(words))
+        mjj = model.sample_mjj_bkg(n, rng, *spec.extra_range)
+        log.info("generating the alternative simulation (%g) of %s", mismodelling, spec.tag)
+        return (_table(mjj, model.sample_bkg(mjj, rng), np.zeros(n, np.int8), rng),)
+
+    _write_once((path,), path.with_suffix(".json"), record, make)
+    return path

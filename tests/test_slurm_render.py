@@ -58,6 +58,16 @@ CASES = {
         "final",
         ["hpo", "final", "c.toml"],
     ),
+    "bumphunt": (
+        SlurmOptions(job_name="demo-bumphunt", array_size=45, array_parallel=8, log_dir="logs"),
+        "bumphunt",
+        ["hpo", "bumphunt", "--slurm-task", "c.toml"],
+    ),
+    "combine": (
+        SlurmOptions(job_name="demo-bumphunt-combine", time=60, log_dir="logs"),
+        "combine",
+        ["hpo", "bumphunt", "--combine", "--resubmit", "c.toml"],
+    ),
 }
 
 
@@ -106,6 +116,13 @@ def test_only_the_worker_is_an_array_and_logs_are_named_by_job() -> None:
     assert "--array=" not in pick
     assert "#SBATCH --output=/scratch/runs/demo/logs/%x-%A_%a.out" in worker.splitlines()
     assert "#SBATCH --output=/scratch/runs/demo/logs/%x-%j.out" in pick.splitlines()
+
+
+def test_resubmitted_array_tasks_override_the_scripts_array() -> None:
+    argv = sbatch_argv("bumphunt.sbatch", array="3,7%2")
+    assert argv == ["sbatch", "--parsable", "--array=3,7%2", "bumphunt.sbatch"]
+    with pytest.raises(ValueError, match="array: must be like '3,7' or '0-4%2'"):
+        sbatch_argv("bumphunt.sbatch", array="3;rm -rf /")
 
 
 def test_already_batch_signal_is_not_doubled() -> None:

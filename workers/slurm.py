@@ -39,6 +39,7 @@ from pathlib import Path
 from workers.proc import CommandError, run
 
 __all__ = [
+    "ARRAY_KINDS",
     "KINDS",
     "TERMINAL_STATES",
     "SlurmError",
@@ -55,9 +56,12 @@ __all__ = [
     "valid_time",
 ]
 
-KINDS = ("worker", "pick-best", "final", "report", "proxy")
+KINDS = ("worker", "pick-best", "final", "report", "proxy", "bumphunt", "combine")
 """Script kinds, one template each: the worker array, pick-best, the final runs, the report,
-the storage proxy the array's workers talk to."""
+the storage proxy the array's workers talk to, the bump hunt's array of (window, fold)
+tasks and its combine job."""
+#: The kinds rendered as job arrays (``--array``, logs per array task).
+ARRAY_KINDS = ("worker", "bumphunt")
 
 TERMINAL_STATES = frozenset(
     {
@@ -82,6 +86,7 @@ _MEM_RE = re.compile(r"^\d+[KMGT]?$")
 _SAFE_VALUE_RE = re.compile(r"^[A-Za-z0-9_.,:@%/+=\-\[\]]+$")
 _DEPENDENCY_RE = re.compile(r"^(after|afterany|afterok|afternotok|aftercorr)(:\d+(_\d+)?)+$")
 _JOB_ID_RE = re.compile(r"^\d+(_\d+)?$")
+_ARRAY_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*(%\d+)?$")
 _TEMPLATES = Path(__file__).parent / "templates"  # package data, also deploy/templates
 
 
@@ -96,9 +101,10 @@ class SlurmOptions:
     Empty strings / ``None`` mean "not requested" (the cluster default applies).
     ``time`` is minutes (int) or a SLURM time string (``"HH:MM:SS"``, ``"D-HH:MM"``).
     ``array_size`` and ``array_parallel`` give ``--array=0-(size-1)%parallel`` and are
-    used only for ``kind="worker"``. ``log_dir`` holds the job logs (stdout and stderr
-    together). ``setup`` lines (``module load ...``, ``source .venv/bin/activate``) run
-    before the command; ``extra`` lines are additional ``#SBATCH`` flags, the escape hatch.
+    used only for the array kinds (``worker``, ``bumphunt``). ``log_dir`` holds the job
+    logs (stdout and stderr together). ``setup`` lines (``module load ...``,
+    ``source .venv/bin/activate``) run before the command; ``extra`` lines are
+    additional ``#SBATCH`` flags, the escape hatch.
     """
 
     job_name: str = "wsad-hpo"
@@ -225,7 +231,7 @@ def _validate(o: SlurmOptions) -> None:
 
 def _directives(o: SlurmOptions, kind: str) -> list[str]:
     """The ``#SBATCH`` lines: flags sorted by name, then the extra lines in given order."""
-    pattern = "%x-%A_%a.out" if kind == "worker" else "%x-%j.out"
+    pattern = "%x-%A_%a.out" if kind in ARRAY_KINDS else "%x-%j.out"
     flags: dict[str, str] = {
         "job-name": o.job_name,
         "time": str(o.time),
@@ -234,7 +240,7 @@ def _directives(o: SlurmOptions, kind: str) -> list[str]:
         "open-mode": "append",  # a requeued task appends to its log instead of truncating it
         "signal": o.signal if o.signal.startswith("B:") else f"B:{o.signal}",
     }
-    if kind == "worker":
+    if kind in ARRAY_KINDS:
         par = f"%{o.array_parallel}" if o.array_parallel else ""
         flags["array"] = f"0-{o.array_size - 1}{par}"
     for key, value in (
@@ -311,14 +317,21 @@ def _fail(argv: list[str], proc: subprocess.CompletedProcess[str]) -> SlurmError
     return SlurmError(f"{shlex.join(argv)} failed (exit {proc.returncode}): {err}")
 
 
-def sbatch_argv(script_path: str | Path, *, dependency: str | None = None) -> list[str]:
+def sbatch_argv(
+    script_path: str | Path, *, dependency: str | None = None, array: str | None = None
+) -> list[str]:
     """The ``sbatch`` argv that :func:`submit` runs (pure; for ``--dry-run`` printing).
 
     ``dependency`` is a SLURM dependency like ``afterany:123`` or ``afterok:124``; a
     dependent job is cancelled if its dependency can never be satisfied, instead of
-    pending forever.
+    pending forever. ``array`` (``"3,7%2"``) replaces the script's ``--array``: an
+    array script submitted again for some of its tasks only.
     """
     argv = ["sbatch", "--parsable"]
+    if array is not None:
+        if not _ARRAY_RE.match(array):
+            raise ValueError(f"array: must be like '3,7' or '0-4%2', got {array!r}")
+        argv.append(f"--array={array}")
     if dependency is not None:
         for part in dependency.split(","):
             if not _DEPENDENCY_RE.match(part):
@@ -330,9 +343,11 @@ def sbatch_argv(script_path: str | Path, *, dependency: str | None = None) -> li
     return [*argv, str(script_path)]
 
 
-def submit(script_path: str | Path, *, dependency: str | None = None) -> str:
+def submit(
+    script_path: str | Path, *, dependency: str | None = None, array: str | None = None
+) -> str:
     """Submit a script with ``sbatch --parsable`` and return the job id (e.g. ``"123"``)."""
-    argv = sbatch_argv(script_path, dependency=dependency)
+    argv = sbatch_argv(script_path, dependency=dependency, array=array)
     if not Path(script_path).is_file():
         raise SlurmError(f"sbatch: script {script_path} does not exist")
     proc = _run(argv)

@@ -7,6 +7,11 @@ on the held-out part (half statistics, k-fold) or on the training set itself
 different ensemble (the NN averages the epochs that metric ranks best; trees
 have one ensemble). The truth oracle ``max_sic`` of the NN picks the epochs
 with the best true max SIC.
+
+Under a split that holds events out, the result also keeps their scores with
+their data / template labels (``EvaluationResult.held_out``: the bump hunt's
+input). A cell without a test set (a window the extra background does not
+cover) has no test scores and NaN truth.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 import numpy as np
 
 from objectives.cells import Cell, prepare
-from objectives.results import EvaluationResult, score_truth
+from objectives.results import EvaluationResult, HeldOut, score_truth
 from objectives.splits import Split
 
 __all__ = ["CLASSIFIER_METRICS", "evaluate_classifier"]
@@ -64,27 +69,37 @@ def evaluate_classifier(
     t_fit = time.perf_counter() - t1
 
     metrics: dict[str, float] = {}
-    result = EvaluationResult(metrics=metrics, truth={}, scores={}, y_test=p.y_test)
+    has_test = p.X_test is not None
+    result = EvaluationResult(
+        metrics=metrics, truth={}, scores={}, y_test=p.y_test if has_test else None
+    )
+    held: dict[str, np.ndarray] = {}
     cache: dict[str, tuple] = {}  # one prediction per distinct ensemble
     for sel in CLASSIFIER_METRICS:
         if sel == "max_sic" and clf.selection_dependent:
             key, p_va = "oracle", None
             if key not in cache:
-                s_test = _oracle_epochs(clf, p.X_test, p.y_test)
-                cache[key] = (None, s_test, *score_truth(s_test, p.y_test))
+                s_test = _oracle_epochs(clf, p.X_test, p.y_test) if has_test else None
+                cache[key] = (None, s_test, *score_truth(s_test, p.y_test if has_test else None))
         else:
             key = sel if clf.selection_dependent else "all"
             if key not in cache:
                 ranked_by = sel if sel != "max_sic" else "argos"
-                s_test = clf.predict_proba(p.X_test, selection=ranked_by)
+                s_test = clf.predict_proba(p.X_test, selection=ranked_by) if has_test else None
                 cache[key] = (
                     clf.predict_proba(X_va, selection=ranked_by),
                     s_test,
-                    *score_truth(s_test, p.y_test),
+                    *score_truth(s_test, p.y_test if has_test else None),
                 )
         p_va, s_test, truth, curve = cache[key]
-        result.scores[sel], result.truth[sel], result.curves[sel] = s_test, truth, curve
+        result.truth[sel], result.curves[sel] = truth, curve
+        if s_test is not None:
+            result.scores[sel] = s_test
+        if p_va is not None and split.holds_out:
+            held[sel] = p_va
         metrics[sel] = truth["max_sic"] if sel == "max_sic" else _label_free(sel, p_va, y_va, w_va)
+    if split.holds_out:
+        result.held_out = HeldOut(index=va, label=y_va, scores=held)
 
     result.info = {
         "cell": cell.key(),

@@ -73,6 +73,8 @@ def _signal_region_method(hp: dict, cell: Cell, split: Split, seed: int, n_jobs:
     rd = cell.data.events(cell.signal)
     part = rd.sr.take(_train_part(len(rd.sr), split))
     flow_hp = {k: v for k, v in hp.items() if k != "w"}
+    if rd.test is None:  # they score the labelled test set: the extra background must cover
+        raise DataError(rd.info["no_extra_background"])
     test = {"x_test": rd.test.x, "mjj_test": rd.test.mjj, "y_test": rd.test.label}
     if cell.classifier == "ANODE":
         result = run_anode(
