@@ -40,6 +40,7 @@ __all__ = [
     "Cell",
     "DataSpec",
     "PreparedCell",
+    "cathode_template",
     "prepare",
     "random_rotation",
     "read_samples",
@@ -61,6 +62,8 @@ class DataSpec:
     data_file: Path
     extrabkg_file: Path
     #: CATHODE template: ``.npy`` rows ``[mjj, features...]`` of background-model samples
+    #: (ANODE / R-ANODE: the template of their ARGOS / BCE; default: the samples cached
+    #: with ``background_model``)
     samples_file: Path | None = None
     #: density methods: the trained background flow (``model.pt`` of a cached entry)
     background_model: Path | None = None
@@ -169,6 +172,28 @@ def read_samples(path: Path, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     return arr[:, 0], arr[:, 1:]
 
 
+def cathode_template(
+    samples_file: Path, n_data: int, n_features: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(mjj, x)`` of a CATHODE template: the first ``CATHODE_OVERSAMPLING`` x ``n_data`` rows.
+
+    Every method that compares signal-region data with background-model samples uses
+    these rows (CATHODE classifiers, the label-free metrics of ANODE / R-ANODE); a file
+    with fewer rows is used whole, with a warning.
+    """
+    mjj, xs = read_samples(samples_file, n_features)
+    want = CATHODE_OVERSAMPLING * n_data
+    if xs.shape[0] < want:
+        log.warning(
+            "%s: %d samples, fewer than %dx the %d SR data events",
+            samples_file,
+            xs.shape[0],
+            CATHODE_OVERSAMPLING,
+            n_data,
+        )
+    return mjj[:want], xs[:want]
+
+
 def _template(mode: str, rd, data: DataSpec) -> np.ndarray:
     if mode == "IAD":
         return rd.iad_template.x
@@ -176,17 +201,7 @@ def _template(mode: str, rd, data: DataSpec) -> np.ndarray:
         return rd.sidebands.x
     if data.samples_file is None:
         raise DataError("CATHODE mode needs data.samples_file (background-model samples)")
-    _, xs = read_samples(data.samples_file, rd.sr.x.shape[1])
-    want = CATHODE_OVERSAMPLING * len(rd.sr)
-    if xs.shape[0] < want:
-        log.warning(
-            "%s: %d samples, fewer than %dx the %d SR data events",
-            data.samples_file,
-            xs.shape[0],
-            CATHODE_OVERSAMPLING,
-            len(rd.sr),
-        )
-    return xs[:want]
+    return cathode_template(data.samples_file, len(rd.sr), rd.sr.x.shape[1])[1]
 
 
 @functools.lru_cache(maxsize=16)
