@@ -25,6 +25,7 @@ typical session (journal storage, local workers, built-in synthetic data):
   hpo run      examples/quickstart.toml -w 2  # local workers until every cell has its trials
   hpo export   examples/quickstart.toml     # best hyperparameters per cell and metric -> JSON
   hpo final    examples/quickstart.toml     # picked hp on half and full statistics
+  hpo select   examples/quickstart.toml     # best detector per run by ARGOS / BCE / truth
   hpo report   examples/quickstart.toml     # plots (PNG + PDF) and a table
 or all of it at once:  hpo pipeline examples/quickstart.toml -w 2
 
@@ -274,6 +275,16 @@ def cmd_final(args) -> int:
     return 0
 
 
+def cmd_select(args) -> int:
+    from hpo.select import describe, run_select
+
+    c = _campaign(args)
+    for summary in run_select(c):
+        print(describe(summary))
+    print(f"selection summaries under {c.run_dir / 'select'}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from hpo.report import make_report
 
@@ -284,15 +295,24 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _select_step(args) -> int:
+    """``hpo select`` as a pipeline stage: skipped (with a note) without half statistics."""
+    c = _campaign(args)
+    if "half" not in c.final.statistics:
+        print("hpo: note: no detector selection: final.statistics has no 'half'")
+        return 0
+    return cmd_select(args)
+
+
 def cmd_pipeline(args) -> int:
-    for step in (cmd_run, cmd_export, cmd_final, cmd_report):
+    for step in (cmd_run, cmd_export, cmd_final, _select_step, cmd_report):
         rc = step(args)
         if rc:
             return rc
     c = _campaign(args)
     print(
         f"\nhyperparameters: {c.run_dir / 'hp'}\nfinal summaries: {c.run_dir / 'final'}"
-        f"\nplots:           {c.run_dir / 'report'}"
+        f"\nselection:       {c.run_dir / 'select'}\nplots:           {c.run_dir / 'report'}"
     )
     return 0
 
@@ -405,8 +425,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="hyperparameter source: a selection metric or 'default'; repeat",
     )
     sp.add_argument("--statistics", action="append", choices=["half", "full"])
+    add(
+        "select",
+        cmd_select,
+        "pick the best detector per final run and group by ARGOS / BCE (label-free) and truth",
+    )
     add("report", cmd_report, "plots (PNG + PDF) and a table from the final summaries")
-    sp = add("pipeline", cmd_pipeline, "create, run, export, final and report in one go")
+    sp = add("pipeline", cmd_pipeline, "create, run, export, final, select and report in one go")
     sp.add_argument(
         "-w", "--workers", type=_positive_int, default=2, help="worker processes (default 2)"
     )

@@ -28,11 +28,11 @@ from hpo.cells import CampaignCell, campaign_cells, final_sources
 from hpo.config import Campaign
 from hpo.errors import UsageError
 from hpo.export import load_exported
-from hpo.provenance import data_provenance, stamp
+from hpo.provenance import campaign_provenance
 from hpo.spaces import hyperparameters
 from objectives.files import atomic_write_bytes, atomic_write_json
 
-__all__ = ["final_dir", "run_final", "summarise"]
+__all__ = ["band", "final_dir", "run_final", "summarise"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ def final_dir(campaign: Campaign, cell_key: str, source: str, statistics: str) -
     return campaign.run_dir / "final" / cell_key / source / statistics
 
 
-def _band(values: list[float]) -> dict[str, float]:
+def band(values: list[float | None]) -> dict[str, float]:
+    """Median, 16 % and 84 % quantiles and count of the finite values (NaN when none)."""
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
     if v.size == 0:
         return {"median": float("nan"), "q16": float("nan"), "q84": float("nan"), "n": 0}
@@ -67,15 +68,7 @@ def _hp_for(cc: CampaignCell, source: str, run: int) -> tuple[dict, dict]:
 
 
 def _provenance(cc: CampaignCell) -> dict:
-    campaign = cc.campaign
-    return {
-        "campaign": campaign.name,
-        "campaign_file": str(campaign.path),
-        "campaign_sha256": campaign.sha256,
-        "study": cc.study_name,
-        **data_provenance(campaign),
-        **stamp(),
-    }
+    return {"study": cc.study_name, **campaign_provenance(cc.campaign)}
 
 
 def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path) -> dict:
@@ -134,8 +127,8 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
             }
             for r in runs
         ],
-        "max_sic": {s: _band([r["truth"][s]["max_sic"] for r in runs]) for s in selections},
-        "label_free": {m: _band([r["metrics"].get(m) for r in runs]) for m in label_free},
+        "max_sic": {s: band([r["truth"][s]["max_sic"] for r in runs]) for s in selections},
+        "label_free": {m: band([r["metrics"].get(m) for r in runs]) for m in label_free},
         "provenance": _provenance(cc),
     }
     atomic_write_json(out / "summary.json", summary)

@@ -4,7 +4,9 @@
 2. a **pick-best** job, ``afterany`` on the array: checks that every cell reached
    its target and exports the JSON, failing loudly (and listing the cells) if not;
 3. the **final runs**, ``afterok`` on pick-best: one job per hyperparameter
-   source (selection metric, plus ``default``) and statistics (half, full).
+   source (selection metric, plus ``default``) and statistics (half, full);
+4. the **selection** across detectors (``hpo select``), ``afterok`` on every final
+   job (when the final runs include half statistics).
 
 The scripts are plain files in ``<run_dir>/slurm/`` that a user can read and
 resubmit by hand; the job ids are recorded in ``<run_dir>/slurm/jobs.json``.
@@ -86,6 +88,13 @@ def render_chain(campaign: Campaign) -> dict[str, tuple[str, str]]:
                     kind="final",
                 ),
             )
+    if "half" in campaign.final.statistics:  # label-free values on held-out events
+        chain["select"] = (
+            "select",
+            render_sbatch(
+                _options(campaign, "select", "select"), _hpo(campaign, "select"), kind="select"
+            ),
+        )
     return chain
 
 
@@ -110,6 +119,9 @@ def launch(campaign: Campaign, *, dry_run: bool = False) -> str:
             dep = f"afterany:{jobs['worker']}"
         elif kind == "final":
             dep = f"afterok:{jobs['pick-best']}"
+        elif kind == "select":
+            finals = [job for n, job in jobs.items() if chain[n][0] == "final"]
+            dep = "afterok:" + ":".join(finals)
         if dry_run:
             jobs[name] = f"<{name}>"
             argv = ["sbatch", "--parsable"]

@@ -2,14 +2,14 @@
 
 CATHODE cells need a template (the user's samples file, the exact synthetic
 background, or samples of a trained background flow); ANODE and R-ANODE cells
-need the trained background flow (and its samples: the template of their ARGOS). They are built by :mod:`objectives.templates`
-into caches under ``<run_dir>/artifacts`` keyed by everything they depend on.
-:func:`resolve` builds (or verifies) them and remembers the paths per process:
-``hpo create`` and every worker call it at start, so
-``CampaignCell.cell()`` inside a trial is a dictionary lookup; no trial trains a
-flow or hashes a file. Several workers starting together build different
-products first (the order is rotated by worker), and never the same one twice
-(file locks).
+need the trained background flow (and its samples: the template of their ARGOS).
+They are built by :mod:`objectives.templates` into caches under
+``<run_dir>/artifacts`` keyed by everything they depend on. :func:`resolve`
+builds (or verifies) them and remembers the paths per process: ``hpo create``
+and every worker call it at start, so ``CampaignCell.cell()`` inside a trial is
+a dictionary lookup; no trial trains a flow or hashes a file. Several workers
+starting together build different products first (the order is rotated by
+worker), and never the same one twice (file locks).
 """
 
 from __future__ import annotations

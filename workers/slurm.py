@@ -54,8 +54,9 @@ __all__ = [
     "valid_time",
 ]
 
-KINDS = ("worker", "pick-best", "final")
-"""Script kinds, one template each: the worker array, the pick-best job, the final runs."""
+KINDS = ("worker", "pick-best", "final", "select")
+"""Script kinds, one template each: the worker array, the pick-best job, the final runs,
+the selection across detectors."""
 
 TERMINAL_STATES = frozenset(
     {
