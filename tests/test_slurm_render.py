@@ -58,6 +58,11 @@ CASES = {
         "final",
         ["hpo", "final", "c.toml"],
     ),
+    "select": (
+        SlurmOptions(job_name="demo-select", time="04:00:00", log_dir="logs"),
+        "select",
+        ["hpo", "select", "c.toml"],
+    ),
 }
 
 
