@@ -59,7 +59,8 @@ def campaign_status(campaign: Campaign) -> str:
     out += ["", "outputs:"]
     # local workers log to logs/, SLURM jobs next to their scripts
     logs = ("job logs", "slurm/logs") if jobs else ("worker logs", "logs")
-    for label, sub in (("hp JSON", "hp"), ("final runs", "final"), ("plots", "report"), logs):
+    outputs = (("hp JSON", "hp"), ("final runs", "final"), ("selection", "select"))
+    for label, sub in (*outputs, ("plots", "report"), logs):
         path = campaign.run_dir / sub
         out.append(f"  {label:<20} {path}{'' if path.exists() else '  (not yet)'}")
     return "\n".join(out)

@@ -39,10 +39,10 @@ modes = ["IAD", "CATHODE"]
 signal = [1000]
 
 [search]
-n_trials = 2
+metrics = ["argos", "max_sic"]  # + "default" hyperparameters: three sources per cell
 sampler = "random"
+n_trials = 2
 repetitions = 1
-metrics = ["argos", "max_sic"]
 
 [search.fixed.HGB]
 n_ensemble = 1
