@@ -15,8 +15,8 @@ Reduced to fit ~2 h on 2 shared CPU cores (full size: HGB 50 fits, AdaBoost 10, 
 100 epochs is ~20 min per run and N): by default HGB averages 10 fits, AdaBoost 2
 (each on a random half of the training set), the NN trains 20 epochs (the paper's
 search setting; mean of its 10 best epochs), 5 runs. Finished runs are
-skipped, so an interrupted benchmark resumes; each configuration has its own run
-directory under ``benchmarks/out/selection_quality/``.
+skipped, so an interrupted benchmark resumes; each configuration (but the number of
+runs) has its own run directory under ``benchmarks/out/selection_quality/``.
 
 Usage::
 
@@ -81,7 +81,9 @@ def _campaign(args) -> Path:
         nn=args.nn_epochs,
         runs=args.runs,
     )
-    folder = OUT / "selection_quality" / hashlib.sha256(text.encode()).hexdigest()[:10]
+    # run j is the same whatever the number of runs: --runs can change and reuse them
+    same = text.replace(f"n_runs = {args.runs}\n", "")
+    folder = OUT / "selection_quality" / hashlib.sha256(same.encode()).hexdigest()[:10]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "campaign.toml"
     path.write_text(text)
@@ -104,7 +106,12 @@ def main() -> None:
     ap.add_argument("--hgb-ensemble", type=int, default=10, help="HGB fits averaged (paper 50)")
     ap.add_argument("--ada-ensemble", type=int, default=2, help="AdaBoost fits (paper 10)")
     ap.add_argument("--nn-epochs", type=int, default=20, help="NN epochs (paper 100)")
-    ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        help="threads per fit (1: no spin-waiting on a shared machine)",
+    )
     args = ap.parse_args()
 
     from hpo import products
