@@ -74,7 +74,7 @@ LABELS = {"argos": "ARGOS-selected", "bce": "BCE-selected", "max_sic": "truth-se
 def _campaign(args) -> Path:
     text = CAMPAIGN.format(
         scale=args.scale,
-        signals=json.dumps(args.signals),
+        signals=json.dumps(sorted(args.signals)),
         n_jobs=args.n_jobs,
         hgb=args.hgb_ensemble,
         ada=args.ada_ensemble,
@@ -100,7 +100,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--signals", type=int, nargs="+", default=[300, 600, 1000])
+    ap.add_argument("--signals", type=int, nargs="+", default=[1000, 600, 300])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--hgb-ensemble", type=int, default=10, help="HGB fits averaged (paper 50)")
@@ -132,7 +132,11 @@ def main() -> None:
     def progress(done: int, total: int, what: str) -> None:
         print(f"[{time.monotonic() - t0:7.0f} s] final {done}/{total} {what}", flush=True)
 
-    run_final(campaign, sources=["default"], progress=progress)
+    from hpo.cells import campaign_cells
+
+    for n in args.signals:  # one signal amount after the other: the first ones finish first
+        keys = [cc.key for cc in campaign_cells(campaign) if cc.point.signal == n]
+        run_final(campaign, cells=keys, sources=["default"], progress=progress)
     summaries = {s["group"]["signal"]: s for s in run_select(campaign)}
     report = make_report(campaign)
     print(

@@ -307,3 +307,79 @@ def test_density_argos_holds_out_the_cathode_events_against_the_flow_samples(tmp
     assert result.metrics["argos"] == pytest.approx(argos(scores, is_data), rel=1e-9)
     assert result.metrics["bce"] == pytest.approx(weighted_bce(expit(scores), is_data), rel=1e-9)
     assert result.info["n_held_out_template"] == t.size == (y == 0).sum() // 2
+
+
+FAMILIES = """
+[campaign]
+name = "fam"
+run_dir = "run"
+
+[data]
+source = "synthetic"
+scale = 0.03
+seed = 1
+background_model = "flow"
+background_hp = {n_blocks = 2, hidden = 16, epochs = 3, n_keep = 2, batch_size = 512}
+
+[grid]
+classifiers = ["HGB", "ANODE", "R-ANODE"]
+modes = ["CATHODE"]
+signal = [1000]
+
+[search]
+metrics = ["argos", "max_sic"]
+n_trials = 1
+repetitions = 1
+
+[search.fixed.HGB]
+n_ensemble = 1
+max_iter = 20
+
+[search.fixed.ANODE]
+epochs = 4
+n_keep = 2
+n_transforms = 2
+n_blocks = 1
+hidden = 16
+
+[search.fixed.R-ANODE]
+epochs = 4
+n_keep = 2
+n_transforms = 2
+n_blocks = 1
+hidden = 16
+w = 0.1
+
+[final]
+n_runs = 2
+defaults = false
+"""
+
+
+def test_selection_spans_classifiers_and_density_methods_on_one_template(tmp_path):
+    """CATHODE on the trained flow, ANODE and R-ANODE: one group, one ARGOS, same events."""
+    campaign, _ = run_pipeline(tmp_path, "fam", FAMILIES)
+    s = _summary(campaign, "CATHODE-flow-norot-N1000-baseline")
+    assert set(s["group"]["cells"]) == {
+        "HGB-CATHODE-norot-N1000-baseline",
+        "ANODE-density-norot-N1000-baseline",
+        "R-ANODE-density-norot-N1000-baseline",
+    }
+    assert set(s["selected"]["argos"]["pool"]) == {
+        "HGB/argos",
+        "ANODE/val_loss",
+        "R-ANODE/val_loss",
+    }
+    for r in s["runs"]:
+        assert r["picked"]["argos"]["detector"] in s["selected"]["argos"]["pool"]
+    from hpo.cells import campaign_cells
+
+    cathode = next(cc for cc in campaign_cells(campaign) if cc.point.mode == "CATHODE")
+    hgb = _run(campaign, cathode.key, "argos", "half", 0)
+    for method in ("ANODE", "R-ANODE"):
+        run = _run(campaign, f"{method}-density-norot-N1000-baseline", "val_loss", "half", 0)
+        assert np.isfinite(run["metrics"]["argos"]) and np.isfinite(run["metrics"]["bce"])
+        info = run["info"]
+        # the CATHODE classifier's template, and as many held-out events
+        assert info["template"] == str(cathode.cell().data.samples_file)
+        assert info["n_held_out_data"] + info["n_held_out_template"] == hgb["info"]["n_validation"]
