@@ -16,7 +16,9 @@ Reduced to fit ~2 h on 2 shared CPU cores (full size: HGB 50 fits, AdaBoost 10, 
 (each on a random half of the training set), the NN trains 20 epochs (the paper's
 search setting; mean of its 10 best epochs), 5 runs. Finished runs are
 skipped, so an interrupted benchmark resumes; each configuration (but the number of
-runs) has its own run directory under ``benchmarks/out/selection_quality/``.
+runs and the signal amounts) has its own run directory under
+``benchmarks/out/selection_quality/``; ``--select-only`` selects and reports over the
+runs made so far without training more.
 
 Usage::
 
@@ -81,8 +83,11 @@ def _campaign(args) -> Path:
         nn=args.nn_epochs,
         runs=args.runs,
     )
-    # run j is the same whatever the number of runs: --runs can change and reuse them
-    same = text.replace(f"n_runs = {args.runs}\n", "")
+    # a cell's run j is the same whatever the number of runs and the other signal amounts:
+    # --runs and --signals can change and reuse the runs already made
+    same = text.replace(f"n_runs = {args.runs}\n", "").replace(
+        f"signal = {json.dumps(sorted(args.signals))}\n", ""
+    )
     folder = OUT / "selection_quality" / hashlib.sha256(same.encode()).hexdigest()[:10]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "campaign.toml"
@@ -106,6 +111,9 @@ def main() -> None:
     ap.add_argument("--hgb-ensemble", type=int, default=10, help="HGB fits averaged (paper 50)")
     ap.add_argument("--ada-ensemble", type=int, default=2, help="AdaBoost fits (paper 10)")
     ap.add_argument("--nn-epochs", type=int, default=20, help="NN epochs (paper 100)")
+    ap.add_argument(
+        "--select-only", action="store_true", help="no training: select over the runs made"
+    )
     ap.add_argument(
         "--n-jobs",
         type=int,
@@ -134,7 +142,7 @@ def main() -> None:
 
     from hpo.cells import campaign_cells
 
-    for n in args.signals:  # one signal amount after the other: the first ones finish first
+    for n in [] if args.select_only else args.signals:  # the first amounts finish first
         keys = [cc.key for cc in campaign_cells(campaign) if cc.point.signal == n]
         run_final(campaign, cells=keys, sources=["default"], progress=progress)
     summaries = {s["group"]["signal"]: s for s in run_select(campaign)}
