@@ -26,6 +26,7 @@ typical session (journal storage, local workers, built-in synthetic data):
   hpo run      examples/quickstart.toml -w 2  # local workers until every cell has its trials
   hpo export   examples/quickstart.toml     # best hyperparameters per cell and metric -> JSON
   hpo final    examples/quickstart.toml     # picked hp on half and full statistics
+  hpo select   examples/quickstart.toml     # best detector per run by ARGOS / BCE / truth
   hpo report   examples/quickstart.toml     # plots (PNG + PDF) and a table
 or all of it at once:  hpo pipeline examples/quickstart.toml -w 2
 
@@ -395,6 +396,15 @@ def cmd_bumphunt(args) -> int:
     written = combine(c)
     print(summary(c))
     print(f"{len(written)} files under {c.run_dir / 'bumphunt'}")
+
+
+def cmd_select(args) -> int:
+    from hpo.select import describe, run_select
+
+    c = _campaign(args)
+    for summary in run_select(c):
+        print(describe(summary))
+    print(f"selection summaries under {c.run_dir / 'select'}")
     return 0
 
 
@@ -408,9 +418,18 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _select_step(args) -> int:
+    """``hpo select`` as a pipeline stage: skipped (with a note) without half statistics."""
+    c = _campaign(args)
+    if "half" not in c.final.statistics:
+        print("hpo: note: no detector selection: final.statistics has no 'half'")
+        return 0
+    return cmd_select(args)
+
+
 def cmd_pipeline(args) -> int:
     c = _campaign(args)
-    steps = [cmd_run, cmd_export, cmd_final, cmd_report]
+    steps = [cmd_run, cmd_export, cmd_final, _select_step, cmd_report]
     if c.bumphunt is not None:
         steps.append(cmd_bumphunt)
     for step in steps:
@@ -419,7 +438,7 @@ def cmd_pipeline(args) -> int:
             return rc
     print(
         f"\nhyperparameters: {c.run_dir / 'hp'}\nfinal summaries: {c.run_dir / 'final'}"
-        f"\nplots:           {c.run_dir / 'report'}"
+        f"\nselection:       {c.run_dir / 'select'}\nplots:           {c.run_dir / 'report'}"
         + (f"\nbump hunt:       {c.run_dir / 'bumphunt'}" if c.bumphunt is not None else "")
     )
     return 0
@@ -587,6 +606,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="train independent final runs in this many processes (default 1)",
     )
     sp.add_argument("--claim", action="store_true", help=argparse.SUPPRESS)
+    add(
+        "select",
+        cmd_select,
+        "pick the best detector per final run and group by ARGOS / BCE (label-free) and truth",
+    )
     add("report", cmd_report, "plots (PNG + PDF) and a table from the final summaries")
     sp = add(
         "bumphunt",
@@ -617,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add(
         "pipeline",
         cmd_pipeline,
-        "create, run, export, final and report in one go (and the bump hunt with [bumphunt])",
+        "create, run, export, final, select and report in one go (and the bump hunt: [bumphunt])",
     )
     sp.add_argument(
         "-w", "--workers", type=_positive_int, default=2, help="worker processes (default 2)"

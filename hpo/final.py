@@ -30,7 +30,7 @@ from hpo.cells import CampaignCell, campaign_cells, final_sources
 from hpo.config import Campaign
 from hpo.errors import UsageError
 from hpo.export import load_exported
-from hpo.provenance import data_provenance, stamp
+from hpo.provenance import campaign_provenance
 from hpo.spaces import hyperparameters
 from objectives.files import atomic_write_bytes, atomic_write_json
 from objectives.metrics import band
@@ -72,15 +72,7 @@ def picked_hyperparameters(cc: CampaignCell, source: str, run: int) -> tuple[dic
 
 
 def _provenance(cc: CampaignCell) -> dict:
-    campaign = cc.campaign
-    return {
-        "campaign": campaign.name,
-        "campaign_file": str(campaign.path),
-        "campaign_sha256": campaign.sha256,
-        "study": cc.study_name,
-        **data_provenance(campaign),
-        **stamp(),
-    }
+    return {"study": cc.study_name, **campaign_provenance(cc.campaign)}
 
 
 def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path) -> dict:

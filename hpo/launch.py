@@ -8,11 +8,13 @@
    its target and exports the JSON, failing loudly (and listing the cells) if not;
 3. the **final runs**, ``afterok`` on pick-best: one job per hyperparameter
    source (selection metric, plus ``default``) and statistics (half, full);
-4. a **report** job, ``afterany`` on every final job: plots and table, SIC plots
-   attached to the studies for the dashboard.
-5. with a ``[bumphunt]`` section, the **bump-hunt array** (``afterok`` on pick-best):
+4. the **selection** across detectors (``hpo select``), ``afterok`` on every final
+   job (when the final runs include half statistics);
+5. a **report** job, ``afterany`` on every final job (and the selection): plots and
+   table, SIC plots attached to the studies for the dashboard;
+6. with a ``[bumphunt]`` section, the **bump-hunt array** (``afterok`` on pick-best):
    one task per (signal-region window, fold), ``hpo bumphunt --slurm-task``;
-6. the bump hunt's **combine** job, ``afterany`` on that array: the cut and count,
+7. the bump hunt's **combine** job, ``afterany`` on that array: the cut and count,
    results and plots once every unit exists; otherwise it submits the tasks that
    left units missing again, with a new combine job after them
    (:func:`resubmit_bumphunt`, at most ``[bumphunt] retries`` times).
@@ -153,7 +155,11 @@ def render_chain(campaign: Campaign) -> dict[str, ChainJob]:
             args = ["final", "--source", src, "--statistics", stat]
             chain[name] = job("final", name, args, ("afterok", ("pick-best",)))
     finals = tuple(name for name, j in chain.items() if j.kind == "final")
-    chain["report"] = job("report", "report", ["report"], ("afterany", finals))
+    before_report = finals
+    if "half" in campaign.final.statistics:  # label-free values on held-out events
+        chain["select"] = job("select", "select", ["select"], ("afterok", finals))
+        before_report = (*finals, "select")
+    chain["report"] = job("report", "report", ["report"], ("afterany", before_report))
     if campaign.bumphunt is not None:
         chain["bumphunt"] = job(
             "bumphunt", "bumphunt", ["bumphunt", "--slurm-task"], ("afterok", ("pick-best",))
@@ -317,6 +323,13 @@ def _outputs_exist(campaign: Campaign, name: str) -> bool:
         wanted = [cc for cc in cells if src == "default" or src in cc.metrics]
         return all(
             (root / "final" / cc.key / src / stat / "summary.json").exists() for cc in wanted
+        )
+    if name == "select":
+        from hpo.select import select_dir, selection_groups
+
+        return all(
+            (select_dir(campaign, g.name) / "summary.json").exists()
+            for g in selection_groups(campaign)
         )
     if name == "bumphunt":
         from hpo.bumphunt import missing_units

@@ -2,15 +2,14 @@
 
 CATHODE cells need a template (the user's samples file, the exact synthetic
 background, or samples of a trained background flow); ANODE and R-ANODE cells
-need the trained background flow. They are built by :mod:`objectives.templates`
-into caches under ``<run_dir>/artifacts`` keyed by everything they depend on.
-:func:`resolve` builds (or verifies) them and remembers the paths per process:
-``hpo create`` and every worker call it at start, so
-``CampaignCell.cell()`` inside a trial is a dictionary lookup; no trial trains a
-flow or hashes a file. Several workers starting together build different
-products first (the order is rotated by worker), and never the same one twice
-(file locks).
-
+need the trained background flow (and its samples: the template of their ARGOS).
+They are built by :mod:`objectives.templates` into caches under
+``<run_dir>/artifacts`` keyed by everything they depend on. :func:`resolve`
+builds (or verifies) them and remembers the paths per process: ``hpo create``
+and every worker call it at start, so ``CampaignCell.cell()`` inside a trial is
+a dictionary lookup; no trial trains a flow or hashes a file. Several workers
+starting together build different products first (the order is rotated by
+worker), and never the same one twice (file locks).
 The bump hunt's systematic measurements train cells that are not grid points:
 :func:`variant_spec` gives their data (the alternative simulation's template for
 ``delta_sys = "mc"``, CATHODE on the sidebands for ``"sidebands"``), building
@@ -73,6 +72,7 @@ def _needs(campaign: Campaign, point: GridPoint) -> tuple[str | None, bool]:
 
 def _build(campaign: Campaign, point: GridPoint, n_threads: int | None) -> CellProducts:
     from objectives import templates
+    from objectives.registry import DENSITY_MODE
 
     template, flow = _needs(campaign, point)
     data = data_spec(campaign, point)
@@ -88,7 +88,9 @@ def _build(campaign: Campaign, point: GridPoint, n_threads: int | None) -> CellP
             device=campaign.search.device,
         )
         model = built.model_file
-        samples = built.samples_file if template == "flow" else None
+        # the flow's SR samples: the CATHODE template, and that of ANODE / R-ANODE's ARGOS
+        density = point.mode == DENSITY_MODE
+        samples = built.samples_file if template == "flow" or density else None
     if template == "truth":
         samples = templates.truth_template(
             data,

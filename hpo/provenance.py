@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["data_provenance", "stamp"]
+__all__ = ["campaign_provenance", "data_provenance", "stamp"]
 
 
 @functools.cache
@@ -66,4 +66,15 @@ def data_provenance(campaign) -> dict[str, Any]:
         "data_sha256": sha(data),
         "extrabkg_file": str(extra),
         "extrabkg_sha256": sha(extra),
+    }
+
+
+def campaign_provenance(campaign) -> dict[str, Any]:
+    """The campaign file and its hash, the data files and theirs, and :func:`stamp`."""
+    return {
+        "campaign": campaign.name,
+        "campaign_file": str(campaign.path),
+        "campaign_sha256": campaign.sha256,
+        **data_provenance(campaign),
+        **stamp(),
     }

@@ -5,10 +5,16 @@
   hyperparameter source;
 * ``sic_curves``: median SIC curve over the final runs, per cell;
 * ``argos_vs_truth``: every trial's ARGOS against its true max SIC (the
-  paper's check that the label-free metric tracks the truth).
+  paper's check that the label-free metric tracks the truth);
+* ``selection_<panel>``: the paper's selection plot, from ``hpo select``: max SIC
+  (median, 16-84 % band) vs injected signal of every detector of a group and of
+  the detector selected per run by ARGOS, by BCE and by truth, with the exact
+  likelihood-ratio limit on synthetic data; one panel per template, rotation,
+  feature set (and region).
 
 Each plot is written as PNG and PDF into ``<run_dir>/report``; the SIC
-curves are also attached to each study as an artifact for optuna-dashboard.
+curves are also attached to each study as an artifact for optuna-dashboard, and
+each selection plot to every study of its groups.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import numpy as np
 from hpo.cells import campaign_cells
 from hpo.config import Campaign
 from hpo.products import limit as exact_limit
+from hpo.select import load_selections
 
 __all__ = ["Report", "attach_plots", "make_report", "save_figure", "summary_table"]
 
@@ -48,14 +55,25 @@ def _fmt(band: dict) -> str:
     return f"{band['median']:.2f} [{band['q16']:.2f}, {band['q84']:.2f}]"
 
 
-def summary_table(summaries: list[dict]) -> str:
-    """A plain table: cell, hp source, statistics, max SIC per selection, label-free metrics."""
+def summary_table(summaries: list[dict], selections: list[dict] = ()) -> str:
+    """A plain table: cell, hp source, statistics, max SIC per selection, label-free metrics.
+
+    Then a line per selection group (``hpo select``): the max SIC reached by the detector
+    each metric picked, and how often each detector was picked.
+    """
+    from hpo.select import picks_text
+
     header = ("cell", "hp source", "stat", "max SIC median [16%, 84%] (selection)", "label-free")
     rows = []
     for s in summaries:
         sics = "; ".join(f"{_fmt(b)} ({sel})" for sel, b in s["max_sic"].items())
         free = "; ".join(f"{m} {_fmt(b)}" for m, b in s.get("label_free", {}).items())
         rows.append((s["cell"]["key"], s["source"], s["statistics"], sics, free or "n/a"))
+    for s in selections:
+        sics = "; ".join(f"{_fmt(s['selected'][m]['max_sic'])} ({m})" for m in s["selections"])
+        picks = "; ".join(f"{m} picks {picks_text(s, m)}" for m in s["selections"])
+        group = f"select {s['group']['name']}"
+        rows.append((group, "best detector per run", s["truth_statistics"], sics, picks))
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
@@ -209,6 +227,76 @@ def _plot_argos_vs_truth(campaign: Campaign, folder: Path, plt) -> list[Path]:
     return paths
 
 
+_SELECTED_STYLE = {
+    "argos": ("selected by ARGOS", "tab:red", "-"),
+    "bce": ("selected by BCE", "tab:blue", "--"),
+    "max_sic": ("selected by truth (max SIC)", "black", ":"),
+}
+
+
+def _line(ax, pts: list[tuple], shift: float = 0.0, **style) -> None:
+    """Median with 16-84 % error bars and band vs signal (drawn ``shift`` to the right).
+
+    ``pts`` rows are (signal, median, q16, q84).
+    """
+    arr = np.array(sorted(pts), dtype=float)
+    x = arr[:, 0] + shift
+    yerr = [arr[:, 1] - arr[:, 2], arr[:, 3] - arr[:, 1]]
+    bars = ax.errorbar(x, arr[:, 1], yerr=yerr, marker="o", capsize=3, **style)
+    if len(arr) > 1:
+        ax.fill_between(x, arr[:, 2], arr[:, 3], color=bars.lines[0].get_color(), alpha=0.12)
+
+
+def _point(b: dict, signal: int) -> tuple | None:
+    return (signal, b["median"], b["q16"], b["q84"]) if b.get("n") else None
+
+
+def _plot_selection(selections: list[dict], folder: Path, plt) -> dict[str, list[Path]]:
+    """One selection plot per panel; returns study name -> the plot of its panel."""
+    panels: dict[str, list[dict]] = defaultdict(list)
+    for s in selections:
+        panels[s["group"]["panel"]].append(s)
+    by_study: dict[str, list[Path]] = {}
+    for panel, groups in sorted(panels.items()):
+        fig, ax = plt.subplots(figsize=(6.5, 4.6))
+        detectors: dict[str, list] = defaultdict(list)
+        chosen: dict[str, list] = defaultdict(list)
+        limit = []
+        for s in groups:
+            n = s["group"]["signal"]
+            for name, d in s["detectors"].items():
+                if (p := _point(d["max_sic"], n)) is not None:
+                    detectors[name].append(p)
+            for m in s["selections"]:
+                if (p := _point(s["selected"][m]["max_sic"], n)) is not None:
+                    chosen[m].append(p)
+            if s.get("exact_limit_max_sic") is not None:
+                limit.append((n, s["exact_limit_max_sic"]))
+        signals = [s["group"]["signal"] for s in groups]
+        span = max(max(signals) - min(signals), 100)
+        step = 0.012 * span  # the selected lines side by side
+        ax.set_xlim(min(signals) - 0.06 * span, max(signals) + 0.06 * span)
+        for name, pts in sorted(detectors.items()):
+            _line(ax, pts, lw=1, alpha=0.6, ms=3, label=name)
+        for k, (m, pts) in enumerate(chosen.items(), start=1):
+            label, color, ls = _SELECTED_STYLE.get(m, (f"selected by {m}", None, "-"))
+            _line(ax, pts, k * step, lw=2.2, ls=ls, color=color, ms=5, label=label)
+        if limit:
+            xs, ys = zip(*sorted(limit), strict=True)
+            ax.plot(
+                xs, ys, color="grey", ls="--", marker="_", ms=16, label="exact likelihood ratio"
+            )
+        ax.set_title(f"detector selection, {panel}", fontsize=9)
+        ax.set_xlabel("injected signal events N")
+        ax.set_ylabel("max SIC (median, 16-84 %)")
+        ax.legend(fontsize=6, ncol=2)
+        paths = save_figure(fig, folder, f"selection_{panel}")
+        plt.close(fig)
+        for s in groups:
+            by_study.update({name: paths for name in s["group"]["studies"]})
+    return by_study
+
+
 def attach_plots(campaign: Campaign, plots: dict[str, list[Path]], attr: str) -> None:
     """Attach each study's PNG to it as an artifact (optuna-dashboard shows it).
 
@@ -255,10 +343,18 @@ def make_report(campaign: Campaign) -> Report:
     sic_plots = _plot_sic_curves(campaign, folder, plt)
     files += [p for ps in sic_plots.values() for p in ps]
     files += _plot_argos_vs_truth(campaign, folder, plt)
+    selections = load_selections(campaign)
+    selection_plots = _plot_selection(selections, folder, plt)
+    files += sorted({p for ps in selection_plots.values() for p in ps})
     plt.close("all")
-    try:
-        attach_plots(campaign, sic_plots, "sic_plot_sha")
-    except Exception as exc:  # the dashboard attachment must never fail the report
-        log.warning("could not attach SIC plots to the studies: %s", exc)
-    table = summary_table(summaries) if summaries else "no final summaries yet (run hpo final)"
+    for plots, attr in ((sic_plots, "sic_plot_sha"), (selection_plots, "selection_plot_sha")):
+        try:
+            attach_plots(campaign, plots, attr)
+        except Exception as exc:  # the dashboard attachment must never fail the report
+            log.warning("could not attach plots to the studies: %s", exc)
+    table = (
+        summary_table(summaries, selections)
+        if summaries
+        else "no final summaries yet (run hpo final)"
+    )
     return Report(folder=folder, table=table, files=files)

@@ -64,7 +64,12 @@ def campaign_status(campaign: Campaign) -> str:
     out += ["", "outputs:"]
     # local workers log to logs/, SLURM jobs next to their scripts
     logs = ("job logs", "slurm/logs") if jobs else ("worker logs", "logs")
-    outputs = [("hp JSON", "hp"), ("final runs", "final"), ("plots", "report")]
+    outputs = [
+        ("hp JSON", "hp"),
+        ("final runs", "final"),
+        ("selection", "select"),
+        ("plots", "report"),
+    ]
     if campaign.bumphunt is not None:
         outputs.append(("bump hunt", "bumphunt"))
     for label, sub in (*outputs, logs):

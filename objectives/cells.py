@@ -45,6 +45,7 @@ __all__ = [
     "DataSpec",
     "TRAIN_ON",
     "PreparedCell",
+    "cathode_template",
     "prepare",
     "random_rotation",
     "read_samples",
@@ -68,6 +69,8 @@ class DataSpec:
     data_file: Path
     extrabkg_file: Path
     #: CATHODE template: ``.npy`` rows ``[mjj, features...]`` of background-model samples
+    #: (ANODE / R-ANODE: the template of their ARGOS / BCE; default: the samples cached
+    #: with ``background_model``)
     samples_file: Path | None = None
     #: density methods: the trained background flow (``model.pt`` of a cached entry)
     background_model: Path | None = None
@@ -184,6 +187,28 @@ def read_samples(path: Path, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     return arr[:, 0], arr[:, 1:]
 
 
+def cathode_template(
+    samples_file: Path, n_data: int, n_features: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(mjj, x)`` of a CATHODE template: the first ``CATHODE_OVERSAMPLING`` x ``n_data`` rows.
+
+    Every method that compares signal-region data with background-model samples uses
+    these rows (CATHODE classifiers, the label-free metrics of ANODE / R-ANODE); a file
+    with fewer rows is used whole, with a warning.
+    """
+    mjj, xs = read_samples(samples_file, n_features)
+    want = CATHODE_OVERSAMPLING * n_data
+    if xs.shape[0] < want:
+        log.warning(
+            "%s: %d samples, fewer than %dx the %d SR data events",
+            samples_file,
+            xs.shape[0],
+            CATHODE_OVERSAMPLING,
+            n_data,
+        )
+    return mjj[:want], xs[:want]
+
+
 def _template(mode: str, rd, data: DataSpec, n_data: int) -> np.ndarray:
     if mode == "IAD":
         if rd.iad_template is None:
@@ -193,17 +218,7 @@ def _template(mode: str, rd, data: DataSpec, n_data: int) -> np.ndarray:
         return rd.sidebands.x
     if data.samples_file is None:
         raise DataError("CATHODE mode needs data.samples_file (background-model samples)")
-    _, xs = read_samples(data.samples_file, rd.sr.x.shape[1])
-    want = CATHODE_OVERSAMPLING * n_data
-    if xs.shape[0] < want:
-        log.warning(
-            "%s: %d samples, fewer than %dx the %d data events",
-            data.samples_file,
-            xs.shape[0],
-            CATHODE_OVERSAMPLING,
-            n_data,
-        )
-    return xs[:want]
+    return cathode_template(data.samples_file, n_data, rd.sr.x.shape[1])[1]
 
 
 @functools.lru_cache(maxsize=16)

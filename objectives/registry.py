@@ -15,7 +15,12 @@ Families:
   CWoLa, CATHODE); label-free metrics ARGOS (max) and BCE (min);
 * ``density``: ANODE, R-ANODE (anomaly scores from densities against the cached
   CATHODE background flow) and BackgroundFlow (that flow itself, no anomaly
-  score); mode ``"density"``; label-free metric ``val_loss`` (min).
+  score); mode ``"density"``; label-free metric ``val_loss`` (min), which their
+  studies optimise. ANODE and R-ANODE also report ARGOS (max) and BCE (min) of
+  their anomaly score between held-out signal-region data and held-out samples of
+  that background flow (the CATHODE template of the same flow), so one label-free
+  metric compares them with the classifiers (``hpo select``); ``study_metrics``
+  keeps those out of their studies.
 
 Adding a method is one :func:`register` call; the behaviour test in
 ``tests/test_registry.py`` runs over every registered method.
@@ -25,6 +30,8 @@ Example:
     ('argos', 'bce', 'max_sic')
     >>> get_method("R-ANODE").directions["val_loss"]
     'minimize'
+    >>> get_method("ANODE").metrics, get_method("ANODE").searched
+    (('val_loss', 'argos', 'bce', 'max_sic'), ('val_loss',))
 """
 
 from __future__ import annotations
@@ -72,6 +79,9 @@ class Method:
         quick_hp: a setting that fits in seconds on a small cell (smoke runs, the
             registry's behaviour test), not a recommendation.
         needs_background_flow: cells need a trained CATHODE background flow.
+        study_metrics: the label-free metrics a study of this method records and may
+            optimise (None: all of them); the others are reported by every evaluation,
+            for selection across detectors only.
     """
 
     name: str
@@ -83,6 +93,7 @@ class Method:
     evaluator: str = field(repr=False)
     quick_hp: Mapping[str, Any] = field(default_factory=dict, repr=False)
     needs_background_flow: bool = False
+    study_metrics: tuple[str, ...] | None = None
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -93,6 +104,11 @@ class Method:
     def label_free(self) -> tuple[str, ...]:
         """The metrics computed without truth labels."""
         return tuple(m for m in self.directions if m != "max_sic")
+
+    @property
+    def searched(self) -> tuple[str, ...]:
+        """The label-free metrics its studies may record and optimise."""
+        return self.label_free if self.study_metrics is None else self.study_metrics
 
     @property
     def has_score(self) -> bool:
@@ -118,11 +134,11 @@ class Method:
     def cell_metrics(self, wanted: tuple[str, ...]) -> tuple[str, ...]:
         """The metrics a cell of this method records, given a campaign's ``search.metrics``.
 
-        The method's label-free metrics that the campaign asks for (all of them if it
-        asks for none of them: a density method brings its own ``val_loss``), then
-        ``max_sic`` where the campaign asks for it and the method has a score.
+        The method's study metrics (:attr:`searched`) that the campaign asks for (all of
+        them if it asks for none of them: a density method brings its own ``val_loss``),
+        then ``max_sic`` where the campaign asks for it and the method has a score.
         """
-        chosen = tuple(m for m in self.label_free if m in wanted) or self.label_free
+        chosen = tuple(m for m in self.searched if m in wanted) or self.searched
         return chosen + (("max_sic",) if "max_sic" in wanted and self.has_score else ())
 
 
@@ -181,8 +197,8 @@ def _density(name: str, quick_hp: dict[str, Any], *, has_score: bool) -> Method:
     from objectives.flows import hyperparameters as flow_hp
 
     directions = {"val_loss": "minimize"}
-    if has_score:
-        directions["max_sic"] = "maximize"
+    if has_score:  # ARGOS and BCE against the flow's samples: selection across detectors
+        directions.update(argos="maximize", bce="minimize", max_sic="maximize")
     return Method(
         name=name,
         family="density",
@@ -193,6 +209,7 @@ def _density(name: str, quick_hp: dict[str, Any], *, has_score: bool) -> Method:
         evaluator="objectives.flows.methods:evaluate_density",
         quick_hp=quick_hp,
         needs_background_flow=has_score,
+        study_metrics=("val_loss",),
     )
 
 

@@ -142,3 +142,24 @@ class Split:
                 held.append(folds[self.fold])
                 train.extend(f for i, f in enumerate(folds) if i != self.fold)
         return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
+
+    def weak_indices(
+        self, n_data: int, n_template: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`indices` of a weakly supervised set, per part.
+
+        The set is ``n_data`` data events (label 1) followed by ``n_template`` template
+        events (label 0), as a classifier cell's training set is built; returns
+        ``(data_train, data_held, template_train, template_held)``, each indexing its
+        own part. A density method that trains on the data part alone and scores the
+        held-out events of both parts sees exactly the events a classifier of the same
+        template holds out.
+        """
+        y = np.concatenate([np.ones(n_data, np.int8), np.zeros(n_template, np.int8)])
+        train, held = self.indices(y)
+        return (
+            train[train < n_data],
+            held[held < n_data],
+            train[train >= n_data] - n_data,
+            held[held >= n_data] - n_data,
+        )

@@ -395,6 +395,12 @@ def test_chain_completes_and_export_matches_study(main_run) -> None:
                 summary = chain.run_dir / "final" / key / source / stat / "summary.json"
                 s = json.loads(summary.read_text())
                 assert (s["source"], s["statistics"], len(s["runs"])) == (source, stat, 1)
+    # the selection ran after every final job, one summary per signal amount
+    assert chain.state_of("select", states) == {chain.jobs["select"]: "COMPLETED"}
+    for n in (300, 1000):
+        summary = chain.run_dir / "select" / f"IAD-norot-N{n}-baseline" / "summary.json"
+        s = json.loads(summary.read_text())
+        assert [r["run"] for r in s["runs"]] == [0] and s["runs"][0]["picked"]["argos"]
     print(f"main chain finished {main_run['wait_s']:.0f} s after the faults")
 
 
@@ -589,7 +595,7 @@ def test_dry_run_prints_scripts_and_submits_nothing(tmp_path, postgres_url) -> N
     assert done.returncode == 0, done.stderr
     out = done.stdout
     folder = tmp_path / "run" / "slurm"
-    assert out.count("#!/usr/bin/env bash") == 9  # worker, pick-best, 6 final jobs, report
+    assert out.count("#!/usr/bin/env bash") == 10  # worker, pick-best, 6 finals, select, report
     assert "#SBATCH --array=0-2%2" in out
     assert f"#SBATCH --job-name={name}-worker" in out
     assert f"$ sbatch --parsable {folder / 'worker.sbatch'}" in out
@@ -605,7 +611,11 @@ def test_dry_run_prints_scripts_and_submits_nothing(tmp_path, postgres_url) -> N
         f"<final-{s}-{st}>" for s in ("argos", "bce", "default") for st in ("half", "full")
     )
     assert (
-        f"$ sbatch --parsable '--dependency=afterany:{finals}' --kill-on-invalid-dep=yes "
+        f"$ sbatch --parsable '--dependency=afterok:{finals}' --kill-on-invalid-dep=yes "
+        f"{folder / 'select.sbatch'}"
+    ) in out
+    assert (
+        f"$ sbatch --parsable '--dependency=afterany:{finals}:<select>' --kill-on-invalid-dep=yes "
         f"{folder / 'report.sbatch'}"
     ) in out
     assert (folder / "worker.sbatch").read_text() in out  # the printed script is the file

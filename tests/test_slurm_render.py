@@ -68,6 +68,11 @@ CASES = {
         "combine",
         ["hpo", "bumphunt", "--combine", "--resubmit", "c.toml"],
     ),
+    "select": (
+        SlurmOptions(job_name="demo-select", time="04:00:00", log_dir="logs"),
+        "select",
+        ["hpo", "select", "c.toml"],
+    ),
 }
 
 

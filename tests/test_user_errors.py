@@ -67,6 +67,13 @@ CASES = [
     ("workers zero", {}, ["run", "-w", "0"], "must be a whole number >= 1"),
     ("bogus final source", {}, ["final", "--source", "bogus"], "--source bogus"),
     ("bogus final cell", {}, ["final", "--cell", "X"], "--cell X: no such cell"),
+    ("select before final", {}, ["select"], "no half-statistics final runs to select from"),
+    (
+        "select without half statistics",
+        {"replace": ("", '[final]\nstatistics = ["full"]')},
+        ["select"],
+        "final.statistics: selecting detectors needs 'half'",
+    ),
     ("dashboard port", {}, ["dashboard", "--port", "99999"], "1..65535"),
     ("dashboard port in use", {}, ["dashboard", "--port", "{busy}"], "cannot listen there"),
     ("dashboard open host", {}, ["dashboard", "--host", "0.0.0.0"], "not a loopback address"),

@@ -56,10 +56,10 @@ __all__ = [
     "valid_time",
 ]
 
-KINDS = ("worker", "pick-best", "final", "report", "proxy", "bumphunt", "combine")
-"""Script kinds, one template each: the worker array, pick-best, the final runs, the report,
-the storage proxy the array's workers talk to, the bump hunt's array of (window, fold)
-tasks and its combine job."""
+KINDS = ("worker", "pick-best", "final", "select", "report", "proxy", "bumphunt", "combine")
+"""Script kinds, one template each: the worker array, pick-best, the final runs, the
+selection across detectors, the report, the storage proxy the array's workers talk to,
+the bump hunt's array of (window, fold) tasks and its combine job."""
 #: The kinds rendered as job arrays (``--array``, logs per array task).
 ARRAY_KINDS = ("worker", "bumphunt")
 

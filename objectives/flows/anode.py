@@ -54,6 +54,11 @@ class ANODEModel:
             z, pre.transform_context(mjj)
         )
 
+    @staticmethod
+    def log_data_ratio(scores: np.ndarray) -> np.ndarray:
+        """log p_data / p_bkg implied by anomaly scores: the score itself."""
+        return np.asarray(scores, dtype=np.float64)
+
 
 def fit_anode(
     background: BackgroundDensity,

@@ -27,7 +27,7 @@ from objectives.data import BASELINE, Features
 from objectives.flows.hyperparameters import validate_flow
 from objectives.regions import DEFAULT_REGION, Region
 
-__all__ = ["CachedBackground", "cached_background", "package_versions"]
+__all__ = ["CachedBackground", "cached_background", "package_versions", "samples_beside"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,11 @@ class CachedBackground:
         from objectives.flows.background import BackgroundModel
 
         return BackgroundModel.load(self.model_file)
+
+
+def samples_beside(model_file: str | Path) -> Path:
+    """The signal-region samples stored with a cached background model (``model.pt``)."""
+    return Path(model_file).with_name("samples.npy")
 
 
 def cached_background(

@@ -96,6 +96,11 @@ class RANODEModel:
             z, pre.transform_context(mjj)
         )
 
+    def log_data_ratio(self, scores: np.ndarray) -> np.ndarray:
+        """log p_data / p_bkg implied by anomaly scores: log(1 - w + w exp(score))."""
+        s = np.asarray(scores, dtype=np.float64)
+        return np.logaddexp(np.log1p(-self.w), np.log(self.w) + s)
+
     def sample_signal(self, mjj: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """x ~ p_S(x | m), one per given mjj, in the original feature units."""
         return self.background.preprocessor.inverse(self.signal_flow.sample(mjj, rng))
