@@ -4,7 +4,8 @@ Repetition ``j`` always uses run index ``j`` (the same split and model seeds
 for every trial, as in the paper). Every selection metric is stored per
 repetition and averaged as trial user attributes; the averaged driving
 metric is the trial's value. SIC curves go to the artifact store, never into
-user attributes.
+user attributes. A multi-signal test set (unsupervised cells) also stores its
+per-signal truth, averaged over repetitions, as ``per_signal``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def _nanmean(values: list[float]) -> float:
 def mean_metrics(per_rep: list[dict[str, float]]) -> dict[str, float]:
     """Average each metric over repetitions, ignoring NaN (no truth available)."""
     return {key: _nanmean([r[key] for r in per_rep]) for key in per_rep[0]}
+
+
+def _mean_per_signal(per_rep: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Signal -> each truth metric averaged over repetitions (NaN ignored)."""
+    return {name: mean_metrics([r[name] for r in per_rep]) for name in per_rep[0]}
 
 
 def _sic_artifact(trial: optuna.Trial, run_dir, curves: dict[str, np.ndarray]) -> None:
@@ -66,12 +72,16 @@ def cell_objective(cc: CampaignCell):
         cell = cc.cell()
         per_rep: list[dict[str, float]] = []
         truth_sic: dict[str, list[float]] = {m: [] for m in metrics}
+        per_signal: list[dict[str, dict[str, float]]] = []
         curves = {}
         for j in range(campaign.search.repetitions):
             result = evaluate(hp, cell, "half", run=j, n_jobs=campaign.search.n_jobs)
             per_rep.append({m: result.metrics[m] for m in metrics})
             for m in metrics:
-                truth_sic[m].append(result.truth[m]["max_sic"])
+                if "max_sic" in result.truth[m]:  # not for a multi-signal test set
+                    truth_sic[m].append(result.truth[m]["max_sic"])
+            if result.per_signal:
+                per_signal.append(result.per_signal)
             if driving in result.curves and result.curves[driving].tpr.size:
                 curves[f"rep{j}"] = result.curves[driving].downsampled()
             log.info(
@@ -87,7 +97,10 @@ def cell_objective(cc: CampaignCell):
                 trial.set_user_attr(m, avg[m])
                 trial.set_user_attr(f"{m}_per_rep", [r[m] for r in per_rep])
                 # truth performance (test max SIC) of the ensemble each metric selects
-                trial.set_user_attr(f"truth_max_sic_{m}", _nanmean(truth_sic[m]))
+                if truth_sic[m]:
+                    trial.set_user_attr(f"truth_max_sic_{m}", _nanmean(truth_sic[m]))
+            if per_signal:
+                trial.set_user_attr("per_signal", _mean_per_signal(per_signal))
             trial.set_user_attr("hp", hp)
             try:
                 if curves:

@@ -2,8 +2,10 @@
 
 CATHODE cells need a template (the user's samples file, the exact synthetic
 background, or samples of a trained background flow); ANODE and R-ANODE cells
-need the trained background flow. They are built by :mod:`objectives.templates`
-into caches under ``<run_dir>/artifacts`` keyed by everything they depend on.
+need the trained background flow; unsupervised cells need their DarkMachines
+files parsed into arrays for their channel. They are built by
+:mod:`objectives.templates` and :mod:`objectives.darkmachines.cells` into caches
+under ``<run_dir>/artifacts`` keyed by everything they depend on.
 :func:`resolve` builds (or verifies) them and remembers the paths per process:
 ``hpo create`` and every worker call it at start, so
 ``CampaignCell.cell()`` inside a trial is a dictionary lookup; no trial trains a
@@ -22,7 +24,7 @@ from pathlib import Path
 from hpo.config import Campaign, GridPoint
 from hpo.data import data_spec
 
-__all__ = ["CellProducts", "background_dir", "limit", "resolve", "templates_dir"]
+__all__ = ["CellProducts", "background_dir", "dm_limits", "limit", "resolve", "templates_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,13 @@ def _needs(campaign: Campaign, point: GridPoint) -> tuple[str | None, bool]:
 def _build(campaign: Campaign, point: GridPoint, n_threads: int | None) -> CellProducts:
     from objectives import templates
 
-    template, flow = _needs(campaign, point)
     data = data_spec(campaign, point)
+    if point.channel is not None:  # unsupervised: the parsed events of the channel
+        from objectives.darkmachines.cells import build_cache
+
+        build_cache(data)
+        return CellProducts()
+    template, flow = _needs(campaign, point)
     samples = model = None
     if flow:
         built = templates.background_flow(
@@ -105,7 +112,7 @@ def resolve(
     out: dict[GridPoint, CellProducts] = {}
     for point in points:
         template, flow = _needs(campaign, point)
-        needed = template is not None or flow
+        needed = template is not None or flow or point.channel is not None
         out[point] = _build(campaign, point, n_threads) if needed else CellProducts()
     _RESOLVED[memo] = out
     return out
@@ -114,14 +121,27 @@ def resolve(
 def limit(campaign: Campaign, point: GridPoint) -> dict | None:
     """The exact-likelihood limit of a cell's test set, or None where no exact likelihood exists.
 
-    None on real data and for features beyond the four baseline ones (noise, Delta R,
-    extended sets). Built once into the templates cache.
+    None on real data, for features beyond the four baseline ones (noise, Delta R,
+    extended sets) and for unsupervised cells (see :func:`dm_limits`). Built once
+    into the templates cache.
     """
     from objectives.templates import exact_limit
 
+    if point.channel is not None:
+        return None
     data = data_spec(campaign, point)
     if campaign.data.source != "synthetic" or data.features.describe() != "baseline":
         return None
     return exact_limit(
         data, point.signal, shifted=campaign.data.shifted, cache_dir=templates_dir(campaign)
     )
+
+
+def dm_limits(campaign: Campaign, channel: str) -> dict | None:
+    """Per signal, the exact likelihood ratio's truth metrics and ROC curve on a channel's
+    test set (synthetic DarkMachines data only; None otherwise)."""
+    from hpo.data import dm_spec
+    from objectives.darkmachines.cells import exact_limits
+
+    spec = dm_spec(campaign, channel)
+    return exact_limits(spec) if spec.synthetic else None

@@ -5,7 +5,9 @@
   hyperparameter source;
 * ``sic_curves``: median SIC curve over the final runs, per cell;
 * ``argos_vs_truth``: every trial's ARGOS against its true max SIC (the
-  paper's check that the label-free metric tracks the truth).
+  paper's check that the label-free metric tracks the truth);
+* unsupervised cells (DarkMachines data): the challenge's CSV, ROC curves per
+  signal and eps_S at eps_B = 1e-2 / 1e-3 / 1e-4 (:mod:`hpo.challenge`).
 
 Each plot is written as PNG and PDF into ``<run_dir>/report``; the SIC
 curves are also attached to each study as an artifact for optuna-dashboard.
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hpo.cells import campaign_cells
+from hpo.challenge import challenge_outputs
 from hpo.config import Campaign
 from hpo.products import limit as exact_limit
 
@@ -38,8 +41,10 @@ class Report:
 
 
 def _summaries(campaign: Campaign) -> list[dict]:
+    """Final summaries of the LHCO cells (the unsupervised ones are reported by hpo.challenge)."""
     root = campaign.run_dir / "final"
-    return [json.loads(p.read_text()) for p in sorted(root.glob("*/*/*/summary.json"))]
+    summaries = [json.loads(p.read_text()) for p in sorted(root.glob("*/*/*/summary.json"))]
+    return [s for s in summaries if "channel" not in s["cell"]]
 
 
 def _fmt(band: dict) -> str:
@@ -247,9 +252,13 @@ def make_report(campaign: Campaign) -> Report:
     files += [p for ps in sic_plots.values() for p in ps]
     files += _plot_argos_vs_truth(campaign, folder, plt)
     plt.close("all")
+    dm_files, dm_table = challenge_outputs(campaign, folder, plt)
+    files += dm_files
+    plt.close("all")
     try:
         _attach_to_studies(campaign, sic_plots)
     except Exception as exc:  # the dashboard attachment must never fail the report
         log.warning("could not attach SIC plots to the studies: %s", exc)
-    table = summary_table(summaries) if summaries else "no final summaries yet (run hpo final)"
+    tables = ([summary_table(summaries)] if summaries else []) + ([dm_table] if dm_table else [])
+    table = "\n\n".join(tables) or "no final summaries yet (run hpo final)"
     return Report(folder=folder, table=table, files=files)

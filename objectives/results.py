@@ -6,6 +6,13 @@ selections share one score array); ``truth[m]`` the max SIC and AUC of that
 ensemble on the labelled test set (NaN without truth), ``scores[m]`` its test
 scores, ``curves[m]`` its SIC curve ``(tpr, fpr, sic)``, computed once here so no
 caller recomputes it. Max SIC is the truth oracle: never available on real data.
+
+A test set with several signals (the unsupervised family on DarkMachines data)
+also names them: ``signals`` and ``test_signal`` (per test event the index of
+its signal in ``signals``, -1 for background; ``y_test`` is then 0 / 1 for
+background / any signal), and ``per_signal[name]`` holds that signal's truth
+(AUC and signal efficiency at fixed background efficiencies); ``truth[m]`` then
+holds their means over the signals.
 """
 
 from __future__ import annotations
@@ -61,6 +68,12 @@ class EvaluationResult:
     y_test: np.ndarray | None = field(default=None, repr=False)
     #: the fitted model, where a method's direct API returns it (never stored)
     model: object = field(default=None, repr=False)
+    #: names of the signals of a multi-signal test set (empty otherwise)
+    signals: tuple[str, ...] = ()
+    #: per test event: index into ``signals``, -1 for background (None without signals)
+    test_signal: np.ndarray | None = field(default=None, repr=False)
+    #: signal name -> its truth metrics ({"auc", "eps_s_1e-2", ...})
+    per_signal: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
     def from_scores(
@@ -92,4 +105,7 @@ class EvaluationResult:
 
     def summary(self) -> dict:
         """JSON-friendly metrics and provenance (no arrays)."""
-        return {"metrics": self.metrics, "truth": self.truth, "info": self.info}
+        out = {"metrics": self.metrics, "truth": self.truth, "info": self.info}
+        if self.per_signal:
+            out["per_signal"] = self.per_signal
+        return out
