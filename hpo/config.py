@@ -470,10 +470,14 @@ def _section(raw: dict, name: str, source: str, campaign_seed: int = 0) -> dict[
 def _check_source(raw: dict, sec: dict, source: str) -> None:
     """The data source fits the methods; fields of the other source are refused.
 
-    A DarkMachines campaign defaults to the unsupervised metrics (``val_loss`` first).
+    A DarkMachines campaign defaults to the unsupervised methods and their metrics
+    (``val_loss`` first).
     """
     d, given = sec["data"], raw.get("data", {})
     dm = d["source"] == DM_SOURCE
+    grid = raw.get("grid", {}) if isinstance(raw.get("grid"), dict) else {}
+    if dm and "classifiers" not in grid:
+        sec["grid"]["classifiers"] = list(method_names("unsupervised"))
     for clf in sec["grid"]["classifiers"]:
         if (get_method(clf).family == "unsupervised") != dm:
             need = f"data.source = {DM_SOURCE!r}" if not dm else "data.source 'synthetic' or 'lhco'"

@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +37,7 @@ from objectives.unsupervised.arrays import EventArrays
 from objectives.unsupervised.base import Detector
 from objectives.unsupervised.params import canonical_method, validate
 
-__all__ = ["ScoreEnsemble", "combine_scores", "ddd_points", "fit_trial_ensemble"]
+__all__ = ["ScoreEnsemble", "combine_scores", "fit_trial_ensemble"]
 
 
 @dataclass(eq=False)
@@ -82,14 +81,9 @@ class ScoreEnsemble(Detector):
         return np.mean(z, axis=0)
 
 
-def ddd_points(hp: dict[str, Any]) -> list[tuple[float, float, float]]:
-    """The distortion grid ``sigmas x p_drops x p_adds`` of DDD hyperparameters."""
-    return list(itertools.product(hp["sigmas"], hp["p_drops"], hp["p_adds"]))
-
-
 def _ddd_ensemble(train, val, hps, *, seed: int, n_threads: int):
     from objectives.unsupervised._train import member_seeds
-    from objectives.unsupervised.ddd import DDDEnsemble, fit_ddd_point
+    from objectives.unsupervised.ddd import DDDEnsemble, distortion_grid, fit_ddd_point
 
     bands = {tuple(hp["auc_band"]) for hp in hps}
     if len(bands) > 1:
@@ -97,7 +91,7 @@ def _ddd_ensemble(train, val, hps, *, seed: int, n_threads: int):
             f"DDD hyperparameter 'auc_band': must be the same in every set of an ensemble, "
             f"got {sorted(bands)}"
         )
-    jobs = [(hp, point) for hp in hps for point in ddd_points(hp)]
+    jobs = [(hp, point) for hp in hps for point in distortion_grid(hp)]
     seeds = member_seeds(seed, len(jobs))
     models = [
         fit_ddd_point(train, val, hp, sigma=s, p_drop=d, p_add=a, seed=ps, n_threads=n_threads)

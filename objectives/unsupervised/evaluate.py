@@ -67,13 +67,12 @@ def fit_cell_detector(
     n_threads: int = 1,
 ) -> Detector:
     """``method`` trained with ``hp`` (backbone included); DDD with one point: that model."""
-    from objectives.unsupervised.ddd import DDDBandError, fit_ddd_point
+    from objectives.unsupervised.ddd import DDDBandError, distortion_grid, fit_ddd_point
     from objectives.unsupervised.detector import fit
-    from objectives.unsupervised.ensemble import ddd_points
 
     try:
-        if method == "DDD" and len(ddd_points(hp)) == 1:
-            ((sigma, p_drop, p_add),) = ddd_points(hp)
+        if method == "DDD" and len(distortion_grid(hp)) == 1:
+            ((sigma, p_drop, p_add),) = distortion_grid(hp)
             return fit_ddd_point(
                 train, val, hp, sigma=sigma, p_drop=p_drop, p_add=p_add, seed=seed,
                 n_threads=n_threads,
