@@ -27,6 +27,7 @@ import numpy as np
 
 from hpo.cells import ENSEMBLE, CampaignCell, campaign_cells
 from hpo.config import Campaign
+from hpo.plots import save_figure
 
 __all__ = ["RunSet", "challenge_outputs", "run_sets"]
 
@@ -148,15 +149,6 @@ def _csv_rows(campaign: Campaign, sets: list[RunSet], statistics: str) -> list[d
     return rows
 
 
-def _save(fig, folder: Path, name: str) -> list[Path]:
-    paths = []
-    for ext in ("png", "pdf"):
-        path = folder / f"{name}.{ext}"
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        paths.append(path)
-    return paths
-
-
 def _plot_roc(campaign: Campaign, cell_sets: list[RunSet], folder: Path, plt) -> list[Path]:
     from hpo.products import dm_limits
     from objectives.darkmachines.cells import ROC_GRID
@@ -190,7 +182,7 @@ def _plot_roc(campaign: Campaign, cell_sets: list[RunSet], folder: Path, plt) ->
             ax.legend(fontsize=6)
     fig.suptitle(cc.key, fontsize=9)
     fig.tight_layout()
-    paths = _save(fig, folder, f"roc_{cc.key}")
+    paths = save_figure(fig, folder, f"roc_{cc.key}")
     plt.close(fig)
     return paths
 
@@ -247,7 +239,7 @@ def _plot_eps_s(campaign: Campaign, sets: list[RunSet], folder: Path, plt) -> li
         axes[0][0].legend(fontsize=6)
         fig.suptitle(f"channel {channel}", fontsize=9)
         fig.tight_layout()
-        paths += _save(fig, folder, f"eps_s_chan{channel}")
+        paths += save_figure(fig, folder, f"eps_s_chan{channel}")
         plt.close(fig)
     return paths
 

@@ -26,6 +26,7 @@ import numpy as np
 from hpo.cells import campaign_cells
 from hpo.challenge import challenge_outputs
 from hpo.config import Campaign
+from hpo.plots import save_figure
 from hpo.products import limit as exact_limit
 
 __all__ = ["Report", "make_report", "summary_table"]
@@ -66,15 +67,6 @@ def summary_table(summaries: list[dict]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def _save(fig, folder: Path, name: str) -> list[Path]:
-    paths = []
-    for ext in ("png", "pdf"):
-        p = folder / f"{name}.{ext}"
-        fig.savefig(p, dpi=120, bbox_inches="tight")
-        paths.append(p)
-    return paths
-
-
 def _plot_max_sic(summaries: list[dict], folder: Path, plt) -> list[Path]:
     panels: dict[tuple, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
     for s in summaries:
@@ -106,7 +98,7 @@ def _plot_max_sic(summaries: list[dict], folder: Path, plt) -> list[Path]:
         ax.set_ylabel("max SIC (median, 16-84 %)")
         ax.axhline(1.0, color="grey", lw=0.8, ls=":")
         ax.legend(fontsize=7)
-    return _save(fig, folder, "max_sic_vs_signal")
+    return save_figure(fig, folder, "max_sic_vs_signal")
 
 
 def _median_sic_curve(run_files: list[Path], selection: str):
@@ -170,7 +162,7 @@ def _plot_sic_curves(campaign: Campaign, folder: Path, plt) -> dict[str, list[Pa
         ax.set_ylabel("SIC")
         ax.set_title(cc.key, fontsize=9)
         ax.legend(fontsize=7)
-        by_cell[cc.study_name] = _save(fig, folder, f"sic_{cc.key}")
+        by_cell[cc.study_name] = save_figure(fig, folder, f"sic_{cc.key}")
         plt.close(fig)
     return by_cell
 
@@ -205,7 +197,7 @@ def _plot_argos_vs_truth(campaign: Campaign, folder: Path, plt) -> list[Path]:
     ax.set_ylabel("true max SIC (test set)")
     ax.set_title("every trial: ARGOS vs truth")
     ax.legend(fontsize=6)
-    paths = _save(fig, folder, "argos_vs_truth")
+    paths = save_figure(fig, folder, "argos_vs_truth")
     plt.close(fig)
     return paths
 

@@ -144,6 +144,7 @@ def progress(campaign: Campaign, storage=None) -> list[CellProgress]:
         done = [t for t in trials if t.state == TrialState.COMPLETE]
         for m in cc.metrics:
             values = [t.user_attrs.get(m) for t in done if t.user_attrs.get(m) is not None]
+            values = [v for v in values if v == v]  # nan (no truth, or unmeasurable) is no best
             if values:
                 best[m] = (max if DIRECTIONS[m] == "maximize" else min)(values)
         out.append(

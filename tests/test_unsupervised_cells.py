@@ -41,12 +41,7 @@ N_TEST = round(N_BACKGROUND * TEST_FRACTION)
 AUC_SE = math.sqrt((N_TEST + N_SIGNAL + 1) / (12 * N_TEST * N_SIGNAL))
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
