@@ -62,7 +62,14 @@ SOURCES = ("synthetic", "lhco", "darkmachines")
 #: The data source of the unsupervised family (DarkMachines-format events).
 DM_SOURCE = "darkmachines"
 #: Fields of [data] that only a DarkMachines campaign uses, and those it never uses.
-DM_FIELDS = ("background_file", "signal_files", "test_fraction", "max_objects", "skip_bad_lines")
+DM_FIELDS = (
+    "background_file",
+    "signal_files",
+    "test_fraction",
+    "max_objects",
+    "skip_bad_lines",
+    "apply_cuts",
+)
 LHCO_FIELDS = (
     "data_file",
     "extrabkg_file",
@@ -190,6 +197,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         ),
         "max_objects": (_int_at_least(1, 1000), 20),
         "skip_bad_lines": (_BOOL, False),
+        "apply_cuts": (_BOOL, True),
     },
     "grid": {
         "classifiers": (_list_of(CLASSIFIERS), ["HGB"]),
@@ -292,6 +300,7 @@ class DataConfig:
     test_fraction: float = 0.5
     max_objects: int = 20
     skip_bad_lines: bool = False
+    apply_cuts: bool = True
 
     @property
     def darkmachines(self) -> bool:
@@ -497,6 +506,15 @@ def _check_source(raw: dict, sec: dict, source: str) -> None:
             "is required with data.background_file / data.signal_files (give both, "
             "or neither for the synthetic DarkMachines set)",
         )
+    if "background" in (d["signal_files"] or {}):
+        raise _fail(source, "data.signal_files", "'background' names the background file")
+    if not d["apply_cuts"] and len(sec["grid"]["channels"]) != 1:
+        raise _fail(
+            source,
+            "grid.channels",
+            "must hold one channel with data.apply_cuts = false (the files are that "
+            f"channel's events), got {sec['grid']['channels']}",
+        )
     search = raw.get("search", {}) if isinstance(raw.get("search"), dict) else {}
     if "metrics" not in search:
         sec["search"]["metrics"] = list(get_method(sec["grid"]["classifiers"][0]).metrics)
@@ -694,6 +712,7 @@ def load_campaign(path: str | Path) -> Campaign:
             test_fraction=float(d["test_fraction"]),
             max_objects=d["max_objects"],
             skip_bad_lines=d["skip_bad_lines"],
+            apply_cuts=d["apply_cuts"],
         ),
         grid=GridConfig(**{k: tuple(v) for k, v in sec["grid"].items()}),
         search=SearchConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in s.items()}),

@@ -89,6 +89,7 @@ def dm_spec(campaign: Campaign, channel: str, *, cached: bool = True):
         test_fraction=d.test_fraction,
         seed=d.seed,
         skip_bad_lines=d.skip_bad_lines,
+        apply_cuts=d.apply_cuts,
         synthetic=d.background_file is None,
         cache_dir=events_cache_dir(campaign) if cached else None,
     )

@@ -241,6 +241,10 @@ def test_a_bad_campaign_or_file_stops_before_anything_exists(
         ('source = "darkmachines"\nbackground_file = "b.csv"', "data.signal_files: is required"),
         ('source = "synthetic"\n[final]\nensemble = true', "final.ensemble: no method"),
         ('source = "synthetic"\nmax_objects = 10', "data.max_objects: does not apply"),
+        (
+            'source = "darkmachines"\napply_cuts = false\n[grid]\nchannels = ["1", "2a"]',
+            "grid.channels: must hold one channel with data.apply_cuts = false",
+        ),
     ],
 )
 def test_sources_and_methods_must_agree(tmp_path, text, needle):

@@ -89,6 +89,10 @@ def test_channel_cuts_select_the_cell_events_and_absent_signals_are_named(paths,
     # monojet events have no leptons: absent from the two-lepton channel, said so
     assert "monojet" in sets.info["empty_signals"] and "monojet" not in sets.signals
     assert any("no monojet event in channel 2b" in r.message for r in caplog.records)
+    # files that already hold one channel's events: the channel only labels them
+    labelled = load_sets(_spec(paths, channel="2b", apply_cuts=False))
+    assert len(labelled.train) + len(labelled.test_background) == N_BACKGROUND
+    assert labelled.info["channel"] == "2b" and not labelled.info["empty_signals"]
 
 
 def test_events_cache_is_read_back_without_parsing(paths, tmp_path, monkeypatch):

@@ -93,6 +93,9 @@ class DMDataSpec:
         test_fraction: share of the background held out as test events.
         seed: seed of the background's train / test split.
         skip_bad_lines: skip (and count) malformed lines instead of failing.
+        apply_cuts: apply the channel's cuts; False when the files already hold one
+            channel's events (the challenge's files are per channel): the channel
+            is then only a label.
         synthetic: the files come from the synthetic generator (exact limits exist).
         cache_dir: where parsed files are cached (None: parse, cache per process only).
     """
@@ -104,6 +107,7 @@ class DMDataSpec:
     test_fraction: float = 0.5
     seed: int = 0
     skip_bad_lines: bool = False
+    apply_cuts: bool = True
     synthetic: bool = False
     cache_dir: Path | None = field(default=None, compare=False)
 
@@ -124,7 +128,7 @@ class DMDataSpec:
 
     @property
     def cuts(self) -> Cuts | None:
-        return channel_cuts(self.channel)
+        return channel_cuts(self.channel) if self.apply_cuts else None
 
     @property
     def files(self) -> dict[str, Path]:

@@ -66,9 +66,13 @@ def fit_cell_detector(
     seed: int,
     n_threads: int = 1,
 ) -> Detector:
-    """``method`` trained with ``hp`` (backbone included); DDD with one point: that model."""
+    """``method`` trained with ``hp`` (backbone included, missing entries: the defaults);
+    DDD with one distortion point: that one model, without the band."""
     from objectives.unsupervised.ddd import DDDBandError, distortion_grid, fit_ddd_point
     from objectives.unsupervised.detector import fit
+    from objectives.unsupervised.params import validate
+
+    hp = validate(method, hp)
 
     try:
         if method == "DDD" and len(distortion_grid(hp)) == 1:
