@@ -137,11 +137,17 @@ def limit(campaign: Campaign, point: GridPoint) -> dict | None:
     )
 
 
+_DM_LIMITS: dict[tuple, dict | None] = {}
+
+
 def dm_limits(campaign: Campaign, channel: str) -> dict | None:
     """Per signal, the exact likelihood ratio's truth metrics and ROC curve on a channel's
-    test set (synthetic DarkMachines data only; None otherwise)."""
+    test set (synthetic DarkMachines data only; None otherwise). Computed once per process."""
     from hpo.data import dm_spec
     from objectives.darkmachines.cells import exact_limits
 
-    spec = dm_spec(campaign, channel)
-    return exact_limits(spec) if spec.synthetic else None
+    memo = (campaign.sha256, str(campaign.run_dir), channel)
+    if memo not in _DM_LIMITS:
+        spec = dm_spec(campaign, channel)
+        _DM_LIMITS[memo] = exact_limits(spec) if spec.synthetic else None
+    return _DM_LIMITS[memo]

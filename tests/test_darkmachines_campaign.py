@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from _hpo_cli import hpo, run_pipeline, studies
 from optuna.trial import TrialState
+from sklearn.metrics import roc_auc_score
 
 from hpo.cells import campaign_cells
 from objectives.darkmachines import DMSyntheticModel, write_events
@@ -145,6 +146,20 @@ def test_report_writes_the_challenge_csv_and_plots(finished):
         median = np.median([r["per_signal"][signal]["auc"] for r in runs])
         assert float(by[(signal, "DDD_MLP_ensemble")]["AUC"]) == pytest.approx(median, abs=5e-4)
         assert by[(signal, "DDD_MLP_ensemble")]["1e-4"] == "nan"
+        # dSVDD + DDD: the mean of the two cells' standardised scores, run by run
+        k = ["zprime", "monojet", "gluino", "chargino"].index(signal)
+        aucs = []
+        for j in range(2):
+            runs = [
+                np.load(campaign.run_dir / "final" / f"{m}-MLP-chanall" / "ensemble" / "full"
+                        / f"run{j}.npz")
+                for m in ("dSVDD", "DDD")
+            ]  # fmt: skip
+            both = (runs[0]["scores_val_loss"] + runs[1]["scores_val_loss"]) / 2.0
+            rows_ = (runs[0]["test_signal"] < 0) | (runs[0]["test_signal"] == k)
+            aucs.append(roc_auc_score(runs[0]["test_signal"][rows_] == k, both[rows_]))
+        combined = float(by[(signal, "dSVDD+DDD_MLP_ensemble")]["AUC"])
+        assert combined == pytest.approx(np.median(aucs), abs=5e-4)
         # the exact likelihood ratio beats every detector and the combination
         limit = float(by[(signal, "ExactLR")]["AUC"])
         for model in models - {"ExactLR"}:
