@@ -12,7 +12,7 @@ Data: the synthetic set at ``--scale`` (1: 200k background, 20k per signal), hal
 background held out as the test set (``--scale 1``: 100k test background, so eps_B =
 1e-4 is 10 events; ``--test-background`` / ``--test-signal`` keep fewer, for the
 transformers whose scoring is slow); ``--n-train`` training and ``--n-val`` validation
-events drawn from the other half. On 2 shared CPU cores the MLP runs at 10k events and at
+events drawn from the other half. On 2 shared CPU cores the MLP runs at 5k events and at
 most 10 epochs, the transformers at 1k events, 2 epochs and a 20k + 2k test set (see the
 README for the exact commands): their rows are limited by cost, not by the method. Results also
 go to ``benchmarks/out/unsupervised_quality_<backbones>.json``.
@@ -20,7 +20,8 @@ go to ``benchmarks/out/unsupervised_quality_<backbones>.json``.
 Usage::
 
     python benchmarks/unsupervised_quality.py [--scale 1] [--backbones MLP]
-        [--n-train 10000] [--n-val 5000] [--epochs 10] [--threads 2]
+        [--methods dSVDD,DROCC,DDD] [--n-train 5000] [--n-val 5000] [--epochs 10]
+        [--threads 2]
         [--test-background 0] [--test-signal 0]
 """
 
@@ -35,13 +36,14 @@ import numpy as np
 METHODS = ("dSVDD", "DROCC", "DDD")
 
 
-def _fit_all(backbone: str, args, train, val, test) -> dict[str, dict]:
+def _fit_all(backbone: str, args, train, val, test, test_signal, signals) -> dict[str, dict]:
     from objectives.errors import HyperparameterError
     from objectives.unsupervised import default_hyperparameters
     from objectives.unsupervised.evaluate import fit_cell_detector
+    from objectives.unsupervised.metrics import per_signal_truth
 
     out = {}
-    for method in METHODS:
+    for method in args.methods.split(","):
         hp = {"backbone": backbone}
         if args.epochs:  # a cap on the method's default number of epochs
             hp["epochs"] = min(args.epochs, default_hyperparameters(method)["epochs"])
@@ -57,7 +59,12 @@ def _fit_all(backbone: str, args, train, val, test) -> dict[str, dict]:
         ref = det.score(val)
         z = (det.score(test) - ref.mean()) / max(ref.std(), 1e-12)
         out[method] = {"scores": z, "seconds": seconds, "info": det.info}
-        print(f"  {method} {backbone}: {seconds:.0f} s on {len(train)} events", flush=True)
+        per = per_signal_truth(z, test_signal, signals)
+        print(
+            f"  {method} {backbone}: {seconds:.0f} s on {len(train)} events; AUC "
+            + ", ".join(f"{s} {v['auc']:.3f}" for s, v in per.items()),
+            flush=True,
+        )
     return out
 
 
@@ -78,7 +85,8 @@ def main() -> None:
     )
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--backbones", default="MLP")
-    ap.add_argument("--n-train", type=int, default=10_000)
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--n-train", type=int, default=5_000)
     ap.add_argument("--n-val", type=int, default=5_000)
     ap.add_argument("--epochs", type=int, default=10, help="cap on every method's; 0: none")
     ap.add_argument("--test-background", type=int, default=0, help="0: all")
@@ -115,7 +123,7 @@ def main() -> None:
     rows["exact LR"] = {name: lr[name][name] for name in signals}
     seconds: dict[str, float] = {}
     for backbone in args.backbones.split(","):
-        fits = _fit_all(backbone, args, train, val, test)
+        fits = _fit_all(backbone, args, train, val, test, test_signal, signals)
         for method, fit in fits.items():
             rows[f"{method} {backbone}"] = per_signal_truth(fit["scores"], test_signal, signals)
             seconds[f"{method} {backbone}"] = fit["seconds"]
