@@ -48,7 +48,7 @@ from hpo.bumphunt import (
 )
 from hpo.config import Campaign
 from hpo.errors import UsageError
-from hpo.report import save_figure
+from hpo.plots import save_figure
 
 __all__ = ["combine", "combined", "describe_missing", "eps_key", "summary"]
 

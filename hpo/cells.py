@@ -13,7 +13,15 @@ from dataclasses import dataclass, replace
 from hpo.config import Campaign, GridPoint
 from hpo.data import data_spec
 
-__all__ = ["CampaignCell", "campaign_cells", "cell_key", "final_sources", "study_name"]
+__all__ = [
+    "ENSEMBLE",
+    "CampaignCell",
+    "campaign_cells",
+    "cell_key",
+    "cell_sources",
+    "final_sources",
+    "study_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,10 @@ class CampaignCell:
 
         p = self.point
         products = resolve(self.campaign)[p]
+        if p.channel is not None:  # unsupervised: the channel's events, read from the cache
+            from objectives.darkmachines.cells import DMCell
+
+            return DMCell(p.classifier, p.mode, data_spec(self.campaign, p))
         spec = replace(
             data_spec(self.campaign, p),
             samples_file=products.samples_file,
@@ -72,6 +84,8 @@ class CampaignCell:
     def describe(self) -> str:
         """A markdown note for optuna-dashboard."""
         c, p = self.campaign, self.point
+        if p.channel is not None:
+            return self._describe_unsupervised()
         data = (
             f"synthetic (scale {c.data.scale}, seed {c.data.seed}"
             f"{', shifted' if c.data.shifted else ''})"
@@ -90,6 +104,23 @@ class CampaignCell:
             f"on half statistics |\n"
         )
 
+    def _describe_unsupervised(self) -> str:
+        c, p = self.campaign, self.point
+        data = (
+            f"synthetic DarkMachines (scale {c.data.scale}, seed {c.data.seed})"
+            if c.data.background_file is None
+            else f"DarkMachines `{c.data.background_file}` + {len(c.data.signal_files)} signals"
+        )
+        return (
+            f"## {self.key}\n\n"
+            f"| | |\n|---|---|\n"
+            f"| campaign | `{c.name}` |\n| method | {p.classifier} (trained on background) |\n"
+            f"| backbone | {p.mode} |\n| channel | {p.channel} |\n| data | {data} |\n"
+            f"| objective | {self.objective} (sampler {c.search.sampler}) |\n"
+            f"| target trials | {c.search.n_trials} x {c.search.repetitions} repetitions "
+            f"on half of the background training pool |\n"
+        )
+
 
 def cell_key(point: GridPoint) -> str:
     """Readable cell key of a grid point (``GridPoint.key``)."""
@@ -106,9 +137,25 @@ def campaign_cells(campaign: Campaign) -> list[CampaignCell]:
     return [CampaignCell(p, study_name(campaign, p), campaign) for p in campaign.grid_points()]
 
 
+#: The hp source of ``hpo final`` that averages the scores of every completed trial.
+ENSEMBLE = "ensemble"
+
+
 def final_sources(campaign: Campaign) -> list[str]:
-    """Where final runs take hyperparameters from: every cell metric, then ``default``."""
+    """Where final runs take hyperparameters from: every cell metric, then ``default``,
+    then ``ensemble`` (with ``final.ensemble``: the average over every completed trial,
+    for the methods that can average)."""
     sources: list[str] = []
     for cc in campaign_cells(campaign):
         sources.extend(m for m in cc.metrics if m not in sources)
-    return sources + (["default"] if campaign.final.defaults else [])
+    sources += ["default"] if campaign.final.defaults else []
+    return sources + ([ENSEMBLE] if campaign.final.ensemble else [])
+
+
+def cell_sources(cc: CampaignCell, sources: list[str]) -> list[str]:
+    """The sources of ``sources`` that apply to cell ``cc`` (its metrics, default, ensemble)."""
+    return [
+        s
+        for s in sources
+        if s == "default" or s in cc.metrics or (s == ENSEMBLE and cc.method.can_ensemble)
+    ]

@@ -73,7 +73,7 @@ def cmd_validate(args) -> int:
 
     c = _campaign(args)
     writable_run_dir(c, create=False)
-    check_data(c, files_exist=all(p.is_file() for p in data_files(c)))
+    _print_notes(check_data(c, files_exist=all(p.is_file() for p in data_files(c))))
     _warn_shared_journal(c)
     print(
         f"{c.path}: valid; {len(c.grid_points())} cells, {c.search.n_trials} trials each, "
@@ -99,6 +99,12 @@ def _warn_shared_journal(c) -> None:
         print(warning, file=sys.stderr)
 
 
+def _print_notes(notes: list[str]) -> None:
+    """What the data check found worth knowing but not wrong, one line each."""
+    for note in notes:
+        print(f"note: {note}")
+
+
 def cmd_create(args) -> int:
     from hpo import products
     from hpo.cells import campaign_cells
@@ -112,11 +118,11 @@ def cmd_create(args) -> int:
     writable_run_dir(c)
     storage = open_campaign_storage(c)  # fail fast on an unreachable database
     files = ensure_data(c)
-    check_data(c)
-    products.resolve(c)  # CATHODE templates and background flows, built once
+    _print_notes(check_data(c))
+    products.resolve(c)  # CATHODE templates, background flows, parsed events: built once
     studies = create_studies(c, storage)
     print(f"campaign {c.name}: {len(studies)} studies in {c.storage} (run dir {c.run_dir})")
-    print(f"data: {files[0]}\n      {files[1]}")
+    print("data: " + "\n      ".join(str(f) for f in files))
     for cc in campaign_cells(c):
         print(f"  {cc.study_name}")
     return 0
@@ -238,7 +244,8 @@ def cmd_worker(args) -> int:
     worker_id = args.worker_id or _worker_id()
     storage = _worker_storage(c, args)
     ensure_data(c)
-    check_data(c)  # a file replaced after `hpo create` stops the worker here, not in trials
+    # a file replaced after `hpo create` stops the worker here, not in trials
+    check_data(c, cached=True)
     # templates and background flows before the first trial (each built once, by one worker)
     products.resolve(c, worker_id=worker_id)
     ensure_studies(c, storage)
@@ -542,8 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="hpo",
         description="Hyperparameter optimisation of weakly supervised anomaly detectors "
-        "(IAD / CWoLa / CATHODE classifiers; ANODE / R-ANODE density methods) with "
-        "label-free selection metrics (ARGOS, BCE; val_loss for density methods).",
+        "(IAD / CWoLa / CATHODE classifiers; ANODE / R-ANODE density methods; dSVDD / "
+        "DROCC / DDD unsupervised detectors on DarkMachines events) with label-free "
+        "selection metrics (ARGOS, BCE; val_loss for density and unsupervised methods).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -595,7 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--source",
         action="append",
-        help="hyperparameter source: a selection metric or 'default'; repeat",
+        help="hyperparameter source: a selection metric, 'default' or 'ensemble' "
+        "(every completed trial averaged; needs final.ensemble); repeat",
     )
     sp.add_argument("--statistics", action="append", choices=["half", "full"])
     sp.add_argument(

@@ -17,7 +17,11 @@ every cell has the one region ``data.region`` (default window 5, 3.3-3.7 TeV).
 ``grid.classifiers`` names methods of the registry (``objectives.registry``):
 the classifiers, which run in every mode and rotation of the grid, and the
 density methods ANODE, R-ANODE and BackgroundFlow, which give one cell per
-signal amount and feature set with mode ``"density"``.
+signal amount and feature set with mode ``"density"``. The unsupervised
+detectors dSVDD, DROCC and DDD need ``data.source = "darkmachines"`` (and the
+LHCO methods the other sources); they give one cell per ``grid.backbones`` x
+``grid.channels`` entry, and their campaigns default to their own metrics
+(``val_loss`` and the truth oracles ``auc``, ``eps_s_1e-2`` ...).
 
 ``[campaign] seed`` is the default of ``data.seed`` and ``search.seed``.
 
@@ -51,9 +55,11 @@ __all__ = [
 ]
 
 from hpo.pruners import PRUNERS
+from objectives.darkmachines.cells import CHANNEL_NAMES
 from objectives.devices import DEVICES
 from objectives.regions import DEFAULT_REGION, Region
 from objectives.registry import DIRECTIONS, MODES, get_method, method_names
+from objectives.unsupervised.params import BACKBONES
 from storage.addresses import GRPC_SCHEME, POSTGRES_SCHEME, check_url
 from storage.errors import StorageError
 from workers.slurm import TIME_RULE, valid_time
@@ -64,7 +70,29 @@ CLASSIFIERS = method_names()
 METRICS = tuple(DIRECTIONS)
 SAMPLERS = ("tpe", "random")
 FEATURE_SETS = ("baseline", "extended10", "extended12", "extended56")
-SOURCES = ("synthetic", "lhco")
+SOURCES = ("synthetic", "lhco", "darkmachines")
+#: The data source of the unsupervised family (DarkMachines-format events).
+DM_SOURCE = "darkmachines"
+#: Fields of [data] that only a DarkMachines campaign uses, and those it never uses.
+DM_FIELDS = (
+    "background_file",
+    "signal_files",
+    "test_fraction",
+    "max_objects",
+    "skip_bad_lines",
+    "apply_cuts",
+)
+LHCO_FIELDS = (
+    "data_file",
+    "extrabkg_file",
+    "samples_file",
+    "shifted",
+    "region",
+    "include_delta_r",
+    "n_noise",
+    "background_model",
+    "background_hp",
+)
 BACKGROUND_MODELS = ("file", "truth", "flow")
 #: The bump hunt's scan: window numbers (``Region.window``).
 WINDOWS = tuple(range(1, 10))
@@ -183,6 +211,30 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
             _rule(lambda v: isinstance(v, dict), "a table of background-flow hyperparameters"),
             {},
         ),
+        # darkmachines: one background file and the signal files (none: the synthetic set)
+        "background_file": (_NONEMPTY, None),
+        "signal_files": (
+            _rule(
+                lambda v: (
+                    isinstance(v, dict)
+                    and len(v) > 0
+                    and all(
+                        isinstance(k, str) and bool(NAME_RE.match(k)) and isinstance(p, str) and p
+                        for k, p in v.items()
+                    )
+                ),
+                'a non-empty table of signal name = "file" (names of letters, digits, '
+                "'_', '.', '-')",
+            ),
+            None,
+        ),
+        "test_fraction": (
+            _rule(lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
+            0.5,
+        ),
+        "max_objects": (_int_at_least(1, 1000), 20),
+        "skip_bad_lines": (_BOOL, False),
+        "apply_cuts": (_BOOL, True),
     },
     "grid": {
         "classifiers": (_list_of(CLASSIFIERS), ["HGB"]),
@@ -199,6 +251,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         ),
         "feature_sets": (_list_of(FEATURE_SETS), ["baseline"]),
         "windows": (_list_of(WINDOWS), None),
+        "backbones": (_list_of(BACKBONES), ["MLP"]),
+        "channels": (_list_of(CHANNEL_NAMES), ["all"]),
     },
     "search": {
         "n_trials": (_int_at_least(1, 1_000_000), 100),
@@ -224,6 +278,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "n_runs": (_int_at_least(1, 1000), 10),
         "statistics": (_list_of(("half", "full")), ["half", "full"]),
         "defaults": (_BOOL, True),
+        "ensemble": (_BOOL, False),
     },
     "slurm": {
         "partition": (_STR, ""),
@@ -308,6 +363,18 @@ class DataConfig:
     region: Region = DEFAULT_REGION
     #: the signal regions of the grid's cells (grid.windows, else ``(region,)``)
     regions: tuple[Region, ...] = (DEFAULT_REGION,)
+    #: darkmachines: the background file (None: the synthetic set) and the signal files
+    background_file: Path | None = None
+    signal_files: tuple[tuple[str, Path], ...] = ()
+    test_fraction: float = 0.5
+    max_objects: int = 20
+    skip_bad_lines: bool = False
+    apply_cuts: bool = True
+
+    @property
+    def darkmachines(self) -> bool:
+        """Whether the campaign's events are DarkMachines-format files (unsupervised cells)."""
+        return self.source == DM_SOURCE
 
     @property
     def extra_range(self) -> tuple[float, float]:
@@ -324,6 +391,8 @@ class GridConfig:
     feature_sets: tuple[str, ...]
     #: bump-hunt windows (``Region.window``); None: the one region ``data.region``
     windows: tuple[int, ...] | None = None
+    backbones: tuple[str, ...] = ("MLP",)
+    channels: tuple[str, ...] = ("all",)
 
 
 @dataclass(frozen=True)
@@ -355,6 +424,8 @@ class FinalConfig:
     n_runs: int
     statistics: tuple[str, ...]
     defaults: bool
+    #: also average the scores of every completed trial ("ensemble" hp source)
+    ensemble: bool = False
 
 
 @dataclass(frozen=True)
@@ -407,16 +478,30 @@ class GridPoint:
     signal: int
     feature_set: str
     region: Region = DEFAULT_REGION
+    #: unsupervised cells: the DarkMachines channel (their mode is the backbone)
+    channel: str | None = None
 
     @property
     def key(self) -> str:
-        """``<method>-<mode>-<rot|norot>-N<signal>-<features>`` (+ ``-SR<lo>-<hi>`` off default)."""
+        """``<method>-<mode>-<rot|norot>-N<signal>-<features>`` (+ ``-SR<lo>-<hi>`` off default).
+
+        Unsupervised cells: ``<method>-<backbone>-chan<channel>``.
+        """
+        if self.channel is not None:
+            return f"{self.classifier}-{self.mode}-chan{self.channel}"
         rot = "rot" if self.rotation else "norot"
         key = f"{self.classifier}-{self.mode}-{rot}-N{self.signal}-{self.feature_set}"
         return key if self.region.is_default else f"{key}-{self.region.tag}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly fields (the region only when it is not the default one)."""
+        if self.channel is not None:
+            return {
+                "classifier": self.classifier,
+                "mode": self.mode,
+                "backbone": self.mode,
+                "channel": self.channel,
+            }
         out: dict[str, Any] = {
             "classifier": self.classifier,
             "mode": self.mode,
@@ -458,6 +543,12 @@ class Campaign:
         points = []
         for c in g.classifiers:
             method = get_method(c)
+            if method.family == "unsupervised":  # backbone x channel, trained on background
+                points.extend(
+                    GridPoint(c, b, False, 0, "objects", DEFAULT_REGION, channel=ch)
+                    for b, ch in itertools.product(g.backbones, g.channels)
+                )
+                continue
             if method.family == "classifier":
                 grid = itertools.product(g.modes, g.rotation, g.signal, g.feature_sets)
             else:  # one cell per signal amount and feature set, in the method's own mode
@@ -497,6 +588,52 @@ def _section(raw: dict, name: str, source: str, campaign_seed: int = 0) -> dict[
             raise _fail(source, f"{name}.{key}", f"must be {expected}, got {value!r}")
         out[key] = value
     return out
+
+
+def _check_source(raw: dict, sec: dict, source: str) -> None:
+    """The data source fits the methods; fields of the other source are refused.
+
+    A DarkMachines campaign defaults to the unsupervised methods and their metrics
+    (``val_loss`` first).
+    """
+    d, given = sec["data"], raw.get("data", {})
+    dm = d["source"] == DM_SOURCE
+    grid = raw.get("grid", {}) if isinstance(raw.get("grid"), dict) else {}
+    if dm and "classifiers" not in grid:
+        sec["grid"]["classifiers"] = list(method_names("unsupervised"))
+    for clf in sec["grid"]["classifiers"]:
+        if (get_method(clf).family == "unsupervised") != dm:
+            need = f"data.source = {DM_SOURCE!r}" if not dm else "data.source 'synthetic' or 'lhco'"
+            raise _fail(source, "grid.classifiers", f"method {clf!r} needs {need}")
+    foreign = LHCO_FIELDS if dm else DM_FIELDS
+    for key in foreign:
+        if key in given:
+            where = f"data.source = {DM_SOURCE!r}" if not dm else "the LHCO sources"
+            raise _fail(source, f"data.{key}", f"does not apply to {where}")
+    if not dm:
+        return
+    if (d["background_file"] is None) != (d["signal_files"] is None):
+        missing = "signal_files" if d["signal_files"] is None else "background_file"
+        raise _fail(
+            source,
+            f"data.{missing}",
+            "is required with data.background_file / data.signal_files (give both, "
+            "or neither for the synthetic DarkMachines set)",
+        )
+    if "background" in (d["signal_files"] or {}):
+        raise _fail(source, "data.signal_files", "'background' names the background file")
+    if not d["apply_cuts"] and len(sec["grid"]["channels"]) != 1:
+        raise _fail(
+            source,
+            "grid.channels",
+            "must hold one channel with data.apply_cuts = false (the files are that "
+            f"channel's events), got {sec['grid']['channels']}",
+        )
+    search = raw.get("search", {}) if isinstance(raw.get("search"), dict) else {}
+    if "metrics" not in search:
+        sec["search"]["metrics"] = list(get_method(sec["grid"]["classifiers"][0]).metrics)
+    if "objective" not in search:
+        sec["search"]["objective"] = "val_loss"
 
 
 def _resolve(base: Path, value: str | None) -> Path | None:
@@ -706,6 +843,7 @@ def load_campaign(path: str | Path) -> Campaign:
     base = path.parent
 
     c, d, s = sec["campaign"], sec["data"], sec["search"]
+    _check_source(raw, sec, source)
     try:
         kind = check_url(c["storage"])
     except StorageError as exc:
@@ -734,7 +872,7 @@ def load_campaign(path: str | Path) -> Campaign:
         for key in ("data_file", "extrabkg_file"):
             if d[key] is None:
                 raise _fail(source, f"data.{key}", "is required when data.source = 'lhco'")
-    else:
+    elif d["source"] == "synthetic":
         for key in ("data_file", "extrabkg_file"):
             if d[key] is not None:
                 raise _fail(source, f"data.{key}", "only applies to data.source = 'lhco'")
@@ -776,6 +914,15 @@ def load_campaign(path: str | Path) -> Campaign:
         else (Region(tuple(float(v) for v in d["region"])),)
     )
     bumphunt = _bumphunt(sec["bumphunt"], sec, base, source) if "bumphunt" in raw else None
+    if sec["final"]["ensemble"] and not any(
+        get_method(m).can_ensemble for m in sec["grid"]["classifiers"]
+    ):
+        raise _fail(
+            source,
+            "final.ensemble",
+            "no method of grid.classifiers averages scores over trials (the unsupervised "
+            "methods " + ", ".join(method_names("unsupervised")) + " do)",
+        )
 
     run_dir = _resolve(base, c["run_dir"]) if c["run_dir"] else (base / "runs" / c["name"])
     _check_run_dir(run_dir.resolve(), source)
@@ -798,6 +945,14 @@ def load_campaign(path: str | Path) -> Campaign:
             n_noise=d["n_noise"],
             background_hp=dict(d["background_hp"]),
             region=Region(tuple(float(v) for v in d["region"])),
+            background_file=_resolve(base, d["background_file"]),
+            signal_files=tuple(
+                (name, _resolve(base, f)) for name, f in (d["signal_files"] or {}).items()
+            ),
+            test_fraction=float(d["test_fraction"]),
+            max_objects=d["max_objects"],
+            skip_bad_lines=d["skip_bad_lines"],
+            apply_cuts=d["apply_cuts"],
             regions=regions,
         ),
         grid=GridConfig(
@@ -809,6 +964,7 @@ def load_campaign(path: str | Path) -> Campaign:
             n_runs=sec["final"]["n_runs"],
             statistics=tuple(sec["final"]["statistics"]),
             defaults=sec["final"]["defaults"],
+            ensemble=sec["final"]["ensemble"],
         ),
         slurm=SlurmConfig(
             **{k: (tuple(v) if isinstance(v, list) else v) for k, v in sec["slurm"].items()}

@@ -1,10 +1,15 @@
-"""A campaign's data: the files (LHCO, or the built-in synthetic set) and each cell's DataSpec.
+"""A campaign's data: the files (LHCO, DarkMachines, or a built-in synthetic set) and each
+cell's data spec.
 
-The user's LHCO files are used as they are; the synthetic set is generated once
-into ``<run_dir>/data`` (its extra background covering every cell's signal region).
-A bump hunt with ``delta_sys = "mc"`` also needs the extra background of an
-alternative simulation: ``[bumphunt] alt_extrabkg_file`` on LHCO files, written by
-the generator (``[bumphunt] mismodelling``) on synthetic data.
+The user's files are used as they are; a synthetic set (LHCO-like, or
+DarkMachines-like for ``data.source = "darkmachines"`` without files) is
+generated once into ``<run_dir>/data`` (the LHCO one with its extra background
+covering every cell's signal region). DarkMachines cells read their files
+through the events cache ``<run_dir>/artifacts/events`` (built before trials,
+see :mod:`hpo.products`). A bump hunt with ``delta_sys = "mc"`` also needs the
+extra background of an alternative simulation: ``[bumphunt] alt_extrabkg_file``
+on LHCO files, written by the generator (``[bumphunt] mismodelling``) on
+synthetic data.
 """
 
 from __future__ import annotations
@@ -17,7 +22,11 @@ __all__ = [
     "alternative_file",
     "data_files",
     "data_spec",
+    "dm_files",
+    "dm_spec",
     "ensure_data",
+    "events_cache_dir",
+    "missing_file_error",
     "needs_alternative",
     "synthetic_files",
     "synthetic_spec",
@@ -39,18 +48,68 @@ def synthetic_files(campaign: Campaign) -> tuple[Path, Path]:
     return synthetic_paths(synthetic_spec(campaign), campaign.run_dir / "data")
 
 
-def data_files(campaign: Campaign) -> tuple[Path, Path]:
-    """The data and extra-background files of the campaign (not generated here)."""
+def _dm_synthetic_spec(campaign: Campaign):
+    from objectives.darkmachines import DMSyntheticSpec
+
+    return DMSyntheticSpec(scale=campaign.data.scale, seed=campaign.data.seed)
+
+
+def dm_files(campaign: Campaign) -> dict[str, Path]:
+    """``{"background": path, signal: path, ...}`` of a DarkMachines campaign (may not exist)."""
+    d = campaign.data
+    if d.background_file is not None:
+        return {"background": d.background_file, **dict(d.signal_files)}
+    from objectives.darkmachines.synthetic import synthetic_paths
+
+    return synthetic_paths(_dm_synthetic_spec(campaign), campaign.run_dir / "data")
+
+
+def events_cache_dir(campaign: Campaign) -> Path:
+    """Where a DarkMachines campaign's parsed event files are cached."""
+    return campaign.run_dir / "artifacts" / "events"
+
+
+def data_files(campaign: Campaign) -> tuple[Path, ...]:
+    """Every data file of the campaign (not generated here).
+
+    LHCO sources: ``(data file, extra background file)``; DarkMachines: the background
+    file, then the signal files.
+    """
+    if campaign.data.darkmachines:
+        return tuple(dm_files(campaign).values())
     if campaign.data.source == "lhco":
         return campaign.data.data_file, campaign.data.extrabkg_file
     return synthetic_files(campaign)
 
 
+def dm_spec(campaign: Campaign, channel: str, *, cached: bool = True):
+    """The ``DMDataSpec`` of a DarkMachines channel (``cached``: read through the events cache)."""
+    from objectives.darkmachines.cells import DMDataSpec
+
+    d = campaign.data
+    files = dm_files(campaign)
+    return DMDataSpec(
+        background_file=files.pop("background"),
+        signal_files=tuple(files.items()),
+        channel=channel,
+        max_objects=d.max_objects,
+        test_fraction=d.test_fraction,
+        seed=d.seed,
+        skip_bad_lines=d.skip_bad_lines,
+        apply_cuts=d.apply_cuts,
+        synthetic=d.background_file is None,
+        cache_dir=events_cache_dir(campaign) if cached else None,
+    )
+
+
 def data_spec(campaign: Campaign, point: GridPoint):
-    """The ``DataSpec`` of a grid point: files, features and region (no templates yet)."""
+    """The data spec of a grid point: ``DataSpec`` (files, features, region; no templates
+    yet), or a ``DMDataSpec`` for an unsupervised cell."""
     from objectives.cells import DataSpec
 
     c = campaign
+    if point.channel is not None:
+        return dm_spec(c, point.channel)
     data_file, extrabkg_file = data_files(c)
     return DataSpec(
         data_file=data_file,
@@ -79,14 +138,25 @@ def alternative_file(campaign: Campaign) -> Path:
     return alternative_path(spec, campaign.bumphunt.mismodelling, campaign.run_dir / "data")
 
 
-def ensure_data(campaign: Campaign) -> tuple[Path, Path]:
-    """Generate the synthetic files if needed (idempotent); check LHCO files exist.
+def missing_file_error(campaign: Campaign, path: Path):
+    """The DataError of a data file that does not exist, naming the fields that give it."""
+    from objectives.errors import DataError
+
+    if campaign.data.darkmachines:
+        fields = "data.background_file / data.signal_files"
+    else:
+        fields = "data.data_file / data.extrabkg_file"
+        fields += " / bumphunt.alt_extrabkg_file" if needs_alternative(campaign) else ""
+    return DataError(f"{path}: data file not found ({fields})")
+
+
+def ensure_data(campaign: Campaign) -> tuple[Path, ...]:
+    """Generate the synthetic files if needed (idempotent); check the user's files exist.
 
     Also the alternative simulation's extra background when the bump hunt needs it.
     """
-    from objectives.errors import DataError
-
-    if campaign.data.source == "synthetic":
+    d = campaign.data
+    if d.source == "synthetic":
         from objectives.synthetic import write_alternative, write_synthetic
 
         out = campaign.run_dir / "data"
@@ -94,13 +164,17 @@ def ensure_data(campaign: Campaign) -> tuple[Path, Path]:
         if needs_alternative(campaign):
             write_alternative(synthetic_spec(campaign), campaign.bumphunt.mismodelling, out)
         return files
+    if d.darkmachines and d.background_file is None:
+        from objectives.darkmachines import write_synthetic_darkmachines
+
+        written = write_synthetic_darkmachines(
+            _dm_synthetic_spec(campaign), campaign.run_dir / "data"
+        )
+        return tuple(written.values())
     paths = list(data_files(campaign))
     if needs_alternative(campaign):
         paths.append(alternative_file(campaign))
     for path in paths:
         if not path.exists():
-            raise DataError(
-                f"{path}: data file not found "
-                "(data.data_file / data.extrabkg_file / bumphunt.alt_extrabkg_file)"
-            )
+            raise missing_file_error(campaign, path)
     return data_files(campaign)

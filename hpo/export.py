@@ -52,8 +52,13 @@ def hp_dir(campaign: Campaign, cell_key: str, metric: str) -> Path:
 
 
 def yaml_path(root: Path, cc: CampaignCell, metric: str, run: int) -> Path:
-    """The reference's layout: ``<clf>/<mode>[_rotated]/Nsig_<N>/run<j>_hp_<metric>.yaml``."""
+    """The reference's layout: ``<clf>/<mode>[_rotated]/Nsig_<N>/run<j>_hp_<metric>.yaml``.
+
+    Unsupervised cells: ``<method>/<backbone>/chan<channel>/run<j>_hp_<metric>.yaml``.
+    """
     p = cc.point
+    if p.channel is not None:
+        return root / p.classifier / p.mode / f"chan{p.channel}" / f"run{run}_hp_{metric}.yaml"
     mode = p.mode.lower() + ("_rotated" if p.rotation else "")
     prefix = Path(p.feature_set) if p.feature_set != "baseline" else Path()
     return root / prefix / p.classifier / mode / f"Nsig_{p.signal}" / f"run{run}_hp_{metric}.yaml"

@@ -1,9 +1,11 @@
 """Final classifier runs: picked hyperparameters on half and full statistics.
 
 For each cell, each hyperparameter source (the selection metrics of the
-export, plus ``default`` when ``final.defaults``) and each statistics
-setting, ``n_runs`` runs are trained (run ``j`` uses the hyperparameters
-picked on repetition ``j``). Outputs::
+export, plus ``default`` when ``final.defaults``, plus ``ensemble`` when
+``final.ensemble``: the scores of every completed trial's hyperparameters
+averaged, for the methods that can -- the poster's average over
+hyperparameter choices) and each statistics setting, ``n_runs`` runs are
+trained (run ``j`` uses the hyperparameters picked on repetition ``j``). Outputs::
 
     <run_dir>/final/<cell key>/<source>/<statistics>/run<j>.npz   test scores, ROC, SIC
     <run_dir>/final/<cell key>/<source>/<statistics>/summary.json
@@ -11,7 +13,9 @@ picked on repetition ``j``). Outputs::
 A run whose ``.npz`` already exists is skipped, so ``hpo final`` resumes.
 The headline of a source picked by metric ``m`` is the ensemble selected by
 ``m`` (the NN's epoch choice); default-hyperparameter runs report every
-selection.
+selection. Runs on a multi-signal test set (unsupervised cells) also store the
+signal of every test event (``test_signal``, ``signals``) and their truth per
+signal; their summaries hold the band of every truth metric per signal.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpo.cells import CampaignCell, campaign_cells, final_sources
+from hpo.cells import ENSEMBLE, CampaignCell, campaign_cells, cell_sources, final_sources
 from hpo.config import Campaign
 from hpo.errors import UsageError
 from hpo.export import load_exported
@@ -54,10 +58,34 @@ def final_dir(campaign: Campaign, cell_key: str, source: str, statistics: str) -
     return campaign.run_dir / "final" / cell_key / source / statistics
 
 
-def picked_hyperparameters(cc: CampaignCell, source: str, run: int) -> tuple[dict, dict]:
-    """``(hp, how they were picked)`` of run ``run``: exported by ``source``, or the defaults."""
+def _ensemble_hps(cc: CampaignCell) -> tuple[list[dict], list[int]]:
+    """Final-run hyperparameters of every completed trial of the cell, by trial number."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from hpo.export import ExportError
+    from hpo.studies import open_created_storage
+
     campaign, clf = cc.campaign, cc.point.classifier
     fixed = campaign.search.fixed.get(clf, {})
+    study = optuna.load_study(study_name=cc.study_name, storage=open_created_storage(campaign))
+    done = sorted(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.number)
+    if not done:
+        raise ExportError(f"{cc.study_name}: no complete trial to average (run the search first)")
+    hps = [hyperparameters(clf, t.params, fixed, final=True) for t in done]
+    return hps, [t.number for t in done]
+
+
+def picked_hyperparameters(
+    cc: CampaignCell, source: str, run: int
+) -> tuple[dict | list[dict], dict]:
+    """``(hp, how they were picked)`` of run ``run``: exported by ``source``, the defaults,
+    or (``ENSEMBLE``) every complete trial's, a list."""
+    campaign, clf = cc.campaign, cc.point.classifier
+    fixed = campaign.search.fixed.get(clf, {})
+    if source == ENSEMBLE:
+        hps, numbers = _ensemble_hps(cc)
+        return hps, {"source": ENSEMBLE, "trial_numbers": numbers}
     if source == "default":
         return hyperparameters(clf, {}, fixed, final=True), {"source": "default"}
     record = load_exported(campaign, cc.key, source, run)
@@ -76,24 +104,24 @@ def _provenance(cc: CampaignCell) -> dict:
 
 
 def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path) -> dict:
-    from objectives.evaluate import evaluate
+    from objectives.evaluate import evaluate, evaluate_ensemble
 
     hp, picked = picked_hyperparameters(cc, source, run)
     cell = cc.cell()
     s = cc.campaign.search
-    result = evaluate(hp, cell, statistics, run=run, n_jobs=s.n_jobs, device=s.device)
+    run_it = evaluate_ensemble if source == ENSEMBLE else evaluate
+    result = run_it(hp, cell, statistics, run=run, n_jobs=s.n_jobs, device=s.device)
     y_test = result.y_test if result.y_test is not None else np.zeros(0, np.int8)
     arrays = {"y_test": y_test}
+    if result.test_signal is not None:
+        arrays.update(test_signal=result.test_signal, signals=np.asarray(result.signals, dtype=str))
     for sel, scores in result.scores.items():
-        curve = result.curves[sel]
-        arrays.update(
-            {
-                f"scores_{sel}": scores.astype(np.float32),
-                f"tpr_{sel}": curve.tpr,
-                f"fpr_{sel}": curve.fpr,
-                f"sic_{sel}": curve.sic,
-            }
-        )
+        arrays[f"scores_{sel}"] = scores.astype(np.float32)
+        curve = result.curves.get(sel)
+        if curve is not None:
+            arrays.update(
+                {f"tpr_{sel}": curve.tpr, f"fpr_{sel}": curve.fpr, f"sic_{sel}": curve.sic}
+            )
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(out / f"run{run}.npz", buf.getvalue())
@@ -106,6 +134,8 @@ def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path
         "info": result.info,
         "provenance": _provenance(cc),
     }
+    if result.per_signal:
+        record["per_signal"] = result.per_signal
     atomic_write_json(out / f"run{run}.json", record)
     return record
 
@@ -114,30 +144,63 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
     """Write ``summary.json`` from the run records present; returns it."""
     out = final_dir(campaign, cc.key, source, statistics)
     runs = [json.loads(p.read_text()) for p in sorted(out.glob("run*.json"))]
-    selections = cc.metrics if source == "default" else (source,)
-    label_free = [m for m in cc.metrics if m != "max_sic"]
+    selections = cc.metrics if source in ("default", ENSEMBLE) else (source,)
+    label_free = [m for m in cc.metrics if m in cc.method.label_free]
+    truth_keys = sorted({k for r in runs for s in selections for k in r["truth"][s]})
     summary = {
         "cell": {"key": cc.key, **cc.point.to_dict()},
         "source": source,
         "statistics": statistics,
-        "headline_selection": source if source != "default" else selections[0],
+        "headline_selection": source if source in selections else selections[0],
         "runs": [
             {
                 "run": r["run"],
-                "max_sic": {s: r["truth"][s]["max_sic"] for s in selections},
-                "auc": {s: r["truth"][s]["auc"] for s in selections},
+                "max_sic": {s: r["truth"][s].get("max_sic") for s in selections},
+                "auc": {s: r["truth"][s].get("auc") for s in selections},
                 # label-free metrics of the run: held out on half statistics
                 "label_free": {m: r["metrics"].get(m) for m in label_free},
                 "picked": r["picked"],
             }
             for r in runs
         ],
-        "max_sic": {s: band([r["truth"][s]["max_sic"] for r in runs]) for s in selections},
+        "max_sic": {s: band([r["truth"][s].get("max_sic") for r in runs]) for s in selections},
+        # every truth metric of the selection's ensemble (median, 16-84 % over runs)
+        "truth": {
+            s: {k: band([r["truth"][s].get(k) for r in runs]) for k in truth_keys}
+            for s in selections
+        },
         "label_free": {m: band([r["metrics"].get(m) for r in runs]) for m in label_free},
         "provenance": _provenance(cc),
     }
+    signals = sorted({name for r in runs for name in r.get("per_signal", {})})
+    if signals:
+        summary["per_signal"] = {
+            name: {
+                k: band([r.get("per_signal", {}).get(name, {}).get(k) for r in runs])
+                for k in sorted({k for r in runs for k in r.get("per_signal", {}).get(name, {})})
+            }
+            for name in signals
+        }
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def _nothing_picked(cc: CampaignCell, source: str) -> bool:
+    """Whether the export found no finite value of metric ``source`` in the cell's trials.
+
+    eps_S at a background efficiency the test set cannot measure (fewer than 1 / eps_B
+    test background events) is nan in every trial: there is nothing to pick, so its
+    final runs are skipped (with a warning) instead of failing the other sources.
+    """
+    from hpo.export import hp_dir
+
+    if source in ("default", ENSEMBLE):
+        return False
+    exported = hp_dir(cc.campaign, cc.key, source).parent.is_dir()
+    if exported and not hp_dir(cc.campaign, cc.key, source).is_dir():
+        log.warning("%s: no trial has a finite %s; no final runs picked by it", cc.key, source)
+        return True
+    return False
 
 
 def final_groups(
@@ -164,8 +227,8 @@ def final_groups(
         (cc, src, st)
         for cc in campaign_cells(campaign)
         if wanted_cells is None or cc.key in wanted_cells or cc.study_name in wanted_cells
-        for src in sources
-        if src == "default" or src in cc.metrics
+        for src in cell_sources(cc, sources)
+        if not _nothing_picked(cc, src)
         for st in stats
     ]
 
@@ -233,14 +296,14 @@ def run_units(
                 if not _finished(out, j):
                     rec = _run_one(cc, src, st, j, out)
                     trained += 1
-                    sel = src if src != "default" else cc.metrics[0]
+                    truth = rec["truth"][src if src in rec["truth"] else cc.metrics[0]]
                     log.info(
-                        "final %s %s %s run %d: max SIC %.3g",
+                        "final %s %s %s run %d: %s",
                         cc.key,
                         src,
                         st,
                         j,
-                        rec["truth"][sel]["max_sic"],
+                        ", ".join(f"{k} {v:.3g}" for k, v in truth.items() if v is not None),
                     )
             finally:
                 if held is not None:

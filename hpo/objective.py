@@ -4,7 +4,8 @@ Repetition ``j`` always uses run index ``j`` (the same split and model seeds
 for every trial, as in the paper). Every selection metric is stored per
 repetition and averaged as trial user attributes; the averaged driving
 metric is the trial's value. SIC curves go to the artifact store, never into
-user attributes.
+user attributes. A multi-signal test set (unsupervised cells) also stores its
+per-signal truth, averaged over repetitions, as ``per_signal``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def mean_metrics(per_rep: list[dict[str, float]]) -> dict[str, float]:
     return {key: _nanmean([r[key] for r in per_rep]) for key in per_rep[0]}
 
 
+def _mean_per_signal(per_rep: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Signal -> each truth metric averaged over repetitions (NaN ignored)."""
+    return {name: mean_metrics([r[name] for r in per_rep]) for name in per_rep[0]}
+
+
 def _sic_artifact(trial: optuna.Trial, run_dir, curves: dict[str, np.ndarray]) -> None:
     from storage.artifacts import artifact_store, upload_file
 
@@ -51,7 +57,9 @@ def _sic_artifact(trial: optuna.Trial, run_dir, curves: dict[str, np.ndarray]) -
         path.unlink(missing_ok=True)
 
 
-def _record(trial, campaign, metrics, per_rep, truth_sic, hp, curves) -> dict[str, float]:
+def _record(
+    trial, campaign, metrics, per_rep, truth_sic, per_signal, hp, curves
+) -> dict[str, float]:
     """Store the repetitions done (means, per repetition, truth) as user attrs; the means."""
     avg = mean_metrics(per_rep)
     with shielded():  # storage writes are never cut half-way by a stop signal
@@ -59,7 +67,10 @@ def _record(trial, campaign, metrics, per_rep, truth_sic, hp, curves) -> dict[st
             trial.set_user_attr(m, avg[m])
             trial.set_user_attr(f"{m}_per_rep", [r[m] for r in per_rep])
             # truth performance (test max SIC) of the ensemble each metric selects
-            trial.set_user_attr(f"truth_max_sic_{m}", _nanmean(truth_sic[m]))
+            if truth_sic[m]:
+                trial.set_user_attr(f"truth_max_sic_{m}", _nanmean(truth_sic[m]))
+        if per_signal:  # a multi-signal test set: each signal's truth
+            trial.set_user_attr("per_signal", _mean_per_signal(per_signal))
         trial.set_user_attr("hp", hp)
         try:
             if curves:
@@ -86,6 +97,7 @@ def cell_objective(cc: CampaignCell):
         cell = cc.cell()
         per_rep: list[dict[str, float]] = []
         truth_sic: dict[str, list[float]] = {m: [] for m in metrics}
+        per_signal: list[dict[str, dict[str, float]]] = []
         curves = {}
         for j in range(campaign.search.repetitions):
             result = evaluate(
@@ -98,7 +110,10 @@ def cell_objective(cc: CampaignCell):
             )
             per_rep.append({m: result.metrics[m] for m in metrics})
             for m in metrics:
-                truth_sic[m].append(result.truth[m]["max_sic"])
+                if "max_sic" in result.truth[m]:  # not for a multi-signal test set
+                    truth_sic[m].append(result.truth[m]["max_sic"])
+            if result.per_signal:
+                per_signal.append(result.per_signal)
             if driving in result.curves and result.curves[driving].tpr.size:
                 curves[f"rep{j}"] = result.curves[driving].downsampled()
             log.info(
@@ -112,7 +127,7 @@ def cell_objective(cc: CampaignCell):
                 values = [r[driving] for r in per_rep]
                 trial.report(reported_value(pruner, values), step=j)
                 if trial.should_prune():
-                    _record(trial, campaign, metrics, per_rep, truth_sic, hp, curves)
+                    _record(trial, campaign, metrics, per_rep, truth_sic, per_signal, hp, curves)
                     log.info(
                         "%s trial %d pruned after %d repetitions",
                         cc.study_name,
@@ -120,7 +135,9 @@ def cell_objective(cc: CampaignCell):
                         j + 1,
                     )
                     raise optuna.TrialPruned(f"pruned after {j + 1} repetitions")
-        return _record(trial, campaign, metrics, per_rep, truth_sic, hp, curves)[driving]
+        return _record(trial, campaign, metrics, per_rep, truth_sic, per_signal, hp, curves)[
+            driving
+        ]
 
     return objective
 

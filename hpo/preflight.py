@@ -22,6 +22,14 @@ what is wrong, instead of failed trials:
 A synthetic campaign is checked against the generator before its files exist
 (enough signal events for every amount); once written, its files are checked
 like any other.
+
+A DarkMachines campaign reads every file through the real reader for every
+channel of the grid: a malformed line is one error naming the file and the
+line (or, with ``data.skip_bad_lines``, a counted skip); each channel must leave
+enough background to hold out a test share and train on the rest, and at least
+one signal event. What is worth knowing but not wrong (skipped lines, a signal
+absent from a channel, too little test background for eps_B = 1e-4) comes back
+as notes that ``hpo validate`` / ``hpo create`` print.
 """
 
 from __future__ import annotations
@@ -87,22 +95,61 @@ def _check_samples(campaign: Campaign, rd, signal: int) -> None:
         )
 
 
-def check_data(campaign: Campaign, *, files_exist: bool = True) -> None:
+def _check_darkmachines(campaign: Campaign, *, files_exist: bool, cached: bool) -> list[str]:
+    from hpo.data import data_files, dm_spec, missing_file_error
+    from objectives.darkmachines.cells import load_sets
+    from objectives.unsupervised.metrics import CHALLENGE_EFFICIENCIES
+
+    if campaign.data.background_file is None and not files_exist:
+        return []  # the synthetic set, not generated yet
+    for path in data_files(campaign):
+        if not path.is_file():
+            raise missing_file_error(campaign, path)
+    notes: list[str] = []
+    files = {}
+    need = round(1 / min(CHALLENGE_EFFICIENCIES))
+    for channel in campaign.grid.channels:
+        spec = dm_spec(campaign, channel, cached=cached)
+        files = spec.files
+        sets = load_sets(spec)  # every file parsed: malformed lines, empty channels
+        info = sets.info
+        for name in info["empty_signals"]:
+            notes.append(f"{files[name]}: no event in channel {channel}; left out of its tests")
+        if info["n_test_background"] < need:
+            notes.append(
+                f"{spec.background_file}: {info['n_test_background']} test background events "
+                f"in channel {channel}; eps_S at eps_B = {min(CHALLENGE_EFFICIENCIES):g} needs "
+                f">= {need} (reported as nan)"
+            )
+        skipped = info["n_skipped_lines"]
+    for name, n in skipped.items():
+        if n:
+            notes.append(
+                f"{files[name]}: {n} malformed line(s) skipped (data.skip_bad_lines = true)"
+            )
+    return notes
+
+
+def check_data(campaign: Campaign, *, files_exist: bool = True, cached: bool = False) -> list[str]:
     """Raise ``DataError`` (one line naming the file) for any problem a trial would meet.
 
     ``files_exist=False`` (a synthetic campaign before ``hpo create``) checks what can
-    be checked without the files.
+    be checked without the files. ``cached`` (a worker): DarkMachines files are read
+    through the events cache built by ``hpo create`` (a file changed since is parsed
+    again). Returns notes worth printing (DarkMachines: skipped lines, absent signals).
     """
-    from hpo.data import data_files, data_spec, needs_alternative
+    from hpo.data import data_files, data_spec, missing_file_error, needs_alternative
     from objectives.errors import DataError
 
+    if campaign.data.darkmachines:
+        return _check_darkmachines(campaign, files_exist=files_exist, cached=cached)
     if campaign.data.source == "synthetic":
         _check_synthetic_capacity(campaign)
         if not files_exist:
-            return
+            return []
     for path in data_files(campaign):
         if not path.is_file():
-            raise DataError(f"{path}: data file not found (data.data_file / data.extrabkg_file)")
+            raise missing_file_error(campaign, path)
     modes = {p.mode for p in campaign.grid_points()}
     checked = set()
     uncovered: dict = {}  # region -> why the extra background misses it
@@ -127,6 +174,7 @@ def check_data(campaign: Campaign, *, files_exist: bool = True) -> None:
     _check_coverage(campaign, uncovered, data_files(campaign)[1])
     if needs_alternative(campaign):
         _check_alternative(campaign)
+    return []
 
 
 def _where(campaign: Campaign, regions) -> str:

@@ -2,14 +2,18 @@
 
 CATHODE cells need a template (the user's samples file, the exact synthetic
 background, or samples of a trained background flow); ANODE and R-ANODE cells
-need the trained background flow (and its samples: the template of their ARGOS).
-They are built by :mod:`objectives.templates` into caches under
-``<run_dir>/artifacts`` keyed by everything they depend on. :func:`resolve`
-builds (or verifies) them and remembers the paths per process: ``hpo create``
-and every worker call it at start, so ``CampaignCell.cell()`` inside a trial is
-a dictionary lookup; no trial trains a flow or hashes a file. Several workers
-starting together build different products first (the order is rotated by
-worker), and never the same one twice (file locks).
+need the trained background flow (and its samples: the template of their ARGOS);
+unsupervised cells need their DarkMachines
+files parsed into arrays for their channel. They are built by
+:mod:`objectives.templates` and :mod:`objectives.darkmachines.cells` into caches
+under ``<run_dir>/artifacts`` keyed by everything they depend on.
+:func:`resolve` builds (or verifies) them and remembers the paths per process:
+``hpo create`` and every worker call it at start, so
+``CampaignCell.cell()`` inside a trial is a dictionary lookup; no trial trains a
+flow or hashes a file. Several workers starting together build different
+products first (the order is rotated by worker), and never the same one twice
+(file locks).
+
 The bump hunt's systematic measurements train cells that are not grid points:
 :func:`variant_spec` gives their data (the alternative simulation's template for
 ``delta_sys = "mc"``, CATHODE on the sidebands for ``"sidebands"``), building
@@ -30,6 +34,7 @@ __all__ = [
     "VARIANTS",
     "CellProducts",
     "background_dir",
+    "dm_limits",
     "limit",
     "resolve",
     "templates_dir",
@@ -74,8 +79,13 @@ def _build(campaign: Campaign, point: GridPoint, n_threads: int | None) -> CellP
     from objectives import templates
     from objectives.registry import DENSITY_MODE
 
-    template, flow = _needs(campaign, point)
     data = data_spec(campaign, point)
+    if point.channel is not None:  # unsupervised: the parsed events of the channel
+        from objectives.darkmachines.cells import build_cache
+
+        build_cache(data)
+        return CellProducts()
+    template, flow = _needs(campaign, point)
     samples = model = None
     if flow:
         built = templates.background_flow(
@@ -123,7 +133,7 @@ def resolve(
     out: dict[GridPoint, CellProducts] = {}
     for point in points:
         template, flow = _needs(campaign, point)
-        needed = template is not None or flow
+        needed = template is not None or flow or point.channel is not None
         out[point] = _build(campaign, point, n_threads) if needed else CellProducts()
     _RESOLVED[memo] = out
     return out
@@ -132,11 +142,14 @@ def resolve(
 def limit(campaign: Campaign, point: GridPoint) -> dict | None:
     """The exact-likelihood limit of a cell's test set, or None where no exact likelihood exists.
 
-    None on real data and for features beyond the four baseline ones (noise, Delta R,
-    extended sets). Built once into the templates cache.
+    None on real data, for features beyond the four baseline ones (noise, Delta R,
+    extended sets) and for unsupervised cells (see :func:`dm_limits`). Built once
+    into the templates cache.
     """
     from objectives.templates import exact_limit
 
+    if point.channel is not None:
+        return None
     data = data_spec(campaign, point)
     if campaign.data.source != "synthetic" or data.features.describe() != "baseline":
         return None
@@ -190,3 +203,19 @@ def variant_spec(campaign: Campaign, point: GridPoint, variant: str, *, n_thread
             n_threads=n_threads,
         )
     return replace(sidebands, samples_file=samples)
+
+
+_DM_LIMITS: dict[tuple, dict | None] = {}
+
+
+def dm_limits(campaign: Campaign, channel: str) -> dict | None:
+    """Per signal, the exact likelihood ratio's truth metrics and ROC curve on a channel's
+    test set (synthetic DarkMachines data only; None otherwise). Computed once per process."""
+    from hpo.data import dm_spec
+    from objectives.darkmachines.cells import exact_limits
+
+    memo = (campaign.sha256, str(campaign.run_dir), channel)
+    if memo not in _DM_LIMITS:
+        spec = dm_spec(campaign, channel)
+        _DM_LIMITS[memo] = exact_limits(spec) if spec.synthetic else None
+    return _DM_LIMITS[memo]

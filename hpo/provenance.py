@@ -50,8 +50,12 @@ def stamp() -> dict[str, Any]:
 
 
 def data_provenance(campaign) -> dict[str, Any]:
-    """The campaign's data files and their SHA-256 (None for a file that does not exist)."""
-    from hpo.data import data_files
+    """The campaign's data files and their SHA-256 (None for a file that does not exist).
+
+    LHCO sources: ``data_file`` / ``extrabkg_file`` with their hashes; DarkMachines:
+    ``files`` = ``{name: {"path", "sha256"}}`` (``background`` and every signal).
+    """
+    from hpo.data import data_files, dm_files
     from objectives.files import file_sha256
 
     def sha(path: Path) -> str | None:
@@ -60,6 +64,9 @@ def data_provenance(campaign) -> dict[str, Any]:
         except OSError:
             return None
 
+    if campaign.data.darkmachines:
+        files = dm_files(campaign)
+        return {"files": {k: {"path": str(p), "sha256": sha(p)} for k, p in files.items()}}
     data, extra = data_files(campaign)
     return {
         "data_file": str(data),

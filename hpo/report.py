@@ -11,6 +11,8 @@
   the detector selected per run by ARGOS, by BCE and by truth, with the exact
   likelihood-ratio limit on synthetic data; one panel per template, rotation,
   feature set (and region).
+* unsupervised cells (DarkMachines data): the challenge's CSV, ROC curves per
+  signal and eps_S at eps_B = 1e-2 / 1e-3 / 1e-4 (:mod:`hpo.challenge`).
 
 Each plot is written as PNG and PDF into ``<run_dir>/report``; the SIC
 curves are also attached to each study as an artifact for optuna-dashboard, and
@@ -28,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from hpo.cells import campaign_cells
+from hpo.challenge import challenge_outputs
 from hpo.config import Campaign
+from hpo.plots import save_figure
 from hpo.products import limit as exact_limit
 from hpo.select import load_selections
 
@@ -45,8 +49,10 @@ class Report:
 
 
 def _summaries(campaign: Campaign) -> list[dict]:
+    """Final summaries of the LHCO cells (the unsupervised ones are reported by hpo.challenge)."""
     root = campaign.run_dir / "final"
-    return [json.loads(p.read_text()) for p in sorted(root.glob("*/*/*/summary.json"))]
+    summaries = [json.loads(p.read_text()) for p in sorted(root.glob("*/*/*/summary.json"))]
+    return [s for s in summaries if "channel" not in s["cell"]]
 
 
 def _fmt(band: dict) -> str:
@@ -77,19 +83,6 @@ def summary_table(summaries: list[dict], selections: list[dict] = ()) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def save_figure(fig, folder: Path, name: str) -> list[Path]:
-    """``<folder>/<name>.png`` and ``.pdf``, each written atomically; their paths."""
-    from objectives.files import atomic_path
-
-    paths = []
-    for ext in ("png", "pdf"):
-        p = folder / f"{name}.{ext}"
-        with atomic_path(p) as tmp:
-            fig.savefig(tmp, dpi=120, bbox_inches="tight", format=ext)
-        paths.append(p)
-    return paths
 
 
 def _plot_max_sic(summaries: list[dict], folder: Path, plt) -> list[Path]:
@@ -347,14 +340,15 @@ def make_report(campaign: Campaign) -> Report:
     selection_plots = _plot_selection(selections, folder, plt)
     files += sorted({p for ps in selection_plots.values() for p in ps})
     plt.close("all")
+    dm_files, dm_table = challenge_outputs(campaign, folder, plt)
+    files += dm_files
+    plt.close("all")
     for plots, attr in ((sic_plots, "sic_plot_sha"), (selection_plots, "selection_plot_sha")):
         try:
             attach_plots(campaign, plots, attr)
         except Exception as exc:  # the dashboard attachment must never fail the report
             log.warning("could not attach plots to the studies: %s", exc)
-    table = (
-        summary_table(summaries, selections)
-        if summaries
-        else "no final summaries yet (run hpo final)"
-    )
+    tables = [summary_table(summaries, selections)] if summaries else []
+    tables += [dm_table] if dm_table else []
+    table = "\n\n".join(tables) or "no final summaries yet (run hpo final)"
     return Report(folder=folder, table=table, files=files)

@@ -73,6 +73,30 @@ SEARCH_SPACES["BackgroundFlow"] = {
     "batch_size": {"type": "categorical", "choices": [256, 512, 1024, 2048, 4096]},
 }
 
+#: The unsupervised detectors (seed 002; no published space: ranges around the
+#: method papers' defaults). The backbone is a grid dimension, not searched; the
+#: poster tunes nothing per signal, so these spaces feed the ensemble over trials.
+_NET_LR = {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}
+SEARCH_SPACES["dSVDD"] = {
+    "lr": _NET_LR,
+    "batch_size": {"type": "categorical", "choices": [128, 256, 512]},
+    "weight_decay": {"type": "categorical", "choices": [0.0, 1e-6, 1e-5, 1e-4]},
+}
+#: DROCC: the shell radius in standard deviations of the inputs, its width and weight.
+SEARCH_SPACES["DROCC"] = {
+    "lr": _NET_LR,
+    "radius": {"type": "float", "low": 1.0, "high": 16.0, "log": True},
+    "gamma": {"type": "categorical", "choices": [1.5, 2.0, 3.0]},
+    "mu": {"type": "float", "low": 0.25, "high": 2.0, "log": True},
+}
+#: DDD: one distortion point per trial (its own scan; the band keeps the good ones).
+SEARCH_SPACES["DDD"] = {
+    "sigmas": {"type": "float", "low": 0.02, "high": 1.0, "log": True},
+    "p_drops": {"type": "float", "low": 0.0, "high": 0.5},
+    "p_adds": {"type": "float", "low": 0.0, "high": 0.5},
+    "lr": _NET_LR,
+}
+
 _KEYS = {
     "int": {"type", "low", "high", "step", "log"},
     "float": {"type", "low", "high", "step", "log"},

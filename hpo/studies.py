@@ -192,7 +192,8 @@ def progress(campaign: Campaign, storage=None) -> list[CellProgress]:
             continue
         best: dict[str, float] = {}
         for m in cc.metrics:
-            values = [v for v in summary.values[m] if v is not None]
+            # nan (no truth, or unmeasurable) is no best
+            values = [v for v in summary.values[m] if v is not None and v == v]
             if values:
                 best[m] = (max if DIRECTIONS[m] == "maximize" else min)(values)
         count = summary.counts

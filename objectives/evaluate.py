@@ -17,6 +17,10 @@ The result is an :class:`~objectives.results.EvaluationResult`: metrics per
 selection, the truth (max SIC, AUC) of each selection's ensemble, its test
 scores and SIC curve. Deterministic for given ``hp``, ``cell`` and split.
 
+``evaluate_ensemble(hps, cell, split, run)`` trains every hyperparameter set of
+``hps`` and averages their scores, for the methods that can (the unsupervised
+family: the poster's average over hyperparameter choices).
+
 Example:
     >>> result = evaluate({"max_iter": 50}, cell, "half", run=0)  # doctest: +SKIP
     >>> result.metrics["argos"], result.truth["argos"]["max_sic"]  # doctest: +SKIP
@@ -24,7 +28,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from objectives.cells import Cell
@@ -32,7 +36,7 @@ from objectives.registry import get_method
 from objectives.results import EvaluationResult
 from objectives.splits import Split
 
-__all__ = ["EvaluationResult", "Split", "evaluate"]
+__all__ = ["EvaluationResult", "Split", "evaluate", "evaluate_ensemble"]
 
 
 def evaluate(
@@ -52,3 +56,21 @@ def evaluate(
     """
     method = get_method(cell.classifier)
     return method.evaluate(hp, cell, Split.of(split, run), n_jobs=n_jobs, device=device)
+
+
+def evaluate_ensemble(
+    hps: Sequence[Mapping[str, Any]],
+    cell: Cell,
+    split: Split | str = "half",
+    run: int = 0,
+    *,
+    n_jobs: int = 1,
+    device: str = "cpu",
+) -> EvaluationResult:
+    """Train ``cell.classifier`` with every set of ``hps`` under ``split``; average the scores.
+
+    Raises ValueError for a method that cannot average (``Method.can_ensemble``),
+    HyperparameterError for a bad set.
+    """
+    method = get_method(cell.classifier)
+    return method.evaluate_ensemble(hps, cell, Split.of(split, run), n_jobs=n_jobs, device=device)

@@ -1,13 +1,15 @@
 """The method registry: every method a campaign cell can run, declared once.
 
 A :class:`Method` declares its family, the modes it accepts, its selection
-metrics and their directions (label-free ones first, the truth oracle
-``max_sic`` last where the method gives an anomaly score), its defaults (search
-and final), its hyperparameter validator (one message shape for all, see
-:mod:`objectives.hyperparameters`), what it needs built before trials run, and
-its evaluate function (imported on first use, so this module loads neither
-torch nor scikit-learn). :func:`objectives.evaluate.evaluate` looks a method up
-and dispatches; ``hpo`` reads metrics, directions and defaults from here.
+metrics and their directions (label-free ones first, the truth oracles --
+:data:`ORACLES`, ``max_sic`` for the LHCO families -- last where the method
+gives an anomaly score), its defaults (search and final), its hyperparameter
+validator (one message shape for all, see :mod:`objectives.hyperparameters`),
+what it needs built before trials run, its evaluate function and, where the
+method can average its scores over several hyperparameter sets, its ensemble
+function (both imported on first use, so this module loads neither torch nor
+scikit-learn). :func:`objectives.evaluate.evaluate` looks a method up and
+dispatches; ``hpo`` reads metrics, directions and defaults from here.
 
 Families:
 
@@ -21,6 +23,12 @@ Families:
   that background flow (the CATHODE template of the same flow), so one label-free
   metric compares them with the classifiers (``hpo select``); ``study_metrics``
   keeps those out of their studies.
+* ``unsupervised``: dSVDD, DROCC, DDD (seed 002), trained on background only on
+  DarkMachines-format events; the modes are the backbones (``MLP``, ``ParT``,
+  ``ParT+pair``); label-free metric ``val_loss`` (min: the method's own held-out
+  loss, see :mod:`objectives.unsupervised.detector`); truth oracles ``auc`` and
+  ``eps_s_1e-2`` / ``eps_s_1e-3`` / ``eps_s_1e-4`` (signal efficiency at those
+  background efficiencies), each the mean over the data's signals (max).
 
 Adding a method is one :func:`register` call; the behaviour test in
 ``tests/test_registry.py`` runs over every registered method.
@@ -47,6 +55,7 @@ __all__ = [
     "DENSITY_MODE",
     "DIRECTIONS",
     "MODES",
+    "ORACLES",
     "Method",
     "get_method",
     "method_names",
@@ -59,6 +68,8 @@ MODES = ("IAD", "CWoLa", "CATHODE")
 DENSITY_MODE = "density"
 #: Direction of every metric any method reports (a metric has one direction everywhere).
 DIRECTIONS: dict[str, str] = {}
+#: The truth-oracle metrics (need labelled test events); every other metric is label-free.
+ORACLES = ("max_sic", "auc", "eps_s_1e-2", "eps_s_1e-3", "eps_s_1e-4")
 
 
 @dataclass(frozen=True)
@@ -67,10 +78,10 @@ class Method:
 
     Attributes:
         name: as written in ``grid.classifiers``.
-        family: ``"classifier"`` or ``"density"``.
-        modes: the cell modes it accepts.
+        family: ``"classifier"``, ``"density"`` or ``"unsupervised"``.
+        modes: the cell modes it accepts (the backbones, for the unsupervised family).
         directions: metric -> ``"maximize"`` | ``"minimize"``, label-free metrics first,
-            then ``max_sic`` (the truth oracle) if the method gives an anomaly score.
+            then the truth oracles (:data:`ORACLES`) if the method gives an anomaly score.
         defaults: ``defaults(final: bool) -> dict``, search (False) or final-run settings.
         validator: ``validator(hp, final: bool) -> dict``: ``hp`` over the defaults,
             checked; raises :class:`~objectives.errors.HyperparameterError`.
@@ -82,6 +93,10 @@ class Method:
         study_metrics: the label-free metrics a study of this method records and may
             optimise (None: all of them); the others are reported by every evaluation,
             for selection across detectors only.
+        ensembler: ``"module:function"`` with signature ``(hps, cell, split, *, n_jobs,
+            device)``
+            that trains every hyperparameter set of ``hps`` and averages their scores
+            (the "ensemble over trials" of ``hpo final``), or None.
     """
 
     name: str
@@ -94,6 +109,7 @@ class Method:
     quick_hp: Mapping[str, Any] = field(default_factory=dict, repr=False)
     needs_background_flow: bool = False
     study_metrics: tuple[str, ...] | None = None
+    ensembler: str | None = field(default=None, repr=False)
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -103,7 +119,12 @@ class Method:
     @property
     def label_free(self) -> tuple[str, ...]:
         """The metrics computed without truth labels."""
-        return tuple(m for m in self.directions if m != "max_sic")
+        return tuple(m for m in self.directions if m not in ORACLES)
+
+    @property
+    def oracles(self) -> tuple[str, ...]:
+        """The truth-oracle metrics it reports (labelled test events needed)."""
+        return tuple(m for m in self.directions if m in ORACLES)
 
     @property
     def searched(self) -> tuple[str, ...]:
@@ -112,8 +133,13 @@ class Method:
 
     @property
     def has_score(self) -> bool:
-        """Whether the method gives an anomaly score (and so a truth max SIC)."""
-        return "max_sic" in self.directions
+        """Whether the method gives an anomaly score (and so truth-oracle metrics)."""
+        return bool(self.oracles)
+
+    @property
+    def can_ensemble(self) -> bool:
+        """Whether it can average its scores over several hyperparameter sets."""
+        return self.ensembler is not None
 
     def default_hyperparameters(self, *, final: bool = False) -> dict[str, Any]:
         """A fresh dict of defaults: the search setting, or the final runs' with ``final``."""
@@ -127,19 +153,39 @@ class Method:
         self, hp: Mapping[str, Any] | None, cell, split, *, n_jobs: int = 1, device: str = "cpu"
     ):
         """Validate ``hp`` and run the method's evaluate function (``device``: torch methods)."""
-        module, func = self.evaluator.split(":")
-        evaluate = getattr(importlib.import_module(module), func)
-        return evaluate(self.validate(hp), cell, split, n_jobs=n_jobs, device=device)
+        return _load(self.evaluator)(self.validate(hp), cell, split, n_jobs=n_jobs, device=device)
+
+    def evaluate_ensemble(self, hps, cell, split, *, n_jobs: int = 1, device: str = "cpu"):
+        """Validate every set of ``hps`` and run the method's ensemble function.
+
+        Raises ValueError for a method without one (``can_ensemble`` is False) and
+        HyperparameterError for an empty ``hps`` or a bad set.
+        """
+        if self.ensembler is None:
+            raise ValueError(f"{self.name} cannot average scores over hyperparameter sets")
+        hps = list(hps)
+        if not hps:
+            raise HyperparameterError(
+                f"{self.name} ensemble: needs at least one hyperparameter set"
+            )
+        checked = [self.validate(hp) for hp in hps]
+        return _load(self.ensembler)(checked, cell, split, n_jobs=n_jobs, device=device)
 
     def cell_metrics(self, wanted: tuple[str, ...]) -> tuple[str, ...]:
         """The metrics a cell of this method records, given a campaign's ``search.metrics``.
 
         The method's study metrics (:attr:`searched`) that the campaign asks for (all of
         them if it asks for none of them: a density method brings its own ``val_loss``),
-        then ``max_sic`` where the campaign asks for it and the method has a score.
+        then the method's truth oracles that the campaign asks for.
         """
         chosen = tuple(m for m in self.searched if m in wanted) or self.searched
-        return chosen + (("max_sic",) if "max_sic" in wanted and self.has_score else ())
+        return chosen + tuple(m for m in self.oracles if m in wanted)
+
+
+def _load(target: str):
+    """The function named ``"module:function"`` (imported on first use)."""
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
 
 
 _REGISTRY: dict[str, Method] = {}
@@ -213,6 +259,22 @@ def _density(name: str, quick_hp: dict[str, Any], *, has_score: bool) -> Method:
     )
 
 
+def _unsupervised(name: str, quick_hp: dict[str, Any]) -> Method:
+    from objectives.unsupervised import params
+
+    return Method(
+        name=name,
+        family="unsupervised",
+        modes=params.BACKBONES,
+        directions={"val_loss": "minimize", **{m: "maximize" for m in ORACLES[1:]}},
+        defaults=lambda final: params.cell_defaults(name),
+        validator=lambda hp, final: params.validate_cell(name, hp),
+        evaluator="objectives.unsupervised.evaluate:evaluate_unsupervised",
+        quick_hp=quick_hp,
+        ensembler="objectives.unsupervised.evaluate:evaluate_trial_ensemble",
+    )
+
+
 _QUICK_SPLINE = {"epochs": 2, "n_keep": 1, "n_transforms": 1, "n_blocks": 1, "hidden": 16}
 register(_classifier("HGB", {"n_ensemble": 1, "max_iter": 20}))
 register(_classifier("AdaBoost", {"n_ensemble": 1, "n_estimators": 5}))
@@ -226,3 +288,8 @@ register(
         has_score=False,
     )
 )
+_QUICK_NET = {"epochs": 2, "batch_size": 128}
+register(_unsupervised("dSVDD", {**_QUICK_NET, "rep_dims": [4]}))
+register(_unsupervised("DROCC", {**_QUICK_NET, "only_ce_epochs": 1, "ascent_steps": 2}))
+# one distortion: a trial is one point of DDD's own scan
+register(_unsupervised("DDD", {**_QUICK_NET, "sigmas": [0.5], "p_drops": [0.0], "p_adds": [0.3]}))

@@ -9,6 +9,13 @@ caller recomputes it. Max SIC is the truth oracle: never available on real data.
 ``held_out`` (classifiers, under a split that holds events out) keeps the scores of
 the held-out part of the training set with their data / template labels: what the
 bump hunt's cut and count reads.
+
+A test set with several signals (the unsupervised family on DarkMachines data)
+also names them: ``signals`` and ``test_signal`` (per test event the index of
+its signal in ``signals``, -1 for background; ``y_test`` is then 0 / 1 for
+background / any signal), and ``per_signal[name]`` holds that signal's truth
+(AUC and signal efficiency at fixed background efficiencies); ``truth[m]`` then
+holds their means over the signals.
 """
 
 from __future__ import annotations
@@ -85,6 +92,12 @@ class EvaluationResult:
     model: object = field(default=None, repr=False)
     #: held-out scores with their data / template labels (classifiers; None otherwise)
     held_out: HeldOut | None = field(default=None, repr=False)
+    #: names of the signals of a multi-signal test set (empty otherwise)
+    signals: tuple[str, ...] = ()
+    #: per test event: index into ``signals``, -1 for background (None without signals)
+    test_signal: np.ndarray | None = field(default=None, repr=False)
+    #: signal name -> its truth metrics ({"auc", "eps_s_1e-2", ...})
+    per_signal: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
     def from_scores(
@@ -116,4 +129,7 @@ class EvaluationResult:
 
     def summary(self) -> dict:
         """JSON-friendly metrics and provenance (no arrays)."""
-        return {"metrics": self.metrics, "truth": self.truth, "info": self.info}
+        out = {"metrics": self.metrics, "truth": self.truth, "info": self.info}
+        if self.per_signal:
+            out["per_signal"] = self.per_signal
+        return out

@@ -24,6 +24,17 @@ def start_postgres(role: str, db: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread during the test (the CPUs are shared), restored after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 #: set by `make test` (and so by CI): a service that cannot start fails the run, never skips it
 REQUIRE_SERVICES = os.environ.get("WSAD_REQUIRE_SERVICES") == "1"
 

@@ -52,12 +52,7 @@ TRAIN = toy_events(240, max_objects=6, seed=1)
 VAL = toy_events(80, max_objects=6, seed=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- one behaviour test over every method x backbone --------------------------------------

@@ -268,6 +268,9 @@ class Cuts:
 #: reference search (only the qualitative description "chan1: >= 4 jets, high HT;
 #: chan2a: 3 leptons, MET; chan2b: 2 leptons, MET, HT; chan3: HT, MET" was found in
 #: public analysis code): verify them against Sec. 3 of the paper before quoting results.
+#: A second search (issue 13) found the paper's abstract pages but not Sec. 3 either; it
+#: did confirm the names: the challenge's result files (bostdiek/DarkMachines-
+#: UnsupervisedChallenge, data/*.csv, column Chan) call the channels 1, 2a, 2b and 3.
 CHANNELS: dict[str, Cuts] = {
     "1": Cuts(
         min_met=200.0,

@@ -3,9 +3,13 @@
 A distortion function turns background events into distorted ones
 (``distort``):
 
-* Gaussian smearing with standard deviation ``sigma`` of log E, log pT,
-  eta, phi of every real object and of log MET (the log variables get a
-  relative smear of about ``sigma``; phi is wrapped to [-pi, pi));
+* Gaussian smearing with standard deviation ``sigma`` of log pT, eta, phi of
+  every real object and of log MET (the log variables get a relative smear of
+  about ``sigma``; phi is wrapped to [-pi, pi)); the energy follows so that
+  each object keeps its mass, ``E' = sqrt(m^2 + (pT' cosh eta')^2)`` with
+  ``m^2 = max(E^2 - (pT cosh eta)^2, 0)`` (smearing log E on its own would
+  make ``E < |p|``, a distortion no real event shows and a classifier finds
+  at once);
 * each real object removed with probability ``p_drop``;
 * with probability ``p_add`` one object added in the first free slot (events
   with every slot used get none), copied, type and kinematics, from a random
@@ -73,6 +77,7 @@ __all__ = [
     "DDDModel",
     "Distortion",
     "distort",
+    "distortion_grid",
     "fit_ddd_point",
     "fit_ddd_scan",
 ]
@@ -110,6 +115,22 @@ def _ht(kin: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.where(np.isin(codes, _HT_CODES), pt, 0.0).sum(1)
 
 
+def _smear(kin: np.ndarray, noise: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """log pT, eta, phi of real objects moved by ``noise[..., 1:]``, each object's mass kept.
+
+    ``kin`` and ``noise`` are ``(n, P, 4)`` (log E, log pT, eta, phi); ``noise[..., 0]``
+    is not used (the energy follows from the mass), so the random draws do not depend
+    on the parameters.
+    """
+    k = kin.astype(np.float64)
+    log_e, log_pt, eta = k[..., 0], k[..., 1], k[..., 2]
+    m2 = np.maximum(np.exp(2 * log_e) - (np.exp(log_pt) * np.cosh(eta)) ** 2, 0.0)
+    moved = k + np.where(mask[..., None], noise, 0.0)
+    moved[..., 0] = 0.5 * np.log(m2 + (np.exp(moved[..., 1]) * np.cosh(moved[..., 2])) ** 2)
+    moved[..., 0] = np.where(mask, moved[..., 0], k[..., 0])
+    return moved.astype(kin.dtype)
+
+
 def distort(
     arrays: EventArrays,
     distortion: Distortion,
@@ -137,7 +158,8 @@ def distort(
     pick = rng.integers(0, max(len(pool), 1), n)
 
     sigma = np.float32(distortion.sigma)
-    obj[..., k0:] += sigma * noise * mask[..., None]
+    if distortion.sigma > 0:
+        obj[..., k0:] = _smear(obj[..., k0:], sigma * noise, mask)
     phi = obj[..., k0 + 3]
     outside = mask & ((phi < -np.pi) | (phi >= np.pi))
     obj[..., k0 + 3] = np.where(outside, np.remainder(phi + np.pi, 2 * np.pi) - np.pi, phi)
@@ -317,6 +339,11 @@ class DDDEnsemble(Detector):
         return np.mean([m.score(arrays) for m in self.models], axis=0)
 
 
+def distortion_grid(hp: dict[str, Any]) -> list[tuple[float, float, float]]:
+    """The grid ``sigmas x p_drops x p_adds`` of DDD hyperparameters, in row-major order."""
+    return list(itertools.product(hp["sigmas"], hp["p_drops"], hp["p_adds"]))
+
+
 def fit_ddd_scan(
     train: EventArrays, val: EventArrays, hp: dict[str, Any], *, seed: int, n_threads: int = 1
 ) -> DDDEnsemble:
@@ -326,7 +353,7 @@ def fit_ddd_scan(
     order of the grid). Raises ``DDDBandError`` when no model lands in the band.
     """
     hp = validate("DDD", hp)
-    grid = list(itertools.product(hp["sigmas"], hp["p_drops"], hp["p_adds"]))
+    grid = distortion_grid(hp)
     seeds = member_seeds(seed, len(grid))
     models = [
         fit_ddd_point(train, val, hp, sigma=s, p_drop=pd, p_add=pa, seed=ps, n_threads=n_threads)

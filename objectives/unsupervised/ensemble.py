@@ -1,0 +1,145 @@
+"""Detectors averaged: the poster's average over hyperparameter choices, and combinations.
+
+The poster of seed 002 tunes nothing per signal: it averages the scores of
+models trained with different hyperparameters, and recommends dSVDD and DDD in
+combination. A :class:`ScoreEnsemble` holds fitted detectors (of one method or
+several) with the mean and standard deviation of each member's scores on
+held-out background; its score is the mean of the members' standardised
+scores, so members of different scales weigh alike.
+
+:func:`fit_trial_ensemble` trains one member per hyperparameter set (the
+completed trials of a study, in ``hpo final``'s ``ensemble`` source). For DDD
+the members are the distortion points of every set, and only the models whose
+held-out AUC lies in the band are kept (``DDDEnsemble``): DDD's own recipe,
+its scan run as trials. :func:`combine_scores` combines the test scores of
+cells that were each standardised on held-out background (as every
+unsupervised cell's are): dSVDD + DDD.
+
+Example:
+    >>> from objectives.unsupervised.toy import toy_events
+    >>> train, val = toy_events(200, seed=1), toy_events(100, seed=2)
+    >>> det = fit_trial_ensemble("DROCC", train, val, [{"epochs": 2, "only_ce_epochs": 1},
+    ...                          {"epochs": 2, "only_ce_epochs": 1, "radius": 4.0}], seed=0)
+    >>> len(det.members), det.score(toy_events(5, seed=3)).shape
+    (2, (5,))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from objectives.errors import HyperparameterError
+from objectives.unsupervised.arrays import EventArrays
+from objectives.unsupervised.base import Detector
+from objectives.unsupervised.params import canonical_method, validate
+
+__all__ = ["ScoreEnsemble", "combine_scores", "fit_trial_ensemble"]
+
+
+@dataclass(eq=False)
+class ScoreEnsemble(Detector):
+    """Fitted detectors; score = mean of each member's score standardised on background."""
+
+    members: list[Detector]
+    means: list[float]
+    stds: list[float]
+    method: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, members: Sequence[Detector], background: EventArrays, *, method: str | None = None
+    ) -> ScoreEnsemble:
+        """Members standardised with their scores on ``background`` (held-out, label-free)."""
+        members = list(members)
+        if not members:
+            raise ValueError("ScoreEnsemble: needs at least one detector")
+        ref = [m.score(background) for m in members]
+        names = sorted({m.method for m in members})
+        return cls(
+            members,
+            [float(r.mean()) for r in ref],
+            [float(max(r.std(), 1e-12)) for r in ref],
+            method or "+".join(names),
+            {"members": [{"method": m.method, "val_loss": m.val_loss} for m in members]},
+        )
+
+    @property
+    def val_loss(self) -> float:
+        """Mean of the members' own label-free losses."""
+        return float(np.mean([m.val_loss for m in self.members]))
+
+    def score(self, arrays: EventArrays) -> np.ndarray:
+        z = [
+            (m.score(arrays) - mu) / sd
+            for m, mu, sd in zip(self.members, self.means, self.stds, strict=True)
+        ]
+        return np.mean(z, axis=0)
+
+
+def _ddd_ensemble(train, val, hps, *, seed: int, n_threads: int):
+    from objectives.unsupervised._train import member_seeds
+    from objectives.unsupervised.ddd import DDDEnsemble, distortion_grid, fit_ddd_point
+
+    bands = {tuple(hp["auc_band"]) for hp in hps}
+    if len(bands) > 1:
+        raise HyperparameterError(
+            f"DDD hyperparameter 'auc_band': must be the same in every set of an ensemble, "
+            f"got {sorted(bands)}"
+        )
+    jobs = [(hp, point) for hp in hps for point in distortion_grid(hp)]
+    seeds = member_seeds(seed, len(jobs))
+    models = [
+        fit_ddd_point(train, val, hp, sigma=s, p_drop=d, p_add=a, seed=ps, n_threads=n_threads)
+        for (hp, (s, d, a)), ps in zip(jobs, seeds, strict=True)
+    ]
+    return DDDEnsemble.from_models(models, bands.pop(), n_threads=n_threads)
+
+
+def fit_trial_ensemble(
+    method: str,
+    train: EventArrays,
+    val: EventArrays,
+    hps: Sequence[dict[str, Any] | None],
+    *,
+    seed: int,
+    n_threads: int = 1,
+) -> Detector:
+    """One member per hyperparameter set of ``hps``, averaged (DDD: kept in its band).
+
+    Member ``i`` is trained with the ``i``-th seed derived from ``seed``. Raises
+    ``HyperparameterError`` for a bad set, and DDD's ``DDDBandError`` when no
+    distortion lands in the band.
+    """
+    from objectives.unsupervised._train import member_seeds
+    from objectives.unsupervised.detector import fit
+
+    canon = canonical_method(method)
+    hps = [validate(canon, hp) for hp in hps]
+    if not hps:
+        raise HyperparameterError(f"{canon} ensemble: needs at least one hyperparameter set")
+    if canon == "DDD":
+        return _ddd_ensemble(train, val, hps, seed=seed, n_threads=n_threads)
+    seeds = member_seeds(seed, len(hps))
+    members = [
+        fit(canon, train, val, hp, seed=s, n_threads=n_threads)
+        for hp, s in zip(hps, seeds, strict=True)
+    ]
+    return ScoreEnsemble.of(members, val, method=canon)
+
+
+def combine_scores(scores: Sequence[np.ndarray]) -> np.ndarray:
+    """The combination of detectors' scores on one test set: their mean.
+
+    Each array must already be standardised on held-out background (mean 0,
+    standard deviation 1 there, as the test scores of every unsupervised cell are),
+    so the detectors weigh alike: the poster's dSVDD + DDD.
+    """
+    arrays = [np.asarray(s, dtype=np.float64) for s in scores]
+    if not arrays or len({a.shape for a in arrays}) != 1:
+        raise ValueError("combine_scores: needs one or more score arrays of the same shape")
+    return np.mean(arrays, axis=0)

@@ -1,0 +1,176 @@
+"""The unsupervised detectors as campaign cells: train on background, score every signal.
+
+:func:`evaluate_unsupervised` is the registry's evaluate function of dSVDD,
+DROCC and DDD (``objectives.evaluate.evaluate`` dispatches here) on a
+:class:`~objectives.darkmachines.cells.DMCell`: the detector trains on the
+split's training part of the cell's background pool and computes its
+label-free ``val_loss`` on the held-out part (half statistics: a seeded half
+of the pool; full statistics: the training set itself); it then scores the
+test set (held-out background and every signal). A DDD hyperparameter set with
+one distortion point trains that one classifier (a trial of DDD's scan, no band
+required); a grid trains every point and keeps those in the AUC band.
+
+:func:`evaluate_trial_ensemble` does the same for the average over several
+hyperparameter sets (``hpo final``'s ``ensemble`` source; see
+:mod:`objectives.unsupervised.ensemble`).
+
+Test scores are standardised on the held-out background (mean 0, standard
+deviation 1 there: a monotone map, so every truth metric is unchanged), so the
+scores of different cells can be averaged (dSVDD + DDD). Truth metrics: per
+signal AUC and signal efficiency at background efficiency 1e-2 / 1e-3 / 1e-4
+(``EvaluationResult.per_signal``), and their means over the signals as the
+oracle metrics ``auc``, ``eps_s_1e-2``, ...
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import numpy as np
+
+from objectives.darkmachines.cells import DMCell, DMSets, load_sets
+from objectives.errors import HyperparameterError
+from objectives.results import EvaluationResult
+from objectives.splits import Split
+from objectives.unsupervised.arrays import EventArrays
+from objectives.unsupervised.base import Detector
+from objectives.unsupervised.metrics import mean_over_signals, per_signal_truth
+
+__all__ = ["evaluate_trial_ensemble", "evaluate_unsupervised", "fit_cell_detector"]
+
+
+@functools.lru_cache(maxsize=8)
+def _arrays(sets: DMSets) -> tuple[EventArrays, EventArrays]:
+    """(training pool, test set) of a cell as EventArrays, converted once per process."""
+    return EventArrays.from_events(sets.train), EventArrays.from_events(sets.test)
+
+
+def _train_val(sets: DMSets, split: Split) -> tuple[EventArrays, EventArrays]:
+    pool, _ = _arrays(sets)
+    train, held = split.indices(np.zeros(len(pool), dtype=np.int8))
+    return pool.take(train), pool.take(held)
+
+
+def _band_error(exc: Exception) -> HyperparameterError:
+    return HyperparameterError(f"DDD hyperparameter 'auc_band': {str(exc).removeprefix('DDD: ')}")
+
+
+def fit_cell_detector(
+    method: str,
+    hp: dict[str, Any],
+    train: EventArrays,
+    val: EventArrays,
+    *,
+    seed: int,
+    n_threads: int = 1,
+) -> Detector:
+    """``method`` trained with ``hp`` (backbone included, missing entries: the defaults);
+    DDD with one distortion point: that one model, without the band."""
+    from objectives.unsupervised.ddd import DDDBandError, distortion_grid, fit_ddd_point
+    from objectives.unsupervised.detector import fit
+    from objectives.unsupervised.params import validate
+
+    hp = validate(method, hp)
+
+    try:
+        if method == "DDD" and len(distortion_grid(hp)) == 1:
+            ((sigma, p_drop, p_add),) = distortion_grid(hp)
+            return fit_ddd_point(
+                train, val, hp, sigma=sigma, p_drop=p_drop, p_add=p_add, seed=seed,
+                n_threads=n_threads,
+            )  # fmt: skip
+        return fit(method, train, val, hp, seed=seed, n_threads=n_threads)
+    except DDDBandError as exc:
+        raise _band_error(exc) from None
+
+
+def _result(
+    det: Detector,
+    sets: DMSets,
+    val: EventArrays,
+    cell: DMCell,
+    split: Split,
+    info: dict[str, Any],
+) -> EvaluationResult:
+    _, test = _arrays(sets)
+    ref = det.score(val)
+    scores = (det.score(test) - ref.mean()) / max(float(ref.std()), 1e-12)
+    per_signal = per_signal_truth(scores, sets.test_signal, sets.signals)
+    truth = mean_over_signals(per_signal)
+    metrics = {"val_loss": float(det.val_loss), **truth}
+    info.update(
+        cell=cell.key(),
+        classifier=cell.classifier,
+        backbone=cell.backbone,
+        statistics=split.statistics,
+        split=split.to_dict(),
+        run=split.run,
+        **sets.info,
+        detector={k: v for k, v in det.info.items() if k not in ("hp", "history")},
+    )
+    return EvaluationResult(
+        metrics=metrics,
+        truth={m: dict(truth) for m in metrics},
+        scores={m: scores for m in metrics},
+        info=info,
+        y_test=(sets.test_signal >= 0).astype(np.int8),
+        signals=sets.signals,
+        test_signal=sets.test_signal,
+        per_signal=per_signal,
+    )
+
+
+def evaluate_unsupervised(
+    hp: dict, cell: DMCell, split: Split, *, n_jobs: int = 1, device: str = "cpu"
+) -> EvaluationResult:
+    """Train ``cell.classifier`` with (validated) ``hp`` on the cell background under ``split``.
+
+    The detectors train on the CPU (``n_jobs`` threads); ``device`` is not used yet.
+    """
+    t0 = time.perf_counter()
+    sets = load_sets(cell.data)
+    train, val = _train_val(sets, split)
+    seed = split.model_seed()
+    det = fit_cell_detector(
+        cell.classifier, {**hp, "backbone": cell.backbone}, train, val, seed=seed, n_threads=n_jobs
+    )
+    info = {"seed": seed, "hp": dict(hp), "n_train": len(train), "n_val": len(val)}
+    result = _result(det, sets, val, cell, split, info)
+    result.info["seconds_total"] = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def evaluate_trial_ensemble(
+    hps: list[dict], cell: DMCell, split: Split, *, n_jobs: int = 1, device: str = "cpu"
+) -> EvaluationResult:
+    """The average of ``cell.classifier`` trained with every set of ``hps`` (validated).
+
+    DDD keeps the distortions whose held-out AUC lies in the band; none in it is a
+    ``HyperparameterError`` naming the AUCs reached.
+    """
+    from objectives.unsupervised.ddd import DDDBandError
+    from objectives.unsupervised.ensemble import fit_trial_ensemble
+
+    t0 = time.perf_counter()
+    sets = load_sets(cell.data)
+    train, val = _train_val(sets, split)
+    seed = split.model_seed()
+    with_backbone = [{**hp, "backbone": cell.backbone} for hp in hps]
+    try:
+        det = fit_trial_ensemble(
+            cell.classifier, train, val, with_backbone, seed=seed, n_threads=n_jobs
+        )
+    except DDDBandError as exc:
+        raise _band_error(exc) from None
+    info = {
+        "seed": seed,
+        "hp": [dict(hp) for hp in hps],
+        "n_members": len(hps),
+        "n_train": len(train),
+        "n_val": len(val),
+    }
+    result = _result(det, sets, val, cell, split, info)
+    result.info["seconds_total"] = round(time.perf_counter() - t0, 3)
+    return result

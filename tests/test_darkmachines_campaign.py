@@ -1,0 +1,293 @@
+"""Unsupervised campaigns on DarkMachines events, end to end, and their user errors.
+
+A tiny synthetic DarkMachines campaign (dSVDD and DDD on the MLP, journal storage, two
+local workers) runs create -> run -> export -> final (with the ensemble over trials) ->
+report; every output is checked against what the trials and runs stored, and the
+challenge CSV against the exact likelihood ratio. Bad campaigns and bad files stop
+``hpo validate`` / ``hpo create`` with one line, exit code 2, nothing created.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from _hpo_cli import hpo, run_pipeline, studies
+from optuna.trial import TrialState
+from sklearn.metrics import roc_auc_score
+
+from hpo.cells import campaign_cells
+from objectives.darkmachines import DMSyntheticModel, write_events
+
+TINY = """
+[campaign]
+name = "dm"
+run_dir = "run"
+
+[data]
+source = "darkmachines"
+scale = 0.02                          # 4000 background, 400 events per signal
+seed = 1
+
+[grid]
+classifiers = ["dSVDD", "DDD"]
+backbones = ["MLP"]
+
+[search]
+n_trials = 3
+sampler = "random"
+repetitions = 2
+
+[search.fixed.dSVDD]
+epochs = 2
+rep_dims = [4]
+
+[search.fixed.DDD]
+epochs = 2
+auc_band = [0.5, 1.0]                 # every distortion of 2 epochs is kept
+
+[final]
+n_runs = 2
+statistics = ["full"]
+ensemble = true
+"""
+
+SOURCES = ("val_loss", "auc", "eps_s_1e-2", "eps_s_1e-3", "default", "ensemble")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    return run_pipeline(tmp_path_factory.mktemp("dm"), "dm", TINY)
+
+
+def test_trials_record_the_label_free_objective_and_the_truth_per_signal(finished):
+    campaign, _ = finished
+    assert [cc.key for cc in campaign_cells(campaign)] == ["dSVDD-MLP-chanall", "DDD-MLP-chanall"]
+    for study in studies(campaign).values():
+        assert study.direction.name == "MINIMIZE" and study.metric_names == ["val_loss"]
+        done = study.get_trials(states=(TrialState.COMPLETE,))
+        assert len(done) == campaign.search.n_trials
+        for t in done:
+            assert t.value == pytest.approx(np.mean(t.user_attrs["val_loss_per_rep"]))
+            per_signal = t.user_attrs["per_signal"]
+            assert set(per_signal) == {"zprime", "monojet", "gluino", "chargino"}
+            auc = np.mean([v["auc"] for v in per_signal.values()])
+            assert t.user_attrs["auc"] == pytest.approx(auc)
+            assert "backbone" not in t.user_attrs["hp"]  # a grid dimension, not an hp
+
+
+def test_export_picks_the_lowest_val_loss(finished):
+    campaign, _ = finished
+    for cc in campaign_cells(campaign):
+        done = studies(campaign)[cc.key].get_trials(states=(TrialState.COMPLETE,))
+        best = min(done, key=lambda t: (t.user_attrs["val_loss"], t.number))
+        folder = campaign.run_dir / "hp" / cc.key
+        record = json.loads(
+            (campaign.run_dir / "hp" / cc.key / "val_loss" / "best.json").read_text()
+        )
+        assert record["provenance"]["trial_number"] == best.number
+        assert record["provenance"]["cell"]["channel"] == "all"
+        files = record["provenance"]["files"]
+        assert set(files) == {"background", "zprime", "monojet", "gluino", "chargino"}
+        assert all(len(f["sha256"]) == 64 for f in files.values())
+        # 2000 test background events cannot measure eps_S at 1e-4: nothing to export
+        assert not (folder / "eps_s_1e-4").exists()
+
+
+def test_final_runs_and_the_ensemble_over_trials(finished):
+    campaign, _ = finished
+    for cc in campaign_cells(campaign):
+        numbers = sorted(
+            t.number for t in studies(campaign)[cc.key].get_trials(states=(TrialState.COMPLETE,))
+        )
+        for source in SOURCES:
+            folder = campaign.run_dir / "final" / cc.key / source / "full"
+            summary = json.loads((folder / "summary.json").read_text())
+            for j in range(campaign.final.n_runs):
+                run = json.loads((folder / f"run{j}.json").read_text())
+                assert run["info"]["statistics"] == "full" and run["info"]["backbone"] == "MLP"
+                with np.load(folder / f"run{j}.npz") as z:
+                    signals = [str(s) for s in z["signals"]]
+                    assert len(z["test_signal"]) == len(z["y_test"])
+                    assert np.array_equal(z["y_test"], z["test_signal"] >= 0)
+                assert sorted(signals) == sorted(run["per_signal"])  # JSON keys are sorted
+                if source == "ensemble":
+                    assert run["picked"]["trial_numbers"] == numbers
+                    assert len(run["hp"]) == len(numbers)
+            aucs = [
+                json.loads((folder / f"run{j}.json").read_text())["per_signal"]["monojet"]["auc"]
+                for j in range(campaign.final.n_runs)
+            ]
+            assert summary["per_signal"]["monojet"]["auc"]["median"] == pytest.approx(
+                np.median(aucs)
+            )
+        assert not (campaign.run_dir / "final" / cc.key / "eps_s_1e-4").exists()
+
+
+def test_report_writes_the_challenge_csv_and_plots(finished):
+    campaign, proc = finished
+    report = campaign.run_dir / "report"
+    with open(report / "challenge_full.csv", newline="") as f:
+        header = f.readline().strip()
+        rows = list(csv.DictReader(f, fieldnames=header.split(",")))
+    assert header == "Signal,Model,Chan,AUC,1e-2,1e-3,1e-4"
+    models = {r["Model"] for r in rows}
+    expected = {f"{m}_MLP_{s}" for m in ("dSVDD", "DDD") for s in SOURCES}
+    expected |= {f"dSVDD+DDD_MLP_{s}" for s in SOURCES} | {"ExactLR"}
+    assert models == expected
+    assert {r["Chan"] for r in rows} == {"all"}
+    by = {(r["Signal"], r["Model"]): r for r in rows}
+    for signal in ("zprime", "monojet", "gluino", "chargino"):
+        # the CSV holds the medians over the final runs
+        folder = campaign.run_dir / "final" / "DDD-MLP-chanall" / "ensemble" / "full"
+        runs = [json.loads((folder / f"run{j}.json").read_text()) for j in range(2)]
+        median = np.median([r["per_signal"][signal]["auc"] for r in runs])
+        assert float(by[(signal, "DDD_MLP_ensemble")]["AUC"]) == pytest.approx(median, abs=5e-4)
+        assert by[(signal, "DDD_MLP_ensemble")]["1e-4"] == "nan"
+        # dSVDD + DDD: the mean of the two cells' standardised scores, run by run
+        k = ["zprime", "monojet", "gluino", "chargino"].index(signal)
+        aucs = []
+        for j in range(2):
+            runs = [
+                np.load(campaign.run_dir / "final" / f"{m}-MLP-chanall" / "ensemble" / "full"
+                        / f"run{j}.npz")
+                for m in ("dSVDD", "DDD")
+            ]  # fmt: skip
+            both = (runs[0]["scores_val_loss"] + runs[1]["scores_val_loss"]) / 2.0
+            rows_ = (runs[0]["test_signal"] < 0) | (runs[0]["test_signal"] == k)
+            aucs.append(roc_auc_score(runs[0]["test_signal"][rows_] == k, both[rows_]))
+        combined = float(by[(signal, "dSVDD+DDD_MLP_ensemble")]["AUC"])
+        assert combined == pytest.approx(np.median(aucs), abs=5e-4)
+        # the exact likelihood ratio beats every detector and the combination
+        limit = float(by[(signal, "ExactLR")]["AUC"])
+        for model in models - {"ExactLR"}:
+            assert limit > float(by[(signal, model)]["AUC"]), (signal, model)
+    for name in ("roc_dSVDD-MLP-chanall", "roc_DDD-MLP-chanall", "eps_s_chanall"):
+        assert (report / f"{name}.png").stat().st_size > 10_000
+        assert (report / f"{name}.pdf").exists()
+    prov = json.loads((report / "challenge_full.csv.json").read_text())
+    assert prov["campaign"] == "dm" and prov["statistics"] == "full"
+    assert "ExactLR" in proc.stdout and "Signal" in proc.stdout
+
+
+# -- user errors ---------------------------------------------------------------------------
+FILES = """
+[campaign]
+name = "f"
+run_dir = "run"
+[data]
+source = "darkmachines"
+background_file = "bkg.csv"
+signal_files = {{ monojet = "monojet.csv" }}
+{extra}
+[grid]
+classifiers = ["dSVDD"]
+{grid}
+[search]
+n_trials = 1
+repetitions = 1
+[search.fixed.dSVDD]
+epochs = 1
+rep_dims = [3]
+{fixed}
+[final]
+n_runs = 1
+{final}
+"""
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A user's background file (300 events) and one signal file (60 events)."""
+    model, rng = DMSyntheticModel(), np.random.default_rng(3)
+    write_events(tmp_path / "bkg.csv", model.sample_background(300, rng))
+    write_events(tmp_path / "monojet.csv", model.sample("monojet", 60, rng))
+    return tmp_path
+
+
+def _break_line(path, lineno: int, text: str) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    lines[lineno - 1] = text
+    path.write_text("".join(lines))
+
+
+def _campaign(folder, **parts) -> str:
+    path = folder / "c.toml"
+    path.write_text(FILES.format(**{"extra": "", "grid": "", "fixed": "", "final": "", **parts}))
+    return str(path)
+
+
+CASES = [
+    ("malformed line", {}, "bkg.csv", "bkg.csv, line 5: object 2"),
+    ("missing signal file", {}, "monojet.csv", "data file not found (data.background_file"),
+    ("bias", {"fixed": "bias = true"}, None, "dSVDD hyperparameter 'bias': must be false"),
+    ("backbone as hp", {"fixed": 'backbone = "ParT"'}, None, "grid dimension: grid.backbones"),
+    ("unknown backbone", {"grid": 'backbones = ["GNN"]'}, None, "grid.backbones"),
+    ("unknown channel", {"grid": 'channels = ["4"]'}, None, "grid.channels"),
+    ("LHCO field", {"extra": "region = [3.3, 3.7]"}, None, "data.region: does not apply"),
+]
+
+
+@pytest.mark.parametrize(("name", "parts", "damaged", "needle"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("command", ["validate", "create"])
+def test_a_bad_campaign_or_file_stops_before_anything_exists(
+    files, command, name, parts, damaged, needle
+):
+    if name == "malformed line":
+        _break_line(files / "bkg.csv", 5, "5;njets;1;9000;0.2;j,5e4,4e4,0.1,0.2;j,1,2;\n")
+    if name == "missing signal file":
+        (files / "monojet.csv").unlink()
+    proc = hpo(command, _campaign(files, **parts), timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("hpo: error: ") and needle in line, line
+    if damaged:
+        assert line.startswith(f"hpo: error: {files / damaged}"), line
+    assert not (files / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('source = "darkmachines"\n[grid]\nclassifiers = ["HGB"]', "method 'HGB' needs"),
+        ('source = "synthetic"\n[grid]\nclassifiers = ["DDD"]', "method 'DDD' needs"),
+        ('source = "darkmachines"\nbackground_file = "b.csv"', "data.signal_files: is required"),
+        ('source = "synthetic"\n[final]\nensemble = true', "final.ensemble: no method"),
+        ('source = "synthetic"\nmax_objects = 10', "data.max_objects: does not apply"),
+        (
+            'source = "darkmachines"\napply_cuts = false\n[grid]\nchannels = ["1", "2a"]',
+            "grid.channels: must hold one channel with data.apply_cuts = false",
+        ),
+    ],
+)
+def test_sources_and_methods_must_agree(tmp_path, text, needle):
+    path = tmp_path / "c.toml"
+    path.write_text(f'[campaign]\nname = "s"\n[data]\n{text}\n')
+    proc = hpo("validate", str(path))
+    assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+
+
+def test_skipped_lines_are_counted_and_shown(files):
+    _break_line(files / "bkg.csv", 5, "not an event\n")
+    _break_line(files / "monojet.csv", 2, "2;monojet;1;-5;0;\n")  # negative MET
+    path = _campaign(files, extra="skip_bad_lines = true")
+    proc = hpo("validate", path)
+    assert proc.returncode == 0, proc.stderr
+    notes = [line for line in proc.stdout.splitlines() if line.startswith("note: ")]
+    assert f"note: {files / 'bkg.csv'}: 1 malformed line(s) skipped" in notes[-2]
+    assert f"note: {files / 'monojet.csv'}: 1 malformed line(s) skipped" in notes[-1]
+    # 150 test background events: eps_S at 1e-4 is unmeasurable, and said so
+    assert any("eps_S at eps_B = 0.0001 needs >= 10000" in n for n in notes)
+
+
+def test_a_file_broken_after_create_stops_the_workers_with_its_line(files):
+    path = _campaign(files)
+    assert hpo("create", path).returncode == 0
+    _break_line(files / "monojet.csv", 3, "3;monojet;1;5000;0;g,1,2,3,x;\n")
+    proc = hpo("run", path, "-w", "2", timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("hpo: error:")]
+    assert len(errors) == 1, proc.stderr
+    assert f"{files / 'monojet.csv'}, line 3: object 1 phi: not a number: 'x'" in errors[0]
