@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import optuna
@@ -101,7 +102,9 @@ def create_studies(campaign: Campaign, storage=None, cells=None) -> list[optuna.
             if study.user_attrs.get(key) != value:
                 study.set_user_attr(key, value)
         if study.metric_names != [cc.objective]:
-            study.set_metric_names([cc.objective])
+            with warnings.catch_warnings():  # experimental in Optuna, stable in use
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([cc.objective])
         if fresh:
             _save_note(study, cc.describe())
         studies.append(study)

@@ -205,7 +205,7 @@ def test_workers_wait_out_a_killed_proxy_and_follow_its_successor(postgres_url, 
     storage = optuna.storages.RDBStorage(postgres_url)
     name = unique_name("proxy-kill")
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
-    procs = []
+    procs, second = [], None
     try:
         target = 24
         procs = [
@@ -248,7 +248,7 @@ def test_workers_wait_out_a_killed_proxy_and_follow_its_successor(postgres_url, 
         assert not address.exists(), "a stopped proxy leaves no address behind"
         assert "proxy stopping: stopped by SIGTERM" in proxy_log.read_text()
     finally:
-        for p in [*procs, first]:
+        for p in [*procs, first, *([second] if second else [])]:  # no proxy outlives the test
             if p.poll() is None:
                 p.kill()
         delete_quietly(storage, name)
