@@ -402,6 +402,8 @@ def combine(campaign: Campaign) -> list[Path]:
             try:
                 plots = {name: plot for name in _studies(campaign, mode)}
                 attach_plots(campaign, plots, f"bumphunt_plot_sha_{source}")
+            except UsageError:  # never created (default hp need no search): no studies
+                log.info("no studies to attach the significance plot to")
             except Exception as exc:  # the dashboard attachment must never fail the step
                 log.warning("could not attach the significance plot to the studies: %s", exc)
     return written
