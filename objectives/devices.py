@@ -7,9 +7,12 @@ only by floating-point arithmetic. Importing this module does not import torch.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from objectives.errors import HyperparameterError
 
-__all__ = ["DEVICES", "resolve_device"]
+__all__ = ["DEVICES", "resolve_device", "torch_threads"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -28,3 +31,18 @@ def resolve_device(device: str):
             "False); use 'auto' to fall back to the CPU"
         )
     return torch.device(device)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch threads, restoring the previous count."""
+    import torch
+
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n_threads must be an integer >= 1, got {n!r}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -13,10 +13,8 @@ Everything random (initialisation, shuffling, dropout) draws from one seeded
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-from collections.abc import Iterator
 from typing import Self
 
 import numpy as np
@@ -25,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from objectives.classifiers._params import RULES, Estimator, check_inputs
+from objectives.devices import torch_threads
 from objectives.metrics import argos, balanced_weights, weighted_bce
 
 __all__ = ["MLPClassifier"]
@@ -33,16 +32,6 @@ log = logging.getLogger(__name__)
 
 _D = {k: r.default for k, r in RULES["NN"].items()}
 _CHUNK = 8192  # rows per forward pass at prediction time (activations stay in cache)
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class _Dropout(nn.Module):
@@ -145,7 +134,7 @@ class MLPClassifier(Estimator):
 
         where = resolve_device(self.device)
         generator = torch.Generator().manual_seed(int(self.seed))
-        with _torch_threads(self.n_jobs):
+        with torch_threads(self.n_jobs):
             net = _build_net(X.shape[1], hp["layers"], hp["dropout"], generator).to(where)
             opt = torch.optim.Adam(
                 net.parameters(),
@@ -244,7 +233,7 @@ class MLPClassifier(Estimator):
         Xt = torch.as_tensor(X, dtype=torch.float32)
         epochs = list(epochs)
         out = np.empty((len(epochs), X.shape[0]), dtype=np.float32)
-        with _torch_threads(self.n_jobs):
+        with torch_threads(self.n_jobs):
             for row, e in enumerate(epochs):
                 self.net_.load_state_dict(self.epoch_states_[e])
                 out[row] = _predict(self.net_, Xt)

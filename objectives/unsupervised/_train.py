@@ -8,7 +8,6 @@ a fit and restored. Training runs a fixed number of epochs (no early stopping).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from objectives.devices import torch_threads
 from objectives.unsupervised.arrays import N_KINEMATICS, EventArrays
 from objectives.unsupervised.backbones import init_parameters, make_backbone, pair_features
 
@@ -138,19 +138,6 @@ def build(
         net = head(backbone)
     net = net.to_empty(device="cpu")
     return init_parameters(net, generator)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch threads, restoring the previous count."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n_threads must be an integer >= 1, got {n!r}")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def member_seeds(seed: int, n: int) -> list[int]:
