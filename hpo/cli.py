@@ -403,6 +403,7 @@ def cmd_bumphunt(args) -> int:
     written = combine(c)
     print(summary(c))
     print(f"{len(written)} files under {c.run_dir / 'bumphunt'}")
+    return 0
 
 
 def cmd_select(args) -> int:

@@ -378,11 +378,8 @@ def resubmit_bumphunt(campaign: Campaign) -> str | None:
             f"{describe_missing(missing)}\nafter {retries} resubmission(s) "
             f"([bumphunt] retries = {campaign.bumphunt.retries})"
         )
-    folder = campaign.run_dir / "slurm"
     chain = render_chain(campaign)
-    scripts = {}
-    for name in ("bumphunt", "bumphunt-combine"):
-        scripts[name] = atomic_write_text(folder / f"{name}.sbatch", chain[name].script)
+    scripts = _write_scripts(campaign, {n: chain[n] for n in ("bumphunt", "bumphunt-combine")})
     ids = ",".join(str(t) for t in sorted(missing))
     array = f"{ids}%{min(campaign.slurm.array_parallel, len(missing))}"
     n = retries + 1
@@ -391,9 +388,8 @@ def resubmit_bumphunt(campaign: Campaign) -> str | None:
         scripts["bumphunt-combine"], dependency=f"afterany:{jobs[f'bumphunt-retry{n}']}"
     )
     path = jobs_file(campaign)
-    record = json.loads(path.read_text()) if path.exists() else {"scripts": str(folder)}
-    record["jobs"] = jobs  # other keys (history) kept
-    atomic_write_json(jobs_file(campaign), record)
+    history = json.loads(path.read_text()).get("history", []) if path.exists() else []
+    _record(campaign, jobs, history)
     return (
         f"{n_units} bump-hunt units missing in tasks {sorted(missing)}: resubmitted them as "
         f"job {jobs[f'bumphunt-retry{n}']} (array {array}) with combine job "

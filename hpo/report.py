@@ -36,7 +36,7 @@ from hpo.plots import save_figure
 from hpo.products import limit as exact_limit
 from hpo.select import load_selections
 
-__all__ = ["Report", "attach_plots", "make_report", "save_figure", "summary_table"]
+__all__ = ["Report", "attach_plots", "make_report", "summary_table"]
 
 log = logging.getLogger(__name__)
 
