@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import time
 
 import numpy as np
 import optuna
@@ -58,11 +59,17 @@ def _sic_artifact(trial: optuna.Trial, run_dir, curves: dict[str, np.ndarray]) -
 
 
 def _record(
-    trial, campaign, metrics, per_rep, truth_sic, per_signal, hp, curves
+    trial, campaign, metrics, per_rep, truth_sic, per_signal, hp, curves, cpu_start
 ) -> dict[str, float]:
-    """Store the repetitions done (means, per repetition, truth) as user attrs; the means."""
+    """Store the repetitions done (means, per repetition, truth, CPU seconds) as user attrs.
+
+    ``cpu_s`` is the worker process's CPU time over the trial (every thread), so a
+    trial's cost reads the same on a busy node as on an idle one. Returns the means.
+    """
     avg = mean_metrics(per_rep)
+    cpu_s = round(time.process_time() - cpu_start, 3)
     with shielded():  # storage writes are never cut half-way by a stop signal
+        trial.set_user_attr("cpu_s", cpu_s)
         for m in metrics:
             trial.set_user_attr(m, avg[m])
             trial.set_user_attr(f"{m}_per_rep", [r[m] for r in per_rep])
@@ -92,6 +99,7 @@ def cell_objective(cc: CampaignCell):
     def objective(trial: optuna.Trial) -> float:
         from objectives.evaluate import evaluate
 
+        cpu_start = time.process_time()
         params = suggest(trial, space)
         hp = hyperparameters(clf, params, fixed)
         cell = cc.cell()
@@ -127,7 +135,17 @@ def cell_objective(cc: CampaignCell):
                 values = [r[driving] for r in per_rep]
                 trial.report(reported_value(pruner, values), step=j)
                 if trial.should_prune():
-                    _record(trial, campaign, metrics, per_rep, truth_sic, per_signal, hp, curves)
+                    _record(
+                        trial,
+                        campaign,
+                        metrics,
+                        per_rep,
+                        truth_sic,
+                        per_signal,
+                        hp,
+                        curves,
+                        cpu_start,
+                    )
                     log.info(
                         "%s trial %d pruned after %d repetitions",
                         cc.study_name,
@@ -135,9 +153,10 @@ def cell_objective(cc: CampaignCell):
                         j + 1,
                     )
                     raise optuna.TrialPruned(f"pruned after {j + 1} repetitions")
-        return _record(trial, campaign, metrics, per_rep, truth_sic, per_signal, hp, curves)[
-            driving
-        ]
+        avg = _record(
+            trial, campaign, metrics, per_rep, truth_sic, per_signal, hp, curves, cpu_start
+        )
+        return avg[driving]
 
     return objective
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import optuna
 import pytest
@@ -102,6 +103,9 @@ def test_campaign_prunes_records_partial_repetitions_and_never_exports_them(tmp_
         assert t.user_attrs["argos"] == pytest.approx(
             sum(t.user_attrs["argos_per_rep"]) / len(t.user_attrs["argos_per_rep"])
         )
+    for t in pruned + complete:  # each trial's own CPU time: a cost that ignores the load
+        wall = (t.datetime_complete - t.datetime_start).total_seconds()
+        assert 0 < t.user_attrs["cpu_s"] <= wall * (os.cpu_count() or 1) + 0.5
     assert hpo("export", str(path)).returncode == 0
     numbers = {t.number for t in pruned}
     for record in (tmp_path / "run" / "hp").rglob("*.json"):
