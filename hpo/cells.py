@@ -62,7 +62,12 @@ class CampaignCell:
             background_model=products.background_model,
         )
         return Cell(
-            classifier=p.classifier, mode=p.mode, signal=p.signal, rotation=p.rotation, data=spec
+            classifier=p.classifier,
+            mode=p.mode,
+            signal=p.signal,
+            rotation=p.rotation,
+            data=spec,
+            argos_min_template=self.campaign.search.argos_min_template,
         )
 
     @property

@@ -270,6 +270,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         ),
         "pruner_startup": (_int_at_least(1, 1000), 3),
         "count_pruned": (_BOOL, False),
+        "argos_min_template": (_int_at_least(0, 1_000_000), 0),
         "device": (_one_of(DEVICES), "auto"),
         "fixed": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
         "space": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
@@ -413,6 +414,8 @@ class SearchConfig:
     pruner_startup: int = 3
     #: whether PRUNED trials count toward n_trials (else only COMPLETE ones do)
     count_pruned: bool = False
+    #: ARGOS counts only cuts passing at least this many template events (0: the paper's)
+    argos_min_template: int = 0
     #: where torch methods train: "auto" (CUDA when present), "cpu" or "cuda"
     device: str = "auto"
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -121,6 +121,8 @@ class Cell:
     signal: int
     rotation: bool
     data: DataSpec
+    #: ARGOS counts only cuts passing at least this many template events (0: the paper's)
+    argos_min_template: int = 0
 
     def __post_init__(self) -> None:
         from objectives.registry import get_method

@@ -93,28 +93,38 @@ def _cumulative(scores: np.ndarray, positive: np.ndarray, w: np.ndarray | None):
     return cum_p, cum_n, total_p, total_n
 
 
-def argos(scores, is_data, sample_weight=None) -> float:
+def argos(scores, is_data, sample_weight=None, *, min_template: int = 0) -> float:
     """ARGOS: max over cuts of ``eps_data / sqrt(eps_template) - sqrt(eps_template)``.
 
     Args:
         scores: classifier outputs (higher = more data-like), shape (n,).
         is_data: 1 for SR data, 0 for the background template.
         sample_weight: optional per-event weights; efficiencies are weighted.
+        min_template: only cuts passing at least this many template events' worth of
+            efficiency (``eps_template >= min_template / n_template``) count. 0 (the
+            paper's ARGOS) drops only ``eps_template = 0``; 25 is the truth Max SIC's
+            rule (20 % relative error on the background estimate), which stops the
+            maximum from landing on the few events of the tightest cuts.
 
-    Cuts with ``eps_template = 0`` are dropped. Returns nan when either class
-    is absent (or has no weight) or a score is nan (a diverged model ranks last).
+    Returns nan when either class is absent (or has no weight), a score is nan (a
+    diverged model ranks last), or no cut passes ``min_template``.
     """
+    integer = isinstance(min_template, int | np.integer) and not isinstance(min_template, bool)
+    if not integer or min_template < 0:
+        raise ValueError(f"argos: min_template must be an integer >= 0, got {min_template!r}")
     s, d, w = _inputs(scores, is_data, sample_weight, what="is_data")
     if np.isnan(s).any():
         return float("nan")
     cum_d, cum_t, tot_d, tot_t = _cumulative(s, d, w)
     if tot_d <= 0 or tot_t <= 0:
         return float("nan")
-    keep = cum_t > 0
-    eps_d = cum_d[keep] / tot_d
-    eps_t = cum_t[keep] / tot_t
-    root = np.sqrt(eps_t)
-    return float(np.max(eps_d / root - root))
+    eps_d = cum_d / tot_d
+    eps_t = cum_t / tot_t
+    keep = (cum_t > 0) & (eps_t * np.count_nonzero(~d) >= min_template - 1e-9)
+    if not keep.any():
+        return float("nan")
+    root = np.sqrt(eps_t[keep])
+    return float(np.max(eps_d[keep] / root - root))
 
 
 def weighted_bce(probs, y, sample_weight=None) -> float:

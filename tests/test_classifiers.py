@@ -174,6 +174,14 @@ def test_nn_history_has_one_entry_per_epoch_and_is_the_validation_metric():
     assert per_epoch.shape == (5, 600)
     np.testing.assert_allclose(hist["argos"], [argos(p, yv, wv) for p in per_epoch], rtol=1e-6)
     np.testing.assert_allclose(hist["bce"], [weighted_bce(p, yv, wv) for p in per_epoch], rtol=1e-6)
+    # a floored ARGOS ranks the epochs when the campaign asks for one
+    floored = make_classifier("NN", {"epochs": 5, "batch_size": 64}, seed=0, argos_min_template=40)
+    floored.fit(X, y, validation=(Xv, yv, wv))
+    np.testing.assert_allclose(
+        floored.validation_history["argos"],
+        [argos(p, yv, wv, min_template=40) for p in per_epoch],
+        rtol=1e-6,
+    )
 
 
 def test_nn_without_validation_ranks_on_the_training_set():

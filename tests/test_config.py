@@ -47,6 +47,7 @@ def test_defaults_follow_the_paper(tmp_path):
     assert c.search.repetitions == 10
     assert c.search.metrics == ("argos", "bce", "max_sic")
     assert c.search.objective == "argos"
+    assert c.search.argos_min_template == 0  # the paper's ARGOS: every cut counts
     assert c.storage == "journal:optuna.journal"
     assert c.run_dir == (tmp_path / "runs" / "t").resolve()
     assert [p.signal for p in c.grid_points()] == [0, 1000]
@@ -56,6 +57,7 @@ def test_defaults_follow_the_paper(tmp_path):
     ("edit", "field"),
     [
         (("n_trials = 3", "n_trials = 0"), "search.n_trials"),
+        (("n_trials = 3", "n_trials = 3\nargos_min_template = -5"), "search.argos_min_template"),
         (("n_trials = 3", "n_trials = 3\nn_trial = 4"), "search.n_trial"),
         (("n_trials = 3", 'n_trials = 3\nsampler = "grid"'), "search.sampler"),
         (
@@ -128,3 +130,13 @@ def test_fixed_hyperparameters_are_not_searched(tmp_path):
     )
     with pytest.raises(ConfigError, match="search.fixed.HGB: 'max_iter' is both fixed"):
         load_campaign(write(tmp_path, text))
+
+
+def test_argos_floor_reaches_the_cells(tmp_path):
+    from hpo.cells import campaign_cells
+
+    c = load_campaign(
+        write(tmp_path, MINIMAL.replace("n_trials = 3", "n_trials = 3\nargos_min_template = 25"))
+    )
+    assert c.search.argos_min_template == 25
+    assert {cc.cell().argos_min_template for cc in campaign_cells(c)} == {25}

@@ -193,3 +193,23 @@ def test_nn_ensembles_differ_per_selection_metric(small):
     assert not np.array_equal(r.scores["argos"], r.scores["max_sic"]) or not np.array_equal(
         r.scores["bce"], r.scores["max_sic"]
     )
+
+
+@pytest.mark.parametrize("clf", ["HGB", "NN"])
+def test_argos_floor_of_the_cell_reaches_every_argos(small, clf):
+    """A cell's ``argos_min_template`` is the ARGOS of its result and of the NN's epochs."""
+    from dataclasses import replace
+
+    from objectives.metrics import argos
+
+    hp = FAST_HGB if clf == "HGB" else {"epochs": 4, "n_best_epochs": 2, "batch_size": 512}
+    plain = cell(small, signal=1000, clf=clf)
+    floored = replace(plain, argos_min_template=25)
+    assert floored.key() == plain.key()  # the same cell, scored differently
+    r = evaluate(hp, floored, "half", run=0)
+    held = r.held_out
+    assert r.metrics["argos"] == pytest.approx(
+        argos(held.scores["argos"], held.label, min_template=25), rel=1e-12
+    )
+    if clf == "HGB":  # its tightest cuts hold a handful of template events: the floor binds
+        assert r.metrics["argos"] != pytest.approx(argos(held.scores["argos"], held.label))

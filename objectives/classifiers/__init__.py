@@ -68,14 +68,21 @@ def validate_hyperparameters(name: str, hp: dict[str, Any] | None) -> dict[str, 
 
 
 def make_classifier(
-    name: str, hp: dict[str, Any], *, seed: int, n_jobs: int = 1, device: str = "cpu"
+    name: str,
+    hp: dict[str, Any],
+    *,
+    seed: int,
+    n_jobs: int = 1,
+    device: str = "cpu",
+    argos_min_template: int = 0,
 ) -> Classifier:
     """A classifier ``name`` ("HGB", "AdaBoost", "NN"; any case) with hyperparameters ``hp``.
 
     Missing entries take ``default_hyperparameters(name)`` (the search setting:
     final runs pass ``default_hyperparameters(name, final=True)`` merged with
     their picks). ``seed`` fixes every random choice; ``n_jobs`` is the number
-    of CPU threads the fit may use; ``device`` where the NN trains (trees: the CPU).
+    of CPU threads the fit may use; ``device`` where the NN trains (trees: the CPU);
+    ``argos_min_template`` the floor of the ARGOS that ranks the NN's epochs.
     """
     canon = canonical_name(name)
     params = _validate(canon, hp)
@@ -88,5 +95,11 @@ def make_classifier(
     else:
         from objectives.classifiers.mlp import MLPClassifier
 
-        return MLPClassifier(**params, seed=int(seed), n_jobs=n_jobs, device=device)
+        return MLPClassifier(
+            **params,
+            seed=int(seed),
+            n_jobs=n_jobs,
+            device=device,
+            argos_min_template=argos_min_template,
+        )
     return cls(**params, seed=int(seed), n_jobs=n_jobs)

@@ -30,11 +30,13 @@ __all__ = ["CLASSIFIER_METRICS", "evaluate_classifier"]
 CLASSIFIER_METRICS = ("argos", "bce", "max_sic")
 
 
-def _label_free(metric: str, probs: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+def _label_free(
+    metric: str, probs: np.ndarray, y: np.ndarray, w: np.ndarray, min_template: int
+) -> float:
     from objectives.metrics import argos, weighted_bce
 
     if metric == "argos":
-        return argos(probs, y)
+        return argos(probs, y, min_template=min_template)
     return weighted_bce(probs, y, w)
 
 
@@ -63,7 +65,14 @@ def evaluate_classifier(
     validation = (X_va, y_va, w_va) if split.holds_out else None
 
     seed = split.model_seed()
-    clf = make_classifier(cell.classifier, hp, seed=seed, n_jobs=n_jobs, device=device)
+    clf = make_classifier(
+        cell.classifier,
+        hp,
+        seed=seed,
+        n_jobs=n_jobs,
+        device=device,
+        argos_min_template=cell.argos_min_template,
+    )
     t1 = time.perf_counter()
     clf.fit(X_tr, y_tr, sample_weight=w_tr, validation=validation)
     t_fit = time.perf_counter() - t1
@@ -97,7 +106,11 @@ def evaluate_classifier(
             result.scores[sel] = s_test
         if p_va is not None and split.holds_out:
             held[sel] = p_va
-        metrics[sel] = truth["max_sic"] if sel == "max_sic" else _label_free(sel, p_va, y_va, w_va)
+        metrics[sel] = (
+            truth["max_sic"]
+            if sel == "max_sic"
+            else _label_free(sel, p_va, y_va, w_va, cell.argos_min_template)
+        )
     if split.holds_out:
         result.held_out = HeldOut(index=va, label=y_va, scores=held)
 

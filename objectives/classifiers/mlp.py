@@ -105,6 +105,7 @@ class MLPClassifier(Estimator):
         seed: int = 0,
         n_jobs: int = 1,
         device: str = "cpu",
+        argos_min_template: int = 0,
     ) -> None:
         self.layers = list(_D["layers"]) if layers is None else list(layers)
         self.lr = lr
@@ -118,6 +119,8 @@ class MLPClassifier(Estimator):
         self.n_jobs = n_jobs
         #: where the network trains ("auto", "cpu", "cuda"); predictions return to numpy
         self.device = device
+        #: the ARGOS that ranks epochs counts cuts with at least this many template events
+        self.argos_min_template = argos_min_template
 
     # -- training ---------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None, validation=None) -> Self:
@@ -165,7 +168,7 @@ class MLPClassifier(Estimator):
                     loss.backward()
                     opt.step()
                 pv = _predict(net, Xvt)
-                hist_argos.append(argos(pv, yv, wv))
+                hist_argos.append(argos(pv, yv, wv, min_template=self.argos_min_template))
                 hist_bce.append(weighted_bce(pv, yv, wv))
                 states.append(
                     {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}

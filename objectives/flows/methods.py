@@ -72,7 +72,9 @@ def _background_flow(hp: dict, cell: Cell, split: Split, seed: int, n_jobs: int,
     )
 
 
-def _held_out_metrics(model, rd, template, held_data, held_template) -> dict[str, float]:
+def _held_out_metrics(
+    model, rd, template, held_data, held_template, min_template: int
+) -> dict[str, float]:
     """ARGOS and BCE of the fitted model between held-out SR data and template samples."""
     from scipy.special import expit
 
@@ -89,7 +91,7 @@ def _held_out_metrics(model, rd, template, held_data, held_template) -> dict[str
         [np.ones(held_data.size, np.int8), np.zeros(held_template.size, np.int8)]
     )
     return {
-        "argos": argos(scores, is_data),
+        "argos": argos(scores, is_data, min_template=min_template),
         "bce": weighted_bce(expit(model.log_data_ratio(scores)), is_data),
     }
 
@@ -140,7 +142,9 @@ def _signal_region_method(hp: dict, cell: Cell, split: Split, seed: int, n_jobs:
         )
     label_free = {
         **{m: v for m, v in result.metrics.items() if m != "max_sic"},
-        **_held_out_metrics(result.model, rd, template, held_data, held_template),
+        **_held_out_metrics(
+            result.model, rd, template, held_data, held_template, cell.argos_min_template
+        ),
     }
     info = {
         **result.info,
