@@ -48,7 +48,7 @@ scale = {scale}
 seed = 0
 
 [grid]
-classifiers = ["HGB", "AdaBoost", "NN"]
+classifiers = {classifiers}
 modes = ["IAD"]
 signal = {signals}
 
@@ -71,12 +71,15 @@ n_runs = {runs}
 statistics = ["half", "full"]
 defaults = true
 """
+#: every detector of the benchmark (``--classifiers`` picks some of them)
+DETECTORS = ["HGB", "AdaBoost", "NN"]
 LABELS = {"argos": "ARGOS-selected", "bce": "BCE-selected", "max_sic": "truth-selected"}
 
 
 def _campaign(args) -> Path:
     text = CAMPAIGN.format(
         scale=args.scale,
+        classifiers=json.dumps(args.classifiers),
         signals=json.dumps(sorted(args.signals)),
         n_jobs=args.n_jobs,
         hgb=args.hgb_ensemble,
@@ -88,10 +91,12 @@ def _campaign(args) -> Path:
         if args.argos_min_template
         else "",
     )
-    # a cell's run j is the same whatever the number of runs and the other signal amounts:
-    # --runs and --signals can change and reuse the runs already made
-    same = text.replace(f"n_runs = {args.runs}\n", "").replace(
-        f"signal = {json.dumps(sorted(args.signals))}\n", ""
+    # a cell's run j is the same whatever the number of runs, the other signal amounts and
+    # the other detectors: --runs, --signals and --classifiers reuse the runs already made
+    same = (
+        text.replace(f"n_runs = {args.runs}\n", "")
+        .replace(f"signal = {json.dumps(sorted(args.signals))}\n", "")
+        .replace(json.dumps(args.classifiers), json.dumps(DETECTORS))
     )
     folder = OUT / "selection_quality" / hashlib.sha256(same.encode()).hexdigest()[:10]
     folder.mkdir(parents=True, exist_ok=True)
@@ -112,6 +117,12 @@ def main() -> None:
     )
     ap.add_argument("--signals", type=int, nargs="+", default=[1000, 600, 300])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument(
+        "--classifiers",
+        nargs="+",
+        default=DETECTORS,
+        help="the detectors to select among (the campaign's grid.classifiers)",
+    )
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--hgb-ensemble", type=int, default=10, help="HGB fits averaged (paper 50)")
     ap.add_argument("--ada-ensemble", type=int, default=2, help="AdaBoost fits (paper 10)")
