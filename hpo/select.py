@@ -244,6 +244,8 @@ def select_group(campaign: Campaign, group: Group, *, truth_statistics: str = "f
         "group": group.to_dict(),
         "selections": list(metrics),
         "label_free_statistics": "half",
+        # ARGOS counted only cuts with at least this many template events (0: the paper's)
+        "argos_min_template": campaign.search.argos_min_template,
         "truth_statistics": truth_statistics,
         "detectors": {
             d.name: {

@@ -111,6 +111,7 @@ def test_argos_selects_the_better_detector_and_agrees_with_truth(finished):
             assert p["max_sic"] == full["truth"]["argos"]["max_sic"]
         prov = s["provenance"]
         assert prov["campaign_sha256"] == campaign.sha256 and prov["git_revision"]
+        assert s["argos_min_template"] == campaign.search.argos_min_template == 0
         assert s["exact_limit_max_sic"] > chosen
 
 
