@@ -68,6 +68,7 @@ pruner = "{pruner}"
 pruner_p = {p}
 pruner_startup = {startup}
 count_pruned = true
+argos_min_template = {floor}
 [search.fixed.HGB]
 n_ensemble = 1
 """
@@ -90,6 +91,7 @@ def _campaign(folder: Path, args, signal: int, seed: int, sampler: str, pruner: 
             pruner=pruner,
             p=args.p,
             startup=args.startup,
+            floor=args.argos_min_template,
         )
     )
     return load_campaign(path)
@@ -216,6 +218,8 @@ def _config(args) -> dict:
         "startup": args.startup,
         "final_runs": args.final_runs,
         "cost": "process_cpu",
+        # only when set: records of the paper's ARGOS keep their keys
+        **({"argos_min_template": args.argos_min_template} if args.argos_min_template else {}),
     }
 
 
@@ -306,6 +310,12 @@ def main() -> None:
     ap.add_argument("--p", type=float, default=0.1)
     ap.add_argument("--startup", type=int, default=3)
     ap.add_argument("--final-runs", type=int, default=3)
+    ap.add_argument(
+        "--argos-min-template",
+        type=int,
+        default=0,
+        help="ARGOS floor in template events (0: the paper's); use its own --folder",
+    )
     ap.add_argument("--folder", type=Path, default=OUT / "pruning_quality")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
