@@ -197,7 +197,7 @@ def test_nn_ensembles_differ_per_selection_metric(small):
 
 @pytest.mark.parametrize("clf", ["HGB", "NN"])
 def test_argos_floor_of_the_cell_reaches_every_argos(small, clf):
-    """A cell's ``argos_min_template`` is the ARGOS of its result and of the NN's epochs."""
+    """A cell's ``argos_min_template`` floors its result's ARGOS (NN epochs: test_classifiers)."""
     from dataclasses import replace
 
     from objectives.metrics import argos
