@@ -324,6 +324,7 @@ def main() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)
+    args.folder = args.folder.resolve()  # a relative run_dir would be read from the toml folder
     args.folder.mkdir(parents=True, exist_ok=True)
     done = _done()
     results = [
