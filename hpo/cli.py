@@ -76,7 +76,8 @@ def cmd_validate(args) -> int:
     _print_notes(check_data(c, files_exist=all(p.is_file() for p in data_files(c))))
     _warn_shared_journal(c)
     print(
-        f"{c.path}: valid; {len(c.grid_points())} cells, {c.search.n_trials} trials each, "
+        f"{c.path}: valid; {len(c.grid_points())} cells, {c.search.n_trials} trials each "
+        f"({c.search.sampler}, {c.search.repetitions} repetitions, pruner {c.search.pruner}), "
         f"storage {redact(c.storage)}, run_dir {c.run_dir}"
     )
     if c.bumphunt is not None:

@@ -54,7 +54,7 @@ __all__ = [
     "load_campaign",
 ]
 
-from hpo.pruners import PRUNERS
+from hpo.pruners import PRUNERS, resolve_pruner
 from objectives.darkmachines.cells import CHANNEL_NAMES
 from objectives.devices import DEVICES
 from objectives.regions import DEFAULT_REGION, Region
@@ -263,13 +263,13 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "repetitions": (_int_at_least(1, 1000), 10),
         "n_startup_trials": (_int_at_least(0, 1_000_000), 10),
         "n_jobs": (_int_at_least(1, 1024), 1),
-        "pruner": (_one_of(PRUNERS), "none"),
+        "pruner": (_one_of(("auto", *PRUNERS)), "auto"),
         "pruner_p": (
             _rule(lambda v: _is_num(v) and 0 < v < 1, "a p-value threshold in (0, 1)"),
             0.1,
         ),
         "pruner_startup": (_int_at_least(1, 1000), 3),
-        "count_pruned": (_BOOL, False),
+        "count_pruned": (_BOOL, True),
         "argos_min_template": (_int_at_least(0, 1_000_000), 0),
         "device": (_one_of(DEVICES), "auto"),
         "fixed": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
@@ -407,13 +407,14 @@ class SearchConfig:
     n_startup_trials: int
     n_jobs: int
     #: "none" | "wilcoxon" | "halving": stop hopeless trials early over the repetitions
+    #: (the file's "auto" is resolved when the campaign loads: hpo.pruners.resolve_pruner)
     pruner: str = "none"
     #: wilcoxon: prune when the trial is worse than the best one at this p-value
     pruner_p: float = 0.1
     #: repetitions a trial always runs before it may be pruned
     pruner_startup: int = 3
     #: whether PRUNED trials count toward n_trials (else only COMPLETE ones do)
-    count_pruned: bool = False
+    count_pruned: bool = True
     #: ARGOS counts only cuts passing at least this many template events (0: the paper's)
     argos_min_template: int = 0
     #: where torch methods train: "auto" (CUDA when present), "cpu" or "cuda"
@@ -851,7 +852,9 @@ def load_campaign(path: str | Path) -> Campaign:
         kind = check_url(c["storage"])
     except StorageError as exc:
         raise _fail(source, "campaign.storage", str(exc)) from None
-    if s["pruner"] != "none" and s["pruner_startup"] >= s["repetitions"]:
+    if s["pruner"] == "auto":
+        s["pruner"] = resolve_pruner("auto", s["repetitions"], s["pruner_startup"])
+    elif s["pruner"] != "none" and s["pruner_startup"] >= s["repetitions"]:
         raise _fail(
             source,
             "search.pruner_startup",

@@ -42,6 +42,12 @@ def test_examples_are_valid():
         load_campaign(path)
 
 
+def test_paper_example_runs_the_papers_protocol():
+    search = load_campaign(ROOT / "examples" / "paper_lhco.toml").search
+    assert (search.sampler, search.pruner, search.repetitions) == ("random", "none", 10)
+    assert search.argos_min_template == 0
+
+
 def test_defaults_follow_the_paper(tmp_path):
     c = load_campaign(write(tmp_path, MINIMAL))
     assert c.search.repetitions == 10

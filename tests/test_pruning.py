@@ -77,6 +77,7 @@ repetitions = 5
 pruner = "wilcoxon"
 pruner_p = 0.15
 pruner_startup = 3
+count_pruned = false
 [search.fixed.HGB]
 n_ensemble = 1
 [search.space.HGB]
@@ -120,5 +121,27 @@ def test_pruner_settings_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="search.pruner_startup: must be below"):
         load_campaign(path)
     path.write_text(CAMPAIGN.replace('pruner = "wilcoxon"', 'pruner = "median"'))
-    with pytest.raises(ConfigError, match="search.pruner: must be one of 'none'"):
+    with pytest.raises(ConfigError, match="search.pruner: must be one of 'auto', 'none'"):
         load_campaign(path)
+
+
+@pytest.mark.parametrize(
+    ("settings", "pruner"),
+    [
+        ("repetitions = 5", "wilcoxon"),  # the benchmark's choice, where it can act
+        ("repetitions = 3", "none"),  # no repetition left after the startup: nothing to prune
+        ("repetitions = 5\npruner_startup = 4", "wilcoxon"),
+        ("repetitions = 5\npruner_startup = 5", "none"),
+        ('repetitions = 5\npruner = "none"', "none"),  # the paper's protocol, explicitly
+        ('repetitions = 5\npruner = "halving"', "halving"),
+    ],
+)
+def test_auto_pruner_acts_only_where_it_can(tmp_path, settings, pruner):
+    body = CAMPAIGN.replace("repetitions = 5", settings)
+    for line in ('pruner = "wilcoxon"\n', "pruner_startup = 3\n", "count_pruned = false\n"):
+        body = body.replace(line, "", 1)
+    path = tmp_path / "c.toml"
+    path.write_text(body)
+    search = load_campaign(path).search
+    assert search.pruner == pruner
+    assert search.count_pruned  # pruning saves repetitions of the same trial budget
