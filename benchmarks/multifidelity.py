@@ -50,20 +50,18 @@ def _configs(n: int, seed: int) -> list[dict]:
     return [suggest(study.ask(), space) for _ in range(n)]
 
 
+#: what identifies one evaluation: its record's key fields
+_KEY = ("scale", "signal", "floor", "params", "rep", "members")
+
+
 def _base(args, params: dict, rep: int, members: int) -> dict:
-    """What identifies one evaluation (its record's key fields)."""
-    return {
-        "scale": args.scale,
-        "signal": args.signal,
-        "floor": args.argos_min_template,
-        "params": params,
-        "rep": rep,
-        "members": members,
-    }
+    """The key fields of one evaluation's record."""
+    values = (args.scale, args.signal, args.argos_min_template, params, rep, members)
+    return dict(zip(_KEY, values, strict=True))
 
 
 def _key(record: dict) -> str:
-    return json.dumps([record[k] for k in ("scale", "signal", "floor", "params", "rep", "members")])
+    return json.dumps([record[k] for k in _KEY])
 
 
 def _evaluate(cell, params: dict, rep: int, members: int) -> dict:

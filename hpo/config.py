@@ -852,15 +852,14 @@ def load_campaign(path: str | Path) -> Campaign:
         kind = check_url(c["storage"])
     except StorageError as exc:
         raise _fail(source, "campaign.storage", str(exc)) from None
-    if s["pruner"] == "auto":
-        s["pruner"] = resolve_pruner("auto", s["repetitions"], s["pruner_startup"])
-    elif s["pruner"] != "none" and s["pruner_startup"] >= s["repetitions"]:
+    if s["pruner"] not in ("auto", "none") and s["pruner_startup"] >= s["repetitions"]:
         raise _fail(
             source,
             "search.pruner_startup",
             f"must be below search.repetitions ({s['repetitions']}) for a pruner to act, "
             f"got {s['pruner_startup']}",
         )
+    s["pruner"] = resolve_pruner(s["pruner"], s["repetitions"], s["pruner_startup"])
     if sec["slurm"]["proxy"] == "job" and kind != POSTGRES_SCHEME:
         raise _fail(
             source,
