@@ -255,11 +255,9 @@ def _inject_faults(chain: Chain) -> dict:
         show=chain.describe,
     )
     trials = chain.trials()
+    # a trial asked a moment ago may not carry its lease yet: not one that spans the restart
     record["restart_running"] = {
-        (name, t.number): t.system_attrs[LEASE_WORKER]
-        for name, ts in trials.items()
-        for t in ts
-        if t.state == TrialState.RUNNING
+        (name, t.number): t.system_attrs[LEASE_WORKER] for name, t in running_trials(chain)
     }
     unstarted = sum(6 - sum(t.state == TrialState.COMPLETE for t in ts) for ts in trials.values())
     unstarted -= len(record["restart_running"])
