@@ -9,7 +9,9 @@ ARGOS, by BCE and by truth (half-statistics max SIC), each also as a fraction of
 exact likelihood ratio's max SIC on the same test set.
 
 Targets (issue 15): ARGOS-selected >= 0.95 x truth-selected at N >= 600, and the
-ARGOS-selected median >= the best single classifier's median.
+ARGOS-selected median >= the best single classifier's median; judged for the per-run
+pick (the paper's) and for one detector per signal amount (``overall``: the best
+median half-statistics value over the runs).
 
 Reduced to fit ~2 h on 2 shared CPU cores (full size: HGB 50 fits, AdaBoost 10, NN
 100 epochs is ~20 min per run and N): by default HGB averages 10 fits, AdaBoost 2
@@ -176,7 +178,7 @@ def main() -> None:
         f"final runs took {time.monotonic() - t0:.0f} s"
     )
     print("max SIC median [16 %, 84 %], fraction of the exact-LR limit")
-    verdicts = []
+    verdicts: dict[str, list[bool]] = {}
     for n, s in sorted(summaries.items()):
         limit = s["exact_limit_max_sic"]
         print(f"\nN = {n}: exact likelihood ratio {limit:.2f}")
@@ -188,19 +190,27 @@ def main() -> None:
             sel = s["selected"][m]
             picks = ", ".join(f"{k} {v}" for k, v in sorted(sel["picks"].items()))
             print(f"  {label:<18} {_fmt(sel['max_sic'], limit)}   picks: {picks}")
-        argos = s["selected"]["argos"]["max_sic"]["median"]
-        truth = s["selected"]["max_sic"]["max_sic"]["median"]
+        for m in LABELS:
+            overall = s["selected"][m]["overall"]
+            print(
+                f"  {LABELS[m].split('-')[0] + ' overall':<18} {_fmt(overall['max_sic'], limit)}   "
+                f"{overall['detector']} for every run"
+            )
         best = max(singles.values())
-        ok_truth = argos >= 0.95 * truth
-        ok_best = argos >= best
-        print(
-            f"  ARGOS-selected / truth-selected = {argos / truth:.3f} "
-            f"({'>=' if ok_truth else '<'} 0.95); / best single median = {argos / best:.3f}"
-        )
-        if n >= 600:
-            verdicts.append(ok_truth and ok_best)
-    met = bool(verdicts) and all(verdicts)
-    print(f"\ntarget at N >= 600: {'met' if met else 'NOT met'}")
+        for rule, key in (("per run", None), ("one detector", "overall")):
+            argos, truth = (
+                (s["selected"][m][key] if key else s["selected"][m])["max_sic"]["median"]
+                for m in ("argos", "max_sic")
+            )
+            ok = argos >= 0.95 * truth and argos >= best
+            print(
+                f"  {rule}: ARGOS-selected / truth-selected = {argos / truth:.3f}, "
+                f"/ best single median = {argos / best:.3f}: {'met' if ok else 'not met'}"
+            )
+            if n >= 600:
+                verdicts.setdefault(rule, []).append(ok)
+    for rule, oks in verdicts.items():
+        print(f"\ntarget at N >= 600, {rule}: {'met' if all(oks) else 'NOT met'}")
     print(f"summaries in {campaign.run_dir / 'select'}; plots in {report.folder}")
 
 

@@ -61,11 +61,18 @@ def _fmt(band: dict) -> str:
     return f"{band['median']:.2f} [{band['q16']:.2f}, {band['q84']:.2f}]"
 
 
+def _overall_text(selected: dict) -> str:
+    """`` (overall NN/default)``: the one detector a metric picks for the whole group."""
+    overall = selected.get("overall")  # absent in summaries written before it existed
+    return f" (overall {overall['detector']})" if overall else ""
+
+
 def summary_table(summaries: list[dict], selections: list[dict] = ()) -> str:
     """A plain table: cell, hp source, statistics, max SIC per selection, label-free metrics.
 
     Then a line per selection group (``hpo select``): the max SIC reached by the detector
-    each metric picked, and how often each detector was picked.
+    each metric picked, how often each detector was picked and the one detector the
+    metric picks for the whole group.
     """
     from hpo.select import picks_text
 
@@ -77,7 +84,10 @@ def summary_table(summaries: list[dict], selections: list[dict] = ()) -> str:
         rows.append((s["cell"]["key"], s["source"], s["statistics"], sics, free or "n/a"))
     for s in selections:
         sics = "; ".join(f"{_fmt(s['selected'][m]['max_sic'])} ({m})" for m in s["selections"])
-        picks = "; ".join(f"{m} picks {picks_text(s, m)}" for m in s["selections"])
+        picks = "; ".join(
+            f"{m} picks {picks_text(s, m)}{_overall_text(s['selected'][m])}"
+            for m in s["selections"]
+        )
         group = f"select {s['group']['name']}"
         rows.append((group, "best detector per run", s["truth_statistics"], sics, picks))
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

@@ -22,6 +22,12 @@ hyperparameters were picked without labels (every source but ``max_sic``); the
 truth selection among all of them. Label-free picks read only half-statistics
 label-free values: they are the same with every truth label removed.
 
+Each metric also picks **one detector for the whole group** (``overall``): the best
+median half-statistics value over the runs, and reports that detector's truth in
+every run. The runs retrain on the same data, so this is what an analysis that
+deploys a single detector would choose; pooling the runs also makes the choice less
+noisy than a per-run pick when two detectors are close.
+
 Output: ``<run_dir>/select/<group>/summary.json``.
 """
 
@@ -201,6 +207,20 @@ def _headline(detector: Detector) -> str:
     return detector.source if detector.source != "default" else detector.cell.metrics[0]
 
 
+def _overall(pool: Sequence[Detector], metric: str, runs: Sequence[int], direction: str):
+    """One detector for every run: the best median of ``metric`` over ``runs`` (None if none)."""
+    medians = {d.name: band([d.value(metric, j) for j in runs])["median"] for d in pool}
+    best = pick(medians, direction)
+    if best is None:
+        return None
+    chosen = next(d for d in pool if d.name == best)
+    return {
+        "detector": best,
+        "value": medians[best],
+        "max_sic": band([chosen.max_sic(metric, j) for j in runs]),
+    }
+
+
 def select_group(campaign: Campaign, group: Group, *, truth_statistics: str = "full") -> dict:
     """The selection summary of one group (empty ``runs`` without half-statistics runs)."""
     from hpo.products import limit
@@ -238,6 +258,7 @@ def select_group(campaign: Campaign, group: Group, *, truth_statistics: str = "f
             "max_sic": band([p["max_sic"] for p in picks]),
             "picks": counts,
             "pool": [d.name for d in pools[m]],
+            "overall": _overall(pools[m], m, runs, DIRECTIONS[m]),
         }
     exact = limit(campaign, group.cells[0].point) if runs else None
     return {
@@ -320,6 +341,11 @@ def describe(summary: Mapping) -> str:
         lines.append(
             f"  selected by {m:<8} max SIC {_fmt(sel['max_sic'])}  picks: {picks_text(summary, m)}"
         )
+        if overall := sel.get("overall"):
+            lines.append(
+                f"  one detector by {m:<8} max SIC {_fmt(overall['max_sic'])}  "
+                f"{overall['detector']} (median {m} {overall['value']:.4g})"
+            )
     for name, d in summary["detectors"].items():
         lines.append(f"  {name:<24} max SIC {_fmt(d['max_sic'])} ({d['headline_selection']})")
     if summary.get("exact_limit_max_sic") is not None:

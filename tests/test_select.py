@@ -76,6 +76,12 @@ def _summary(campaign, group: str, run_dir=None) -> dict:
     return json.loads((root / "select" / group / "summary.json").read_text())
 
 
+def _detector_run(campaign, detector: str, mode: str, stat: str, j: int) -> dict:
+    """Final run ``j`` of detector ``HGB/default`` in ``mode``."""
+    method, source = detector.split("/")
+    return _run(campaign, f"{method}-{mode}-norot-N1000-baseline", source, stat, j)
+
+
 def _run(campaign, cell: str, source: str, stat: str, j: int) -> dict:
     path = campaign.run_dir / "final" / cell / source / stat / f"run{j}.json"
     return json.loads(path.read_text())
@@ -85,8 +91,8 @@ def test_argos_selects_the_better_detector_and_agrees_with_truth(finished):
     campaign, _ = finished
     for group, mode in GROUPS.items():
         s = _summary(campaign, group)
-        runs = s["runs"]
-        assert [r["run"] for r in runs] == list(range(campaign.final.n_runs))
+        runs, n = s["runs"], range(campaign.final.n_runs)
+        assert [r["run"] for r in runs] == list(n)
         # the truth, read from the final runs themselves: the default HGB is far better
         good, stump = f"HGB-{mode}-norot-N1000-baseline", f"AdaBoost-{mode}-norot-N1000-baseline"
         for j in range(campaign.final.n_runs):
@@ -100,6 +106,21 @@ def test_argos_selects_the_better_detector_and_agrees_with_truth(finished):
         chosen, oracle = (s["selected"][m]["max_sic"]["median"] for m in ("argos", "max_sic"))
         assert chosen >= 0.95 * oracle
         assert s["selected"]["argos"]["picks"][GOOD] >= len(runs) - 1
+        # one detector for the whole group: the best median half-statistics ARGOS
+        overall = s["selected"]["argos"]["overall"]
+        medians = {
+            name: np.median(
+                [_detector_run(campaign, name, mode, "half", j)["metrics"]["argos"] for j in n]
+            )
+            for name in s["selected"]["argos"]["pool"]
+        }
+        assert overall["detector"] == max(medians, key=medians.get) == GOOD
+        assert overall["value"] == pytest.approx(medians[GOOD])
+        truths = [
+            _detector_run(campaign, GOOD, mode, "full", j)["truth"]["argos"]["max_sic"] for j in n
+        ]
+        assert overall["max_sic"]["median"] == pytest.approx(np.median(truths))
+        assert s["selected"]["max_sic"]["overall"]["detector"] == GOOD
         # what the summary says each pick reached is what the final runs hold
         for r in runs:
             p = r["picked"]["argos"]
@@ -220,6 +241,10 @@ def test_label_free_choices_are_the_same_without_test_labels(finished, tmp_path)
             ]
             assert without == with_labels
             assert all(r["picked"][m]["max_sic"] is None for r in blinded["runs"])
+            overall, overall_blind = (x["selected"][m]["overall"] for x in (seen, blinded))
+            assert overall_blind["detector"] == overall["detector"]
+            assert overall_blind["value"] == overall["value"]
+            assert overall_blind["max_sic"]["n"] == 0  # no truth to report
         assert all(r["picked"]["max_sic"] is None for r in blinded["runs"])
 
 
@@ -235,6 +260,7 @@ def test_report_shows_the_selection_and_attaches_the_plot_to_every_study(finishe
     for group in GROUPS:
         line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(f"select {group}"))
         assert f"argos picks {GOOD}" in line, line
+        assert f"(overall {GOOD})" in line, line
     for panel in ("IAD-norot-baseline", "CATHODE-truth-norot-baseline"):
         assert (campaign.run_dir / "report" / f"selection_{panel}.png").stat().st_size > 10_000
         assert (campaign.run_dir / "report" / f"selection_{panel}.pdf").exists()
