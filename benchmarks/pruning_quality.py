@@ -26,9 +26,15 @@ Sized for 2 shared cores (defaults): synthetic scale 0.1, HGB with one ensemble 
 (protocol, N, seed) result is appended to ``benchmarks/out/pruning_quality.jsonl`` and
 skipped when present, so an interrupted benchmark resumes.
 
+``--against-trials 100`` also sets each protocol against the paper's protocol at its
+own budget (random search, 100 trials, the same seeds): the median over seeds of the
+per-seed CPU ratio and the picked max SIC against the paper's band (the issue's target:
+its median at or above the band's 16 % edge for at most 0.25x the CPU).
+
 Usage::
 
     python benchmarks/pruning_quality.py                      # the figures of the README
+    python benchmarks/pruning_quality.py --protocols tpe+wilcoxon --against-trials 100
     python benchmarks/pruning_quality.py --signals 300 --seeds 0 1 --trials 20
 """
 
@@ -317,6 +323,12 @@ def main() -> None:
         help="ARGOS floor in template events (0: the paper's); use its own --folder",
     )
     ap.add_argument("--folder", type=Path, default=OUT / "pruning_quality")
+    ap.add_argument(
+        "--against-trials",
+        type=int,
+        help="also compare with the paper's random search at this many trials (runs it "
+        "where not recorded, in --folder)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import optuna
@@ -344,7 +356,8 @@ def main() -> None:
     )
     for signal in args.signals:
         mine = [r for r in results if r["signal"] == signal]
-        base = np.median([r["cpu_s"] for r in mine if r["protocol"] == "random"])
+        random_cpu = [r["cpu_s"] for r in mine if r["protocol"] == "random"]
+        base = np.median(random_cpu) if random_cpu else float("nan")  # nan: random not run
         for protocol in args.protocols:
             rs = [r for r in mine if r["protocol"] == protocol]
             cpu = np.median([r["cpu_s"] for r in rs])
@@ -353,6 +366,33 @@ def main() -> None:
                 f"{signal:>5}  {protocol:<16} {cpu:>15.0f} {cpu / base:>9.2f}  "
                 f"{_band([r['picked_max_sic'] for r in rs]):<22} {np.median(frac):>8.2f}  "
                 f"{np.median([r['pruned'] for r in rs]):.0f}"
+            )
+    if args.against_trials:
+        _against_paper(args, results, done)
+
+
+def _against_paper(args, results: list[dict], done: dict) -> None:
+    """Each protocol against the paper's random search at ``--against-trials`` trials."""
+    paper_args = argparse.Namespace(**{**vars(args), "trials": args.against_trials})
+    print(
+        f"\nagainst the paper's protocol (random, {args.against_trials} trials, same seeds): "
+        "CPU = median of per-seed ratios; target <= 0.25x at picked >= the paper's 16 % edge"
+    )
+    print(f"{'N':>5}  {'protocol':<16} {'x paper CPU':>11}  {'picked':<22} {'paper':<22} target")
+    for signal in args.signals:
+        paper = {
+            seed: run_one(args.folder, paper_args, signal, seed, "random", done)
+            for seed in args.seeds
+        }
+        paper_sic = [r["picked_max_sic"] for r in paper.values()]
+        for protocol in args.protocols:
+            rs = [r for r in results if r["signal"] == signal and r["protocol"] == protocol]
+            ratio = float(np.median([r["cpu_s"] / paper[r["seed"]]["cpu_s"] for r in rs]))
+            picked = [r["picked_max_sic"] for r in rs]
+            met = ratio <= 0.25 and np.median(picked) >= np.percentile(paper_sic, 16)
+            print(
+                f"{signal:>5}  {protocol:<16} {ratio:>11.2f}  {_band(picked):<22} "
+                f"{_band(paper_sic):<22} {'met' if met else 'not met'}"
             )
 
 
