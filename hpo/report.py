@@ -264,6 +264,7 @@ def _plot_selection(selections: list[dict], folder: Path, plt) -> dict[str, list
         fig, ax = plt.subplots(figsize=(6.5, 4.6))
         detectors: dict[str, list] = defaultdict(list)
         chosen: dict[str, list] = defaultdict(list)
+        one_detector: list[tuple] = []  # ARGOS's one detector for every run
         limit = []
         for s in groups:
             n = s["group"]["signal"]
@@ -273,6 +274,9 @@ def _plot_selection(selections: list[dict], folder: Path, plt) -> dict[str, list
             for m in s["selections"]:
                 if (p := _point(s["selected"][m]["max_sic"], n)) is not None:
                     chosen[m].append(p)
+            overall = s["selected"].get("argos", {}).get("overall")
+            if overall and (p := _point(overall["max_sic"], n)) is not None:
+                one_detector.append(p)
             if s.get("exact_limit_max_sic") is not None:
                 limit.append((n, s["exact_limit_max_sic"]))
         signals = [s["group"]["signal"] for s in groups]
@@ -284,6 +288,10 @@ def _plot_selection(selections: list[dict], folder: Path, plt) -> dict[str, list
         for k, (m, pts) in enumerate(chosen.items(), start=1):
             label, color, ls = _SELECTED_STYLE.get(m, (f"selected by {m}", None, "-"))
             _line(ax, pts, k * step, lw=2.2, ls=ls, color=color, ms=5, label=label)
+        if one_detector:
+            shift = (len(chosen) + 1) * step
+            style = dict(lw=1.4, ls="-.", color="tab:red", mfc="white", ms=5)
+            _line(ax, one_detector, shift, label="ARGOS: one detector for all runs", **style)
         if limit:
             xs, ys = zip(*sorted(limit), strict=True)
             ax.plot(
