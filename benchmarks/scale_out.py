@@ -146,6 +146,7 @@ def main() -> int:
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
+                print((tmp / "proxy.log").read_text().strip().splitlines()[-1], flush=True)
     return 0
 
 

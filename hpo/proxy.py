@@ -146,7 +146,11 @@ def serve(
                     break
         if stopped_by:
             reason = f"stopped by {signal.Signals(stopped_by[0]).name}"
-        print(f"proxy stopping: {reason}; {server.requests} requests served", flush=True)
+        print(
+            f"proxy stopping: {reason}; {server.requests} requests served, "
+            f"{server.trials_loaded} trials read from the database",
+            flush=True,
+        )
     finally:
         for s, old in previous.items():
             signal.signal(s, old)

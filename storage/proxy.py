@@ -67,8 +67,9 @@ DEFAULT_THREADS = 8
 """Server threads of a proxy, and so its database connections."""
 DEFAULT_TIMEOUT = 60.0
 """Seconds a worker's call may take before the proxy counts as unreachable."""
-FRESH = 0.25
-"""Seconds an unfinished trial read from the database is served to other reads."""
+FRESH = 2.0
+"""Seconds an unfinished trial read from the database is served to other reads (leases
+are renewed every 10 s and expire after 60 s: a copy this old never makes one look lost)."""
 #: gRPC status codes that mean "the storage cannot be reached now": retried by the worker
 TRANSIENT = frozenset(
     {
@@ -139,6 +140,7 @@ class _Servicer(_servicer.OptunaStorageProxyService):
         self._recent: dict[int, tuple[float, api_pb2.Trial]] = {}
         self._written: dict[int, float] = {}  # when this proxy last wrote to a trial
         self._cache_lock = threading.Lock()
+        self._loading: dict[int, threading.Lock] = {}  # per study: one database load at a time
         self.loaded = 0  # trials loaded from the database (the rest came from the cache)
 
     def GetTrials(self, request, context):  # noqa: N802 - gRPC method name
@@ -146,29 +148,48 @@ class _Servicer(_servicer.OptunaStorageProxyService):
             return super().GetTrials(request, context)
         try:
             wanted = self._wanted(request)
-            now = time.monotonic()
-            with self._cache_lock:
-                served = {i: self._finished[i] for i in wanted if i in self._finished}
-                for i in wanted:
-                    entry = self._recent.get(i)
-                    if i not in served and entry is not None and now - entry[0] < FRESH:
-                        served[i] = entry[1]
-            missing = set(wanted) - set(served)
-            loaded = self._load(request.study_id, missing) if missing else []
+            served = self._cached(wanted)
+            if len(served) < len(wanted):
+                # one load per study at a time: reads arriving meanwhile take its copies
+                with self._study_lock(request.study_id):
+                    served = self._cached(wanted)
+                    missing = set(wanted) - set(served)
+                    if missing:
+                        served.update(self._load_and_cache(request.study_id, missing))
         except KeyError as exc:
             context.abort(code=grpc.StatusCode.NOT_FOUND, details=str(exc))
-        protos = [_servicer._to_proto_trial(t) for t in loaded]
+        return api_pb2.GetTrialsReply(trials=list(served.values()))
+
+    def _cached(self, wanted: list[int]) -> dict[int, api_pb2.Trial]:
+        """The wanted trials this proxy may serve from its cache (finished, or fresh)."""
+        now = time.monotonic()
+        with self._cache_lock:
+            served = {i: self._finished[i] for i in wanted if i in self._finished}
+            for i in wanted:
+                entry = self._recent.get(i)
+                if i not in served and entry is not None and now - entry[0] < FRESH:
+                    served[i] = entry[1]
+        return served
+
+    def _study_lock(self, study_id: int) -> threading.Lock:
+        with self._cache_lock:
+            return self._loading.setdefault(study_id, threading.Lock())
+
+    def _load_and_cache(self, study_id: int, ids: set[int]) -> dict[int, api_pb2.Trial]:
+        now = time.monotonic()
+        loaded = self._load(study_id, ids)
+        protos = {t._trial_id: _servicer._to_proto_trial(t) for t in loaded}
         with self._cache_lock:
             self.loaded += len(loaded)
             if len(self._recent) > 4 * len(protos) + 10_000:
                 self._recent = {k: v for k, v in self._recent.items() if now - v[0] < FRESH}
-            for t, proto in zip(loaded, protos, strict=True):
+            for t in loaded:
                 if t.state.is_finished():
-                    self._finished[t._trial_id] = proto
+                    self._finished[t._trial_id] = protos[t._trial_id]
                     self._recent.pop(t._trial_id, None)
                 elif now > self._written.get(t._trial_id, -1.0):  # read after our last write
-                    self._recent[t._trial_id] = (now, proto)
-        return api_pb2.GetTrialsReply(trials=[*served.values(), *protos])
+                    self._recent[t._trial_id] = (now, protos[t._trial_id])
+        return protos
 
     def _write(self, write, request, context):
         """Run a trial write; copies read before it ends are not served any more."""
@@ -214,9 +235,25 @@ class _Servicer(_servicer.OptunaStorageProxyService):
             return [row[0] for row in connection.execute(query)]
 
     def _load(self, study_id: int, ids: set[int]) -> list:
-        # RDBStorage._get_trials (what Optuna's own _CachedStorage calls): the trials with
-        # these ids (all <= the largest, none above it)
-        return self._backend._get_trials(study_id, None, ids, max(ids))
+        """The trials with these ids, as ``RDBStorage._get_trials`` loads them.
+
+        Not ``_get_trials`` itself: it also loads every trial above the largest id, and a
+        read missing one early running trial would reload all the newer ones.
+        """
+        import sqlalchemy.orm as orm
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        related = ("params", "values", "user_attributes", "system_attributes")
+        related += ("intermediate_values",)
+        trial = models.TrialModel
+        with _create_scoped_session(self._backend.scoped_session) as session:
+            query = session.query(trial).options(
+                *(orm.selectinload(getattr(trial, name)) for name in related)
+            )
+            query = query.filter(trial.study_id == study_id, trial.trial_id.in_(sorted(ids)))
+            rows = query.order_by(trial.trial_id).all()
+            return [self._backend._build_frozen_trial_from_trial_model(row) for row in rows]
 
 
 def _first_line(exc: BaseException) -> str:
