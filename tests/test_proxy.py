@@ -366,6 +366,62 @@ def test_finished_trials_are_read_from_the_database_once(postgres_url, monkeypat
 
 
 @pytest.mark.postgres
+def test_rereading_an_early_running_trial_loads_only_that_trial(postgres_url, monkeypatch):
+    """Optuna's loader would also reload every trial above the one asked for: with one
+    early trial still running, each read would reload the whole study's newer trials."""
+    import storage.proxy
+
+    monkeypatch.setattr(storage.proxy, "FRESH", 0.0)
+    server = start_proxy(postgres_url, threads=2)
+    storage = optuna.storages.RDBStorage(postgres_url)
+    name = unique_name("proxy-early")
+    study = optuna.create_study(study_name=name, storage=storage)
+    try:
+        study.ask()  # the lowest id stays RUNNING
+        for i in range(20):
+            study.add_trial(optuna.trial.create_trial(value=float(i)))
+        worker = ProxyStorage(server.url)
+        sid = worker.get_study_id_from_name(name)
+        assert len(worker.get_all_trials(sid)) == 21 and server.trials_loaded == 21
+        for _ in range(3):
+            assert worker.get_all_trials(sid)[0].state == TrialState.RUNNING
+        assert server.trials_loaded == 21 + 3
+    finally:
+        server.stop()
+        delete_quietly(storage, name)
+
+
+@pytest.mark.postgres
+def test_recent_reads_reuse_the_last_read_only_inside_and_only_briefly(
+    postgres_url, monkeypatch
+) -> None:
+    import storage.proxy
+
+    server = start_proxy(postgres_url, threads=2)
+    rdb = optuna.storages.RDBStorage(postgres_url)
+    name = unique_name("proxy-recent")
+    study = optuna.create_study(study_name=name, storage=rdb)
+    try:
+        worker = ProxyStorage(server.url)
+        sid = worker.get_study_id_from_name(name)
+        with worker.recent_reads():
+            assert worker.get_all_trials(sid) == []  # nothing read yet: asks the proxy
+        study.add_trial(optuna.trial.create_trial(value=1.0))
+        requests = server.requests
+        with worker.recent_reads():
+            assert worker.get_all_trials(sid) == []  # the read a moment ago, again
+        assert server.requests == requests
+        assert len(worker.get_all_trials(sid)) == 1  # outside: always the storage's view
+        study.add_trial(optuna.trial.create_trial(value=2.0))
+        monkeypatch.setattr(storage.proxy, "RECENT", 0.0)
+        with worker.recent_reads():
+            assert len(worker.get_all_trials(sid, states=(TrialState.COMPLETE,))) == 2
+    finally:
+        server.stop()
+        delete_quietly(rdb, name)
+
+
+@pytest.mark.postgres
 def test_a_running_trial_is_shared_briefly_and_never_hides_a_write(
     postgres_url, monkeypatch
 ) -> None:

@@ -227,3 +227,39 @@ def test_run_local_logs_progress_and_forwards_sigterm(tmp_path):
     run = run_local(2, slow_argv, progress, log_dir=tmp_path / "logs", poll=0.2, stream=stream)
     assert run.exit_code == 143 and run.interrupted == signal.SIGTERM
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 2
+
+
+def test_stale_trial_looks_spread_over_the_running_workers(monkeypatch):
+    """With 80 trials running (80 workers), one worker looks for stale trials about every
+    80 / RECOVERERS lease intervals: the study gets ~RECOVERERS looks per interval in all."""
+    import workers.worker as worker_module
+    from storage.leases import LEASE_EXPIRES
+
+    study = optuna.create_study()
+    for _ in range(80):  # other workers' trials, leases valid for an hour
+        trial = study.ask()
+        study._storage.set_trial_system_attr(trial._trial_id, LEASE_EXPIRES, time.time() + 3600)
+    looks = []
+    real = worker_module.recover_stale_trials
+    monkeypatch.setattr(
+        worker_module, "recover_stale_trials", lambda *a, **k: looks.append(1) or real(*a, **k)
+    )
+    stop = threading.Event()
+    threading.Timer(2.0, stop.set).start()
+
+    def objective(trial):
+        time.sleep(0.02)
+        return trial.suggest_float("x", 0, 1)
+
+    run_worker(
+        study._storage,
+        {study.study_name: 10_000},
+        objective,
+        sampler_factory=lambda name: optuna.samplers.RandomSampler(seed=0),
+        worker_id="w",
+        stop_event=stop,
+        lease_interval=0.1,
+        lease_expiry=10.0,
+    )
+    # 2 s = 20 intervals; alone it would look 20 times, spread over 80 workers 2 times
+    assert 1 <= len(looks) <= 4

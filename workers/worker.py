@@ -11,6 +11,7 @@ trials, however many workers race and however often a trial was re-enqueued.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
@@ -34,6 +35,8 @@ _logger = logging.getLogger(__name__)
 ERROR_ATTR = "worker:error"  # system attr: "<ExceptionType>: message" of a failed objective
 SURPLUS_ATTR = "worker:surplus"  # system attr: the trial was not run (target already covered)
 LIVE = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+#: about this many looks for stale trials per lease interval, over all workers of a study
+RECOVERERS = 8
 EXIT_REPEATED_ERROR = 1
 #: Exit code after an error the objective declares fatal (a user's input is wrong).
 EXIT_FATAL = 2
@@ -63,6 +66,13 @@ class WorkerSummary:
     @property
     def interrupted(self) -> bool:
         return self.exit_code in EXIT_CODES.values()
+
+
+def _recent_reads(study: optuna.Study) -> contextlib.AbstractContextManager:
+    """Reads that may reuse the storage client's last one (the storage proxy's client:
+    ``ProxyStorage.recent_reads``); a plain read elsewhere."""
+    relaxed = getattr(study._storage, "recent_reads", None)
+    return relaxed() if relaxed is not None else contextlib.nullcontext()
 
 
 def _live_before(study: optuna.Study, number: int, live=LIVE) -> int:
@@ -120,17 +130,14 @@ class _Loop:
         """(study with room for a trial or None, whether any study still needs work)."""
         best, best_room, pending = None, 0, False
         for name, study in self.studies.items():
-            if time.monotonic() >= self.next_recovery.get(name, 0.0):  # once per interval
-                self.next_recovery[name] = time.monotonic() + self.opts["lease_interval"]
-                self.summary.recovered += len(
-                    recover_stale_trials(study, grace=self.opts["lease_expiry"])
-                )
-            trials = study.get_trials(deepcopy=False, states=self.live)
+            with _recent_reads(study):
+                trials = study.get_trials(deepcopy=False, states=self.live)
+            running = sum(t.state == TrialState.RUNNING for t in trials)
+            self._recover(study, running)
             complete = sum(t.state in self.counted for t in trials)
             if complete >= self.targets[name]:
                 continue
             pending = True
-            running = sum(t.state == TrialState.RUNNING for t in trials)
             waiting = len(trials) - complete - running
             # WAITING trials (re-queued) are run first; a surplus one is cleaned up on ask.
             room = max(self.targets[name] - complete - running, 1 if waiting else 0)
@@ -138,11 +145,23 @@ class _Loop:
                 best, best_room = study, room
         return best, pending
 
+    def _recover(self, study: optuna.Study, running: int) -> None:
+        """Look for stale trials about :data:`RECOVERERS` times per lease interval, over all
+        workers: each of ``running`` workers looks once per ``running / RECOVERERS``
+        intervals (every look reads every running trial)."""
+        name = study.study_name
+        if time.monotonic() < self.next_recovery.get(name, 0.0):
+            return
+        spread = max(1.0, running / RECOVERERS)
+        self.next_recovery[name] = time.monotonic() + self.opts["lease_interval"] * spread
+        self.summary.recovered += len(recover_stale_trials(study, grace=self.opts["lease_expiry"]))
+
     def run_one(self, study: optuna.Study) -> bool:
         """Ask, run and tell one trial; False when the worker must stop."""
         target = self.targets[study.study_name]
         t0 = time.perf_counter()
-        trial = study.ask()
+        with _recent_reads(study):  # Optuna's look for a WAITING trial to take
+            trial = study.ask()
         if _live_before(study, trial.number, self.live) >= target:
             _mark_surplus(study, trial)
             self.summary.surplus += 1
