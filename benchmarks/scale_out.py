@@ -19,7 +19,12 @@ system's priority (nice 0), as its 64 backends do in the direct runs. ``--proxy-
 the proxy job has cores of its own) -- the 2 cores are shared with other users' work.
 
 Usage: python benchmarks/scale_out.py [--proxy 64 256 512] [--direct 64]
-           [--trials-per-worker 10] [--threads 8] [--worker-nice 5]
+           [--trials-per-worker 10] [--threads 8] [--worker-nice 5] [--sleep S]
+
+With ``--sleep 0`` (default) every worker asks back to back: the ask->tell time is then
+the queue of N workers at the storage's capacity (N / trials per second), a capacity
+figure. ``--sleep S`` gives each trial an objective of S seconds, as real trials have:
+the ask->tell time is then the storage's answer at N / S trials per second offered.
 PostgreSQL: role/db wsad_test/wsad_bench via deploy/postgres.sh.
 """
 
@@ -58,13 +63,14 @@ class _Child:
         return json.loads(self.codes.read_text())[self.index]
 
 
-def forked_spawn(nice: int):
+def forked_spawn(nice: int, sleep: float = 0.0):
     def spawn(url: str, name: str, n: int, target: int, tmp: Path) -> list[_Child]:
         codes = tmp / f"{name}-codes.json"
         argv = [sys.executable, str(FORK), "--n", str(n), "--nice", str(nice)]
         argv += ["--log", str(tmp / f"{name}-{{i}}.log"), "--codes", str(codes), "--"]
         argv += ["--storage", url, "--study", name]
         argv += noop_options(target, "b{i}", tmp / f"{name}-{{i}}.json")
+        argv += ["--sleep", str(sleep)]
         launcher = subprocess.Popen(argv, env=ENV)
         return [_Child(launcher, codes, i) for i in range(n)]
 
@@ -100,6 +106,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--worker-nice", type=int, default=5)
     parser.add_argument(
+        "--sleep",
+        type=float,
+        default=0.0,
+        help="seconds each trial's objective sleeps (0: no-op, every worker asks back to "
+        "back; S > 0: N workers offer about N / S trials per second)",
+    )
+    parser.add_argument(
         "--proxy-priority",
         type=int,
         default=None,
@@ -110,10 +123,10 @@ def main() -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = postgres_url()
-    spawn = forked_spawn(args.worker_nice)
+    spawn = forked_spawn(args.worker_nice, args.sleep)
     print(
-        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; workers at nice "
-        f"+{args.worker_nice}; proxy at nice "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; objective sleeps "
+        f"{args.sleep:g} s; workers at nice +{args.worker_nice}; proxy at nice "
         f"{args.proxy_priority if args.proxy_priority is not None else os.nice(0)}"
     )
     print(

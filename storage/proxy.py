@@ -138,7 +138,9 @@ class _Servicer(_servicer.OptunaStorageProxyService):
       the trial; a trial only ever leaves the live states (RUNNING, WAITING -> finished),
       so a stale copy can only make the worker's live count too high: a trial it would
       run may be found surplus, never one too many run. A copy read before this proxy's
-      last write to the trial ended is never served (a worker reads its own writes).
+      last write to the trial ended is never served (a worker reads its own writes);
+    * one database load per study at a time: reads that arrive meanwhile take its copies
+      instead of loading the same running trials again.
     """
 
     def __init__(self, backend) -> None:
