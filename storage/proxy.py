@@ -510,11 +510,12 @@ class ProxyStorage(GrpcStorageProxy):
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
-        state.pop("_raw_channel", None)
+        for name in ("_raw_channel", "_relaxed", "_synced"):
+            state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
-        state["_cache"] = None
+        state.update(_cache=None, _synced={}, _relaxed=threading.local())
         super().__setstate__(state)
 
     @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -416,6 +417,10 @@ def test_recent_reads_reuse_the_last_read_only_inside_and_only_briefly(
         monkeypatch.setattr(storage.proxy, "RECENT", 0.0)
         with worker.recent_reads():
             assert len(worker.get_all_trials(sid, states=(TrialState.COMPLETE,))) == 2
+        copy = pickle.loads(pickle.dumps(worker))  # e.g. a study sent to a subprocess
+        with copy.recent_reads():
+            assert len(copy.get_all_trials(sid)) == 2
+        copy.close()
     finally:
         server.stop()
         delete_quietly(rdb, name)

@@ -133,7 +133,9 @@ class _Loop:
             with _recent_reads(study):
                 trials = study.get_trials(deepcopy=False, states=self.live)
             running = sum(t.state == TrialState.RUNNING for t in trials)
-            self._recover(study, running)
+            if self._recover(study, running):  # their copies wait: count them
+                trials = study.get_trials(deepcopy=False, states=self.live)
+                running = sum(t.state == TrialState.RUNNING for t in trials)
             complete = sum(t.state in self.counted for t in trials)
             if complete >= self.targets[name]:
                 continue
@@ -145,16 +147,18 @@ class _Loop:
                 best, best_room = study, room
         return best, pending
 
-    def _recover(self, study: optuna.Study, running: int) -> None:
+    def _recover(self, study: optuna.Study, running: int) -> int:
         """Look for stale trials about :data:`RECOVERERS` times per lease interval, over all
         workers: each of ``running`` workers looks once per ``running / RECOVERERS``
-        intervals (every look reads every running trial)."""
+        intervals (every look reads every running trial). Returns the trials recovered."""
         name = study.study_name
         if time.monotonic() < self.next_recovery.get(name, 0.0):
-            return
+            return 0
         spread = max(1.0, running / RECOVERERS)
         self.next_recovery[name] = time.monotonic() + self.opts["lease_interval"] * spread
-        self.summary.recovered += len(recover_stale_trials(study, grace=self.opts["lease_expiry"]))
+        recovered = len(recover_stale_trials(study, grace=self.opts["lease_expiry"]))
+        self.summary.recovered += recovered
+        return recovered
 
     def run_one(self, study: optuna.Study) -> bool:
         """Ask, run and tell one trial; False when the worker must stop."""
