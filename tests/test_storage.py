@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import re
+import signal
 import threading
 import time
 from pathlib import Path
@@ -127,6 +129,24 @@ def test_lease_renews_and_records_worker(study):
         assert attrs[LEASE_EXPIRES] > time.time()
         assert recover_stale_trials(study) == []
     assert not lease.lost
+
+
+def _blocked_signals(thread_id: int) -> set[int]:
+    """The signals a thread of this process blocks (Linux: /proc/self/task/<id>/status)."""
+    status = Path(f"/proc/self/task/{thread_id}/status").read_text()
+    mask = int(re.search(r"SigBlk:\s*([0-9a-f]+)", status).group(1), 16)
+    return {n for n in range(1, 65) if mask >> (n - 1) & 1}
+
+
+def test_the_lease_thread_takes_no_signals(study):
+    """A stop signal must reach the main thread, whose handler interrupts the objective;
+    one the kernel gave the lease thread would wait out the objective's sleep."""
+    trial = study.ask()
+    with Lease(study, trial, worker_id="w-1", interval=0.2, expiry=0.6) as lease:
+        in_lease = _blocked_signals(lease._thread.native_id)
+        in_main = _blocked_signals(threading.get_native_id())
+    stop = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1}
+    assert stop <= in_lease and not stop & in_main
 
 
 def test_recover_expired_lease_requeues_same_params(study):
