@@ -4,10 +4,12 @@ Hundreds of workers on PostgreSQL need one connection each; through the proxy th
 none. :func:`start_proxy` serves a PostgreSQL storage with Optuna's proxy service
 (``optuna.storages.run_grpc_proxy_server``'s servicer) on a pool of ``threads``
 connections, so the database sees at most ``threads`` connections whatever the number of
-workers. Two changes to Optuna's server: a worker's trial read asks the database only for
-the trials it has not cached (Optuna's servicer loads the whole study on every read), and
-a database error reaches the client as ``UNAVAILABLE`` ("the storage is away, retry"),
-not as an opaque ``UNKNOWN``.
+workers. Changes to Optuna's server: a worker's trial read asks the database only for
+the trials it has not cached (Optuna's servicer loads the whole study on every read); a
+database error reaches the client as ``UNAVAILABLE`` ("the storage is away, retry"), not
+as an opaque ``UNKNOWN``; and one method of ours, the database's count of a study's
+trials by state (:mod:`storage.counts`), so a worker's exactness checks and Optuna's look
+for WAITING trials cost one number instead of every unfinished trial of the study.
 
 :class:`ProxyStorage` is the worker's side: Optuna's ``GrpcStorageProxy`` with a deadline
 on every call, keep-alive pings (a proxy on a dead node is noticed) and one error for
@@ -48,6 +50,7 @@ from optuna.storages._grpc.client import GrpcClientCache
 from optuna.trial import FrozenTrial, TrialState
 
 from storage.addresses import GRPC_SCHEME, POSTGRES_SCHEME, check_url, grpc_address, redact
+from storage.counts import count_by_state, states_present
 from storage.errors import StorageError
 
 __all__ = [
@@ -265,6 +268,33 @@ class _Servicer(_servicer.OptunaStorageProxyService):
             return [self._backend._build_frozen_trial_from_trial_model(row) for row in rows]
 
 
+#: Our one method next to Optuna's service: :func:`storage.counts.count_by_state` (JSON)
+_COUNTS_SERVICE, _COUNTS_METHOD = "wsadhpo.TrialCounts", "Count"
+
+
+def _json_bytes(message: dict) -> bytes:
+    return json.dumps(message).encode()
+
+
+def _counts_handler(backend) -> grpc.GenericRpcHandler:
+    """``{"study_id": i, "below": n | null}`` -> ``{state name: count}`` (UNIMPLEMENTED
+    for a backend that is not a database: the client reads the trials instead)."""
+
+    def count(request, context):
+        if not isinstance(backend, optuna.storages.RDBStorage):
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this proxy's storage cannot count")
+        try:
+            counts = count_by_state(backend, int(request["study_id"]), request.get("below"))
+        except KeyError as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        return {state.name: n for state, n in counts.items()}
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        count, request_deserializer=json.loads, response_serializer=_json_bytes
+    )
+    return grpc.method_handlers_generic_handler(_COUNTS_SERVICE, {_COUNTS_METHOD: handler})
+
+
 def _first_line(exc: BaseException) -> str:
     while exc.__cause__ is not None:
         exc = exc.__cause__
@@ -401,6 +431,7 @@ def serve_backend(
     )
     servicer = _Servicer(backend)
     api_pb2_grpc.add_StorageServiceServicer_to_server(servicer, server)
+    server.add_generic_rpc_handlers((_counts_handler(backend),))
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError:
@@ -483,6 +514,7 @@ class ProxyStorage(GrpcStorageProxy):
         self._address_file = None if address_file is None else str(address_file)
         self.timeout = float(timeout)
         self._stale = False
+        self._counts_unsupported = False
         self._cache: GrpcClientCache | None = None
         self._synced: dict[int, float] = {}  # study id -> when its trials were last read
         self._relaxed = threading.local()
@@ -503,6 +535,11 @@ class ProxyStorage(GrpcStorageProxy):
         self._channel = grpc.intercept_channel(channel, _Guard(self))
         self._raw_channel = channel
         self._stub = api_pb2_grpc.StorageServiceStub(self._channel)
+        self._count = self._channel.unary_unary(
+            f"/{_COUNTS_SERVICE}/{_COUNTS_METHOD}",
+            request_serializer=_json_bytes,
+            response_deserializer=json.loads,
+        )
         if getattr(self, "_cache", None) is None:
             self._cache = GrpcClientCache(self._stub)
         else:  # trials already read stay cached across a reconnection (ids are the database's)
@@ -510,7 +547,7 @@ class ProxyStorage(GrpcStorageProxy):
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
-        for name in ("_raw_channel", "_relaxed", "_synced"):
+        for name in ("_raw_channel", "_relaxed", "_synced", "_count"):
             state.pop(name, None)
         return state
 
@@ -551,10 +588,29 @@ class ProxyStorage(GrpcStorageProxy):
                     key=lambda t: t.number,
                 )
                 return copy.deepcopy(trials) if deepcopy else trials
+        if states is not None and not states_present(self.trial_counts(study_id), states):
+            return []  # the database counts none in these states (Optuna's WAITING look)
         started = time.monotonic()
         trials = super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
         self._synced[study_id] = started
         return trials
+
+    def trial_counts(self, study_id: int, below: int | None = None) -> dict | None:
+        """``{TrialState: count}`` of the study's trials (numbered below ``below``), counted
+        by the database behind the proxy; None from a proxy that cannot count (an older
+        one, or one not on a database). See :mod:`storage.counts`."""
+        if self._counts_unsupported:
+            return None
+        try:
+            reply = self._count({"study_id": study_id, "below": below})
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                self._counts_unsupported = True
+                return None
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                raise KeyError(exc.details()) from None
+            raise
+        return {TrialState[name]: n for name, n in reply.items()}
 
     def close(self) -> None:
         """Close the channel."""

@@ -25,6 +25,7 @@ from optuna.storages import InMemoryStorage
 from optuna.trial import TrialState
 
 from storage.addresses import check_url, grpc_address
+from storage.counts import trial_counts
 from storage.errors import StorageError
 from storage.leases import FAIL_REASON, REQUEUED_FROM, WITHDRAWN
 from storage.proxy import (
@@ -458,4 +459,52 @@ def test_a_running_trial_is_shared_briefly_and_never_hides_a_write(
         assert [t.state for t in workers[2].get_all_trials(sid)] == [TrialState.COMPLETE]
     finally:
         server.stop()
+        delete_quietly(rdb, name)
+
+
+@pytest.mark.postgres
+def test_the_database_counts_the_trials_for_the_exactness_checks(postgres_url, monkeypatch):
+    """Through the proxy and on PostgreSQL directly, the count by state equals a read of the
+    trials; Optuna's look for WAITING trials reads no trial while the count shows none."""
+    import storage.proxy
+
+    monkeypatch.setattr(storage.proxy, "FRESH", 0.0)  # a read of a running trial loads it
+    server = start_proxy(postgres_url, threads=2)
+    rdb = optuna.storages.RDBStorage(postgres_url)
+    name = unique_name("proxy-count")
+    study = optuna.create_study(study_name=name, storage=rdb)
+    memory = serve_backend(InMemoryStorage(), host="127.0.0.1", port=0, threads=1)
+    try:
+        worker = ProxyStorage(server.url)
+        sid = worker.get_study_id_from_name(name)
+        study.ask()  # number 0: RUNNING
+        for i in range(5):
+            study.add_trial(optuna.trial.create_trial(value=float(i)))
+        study.enqueue_trial({"x": 0.5})  # number 6: WAITING
+        study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
+        direct = optuna.load_study(study_name=name, storage=rdb)._storage  # Optuna's wrapper
+        for below in (None, 0, 3, 6, 7, 100):
+            seen = [t.state for t in study.get_trials() if below is None or t.number < below]
+            expected = {state: seen.count(state) for state in TrialState}
+            assert trial_counts(worker, sid, below) == expected, below
+            assert trial_counts(direct, sid, below) == expected, below
+        copy = pickle.loads(pickle.dumps(worker))  # a study sent to a subprocess counts too
+        assert trial_counts(copy, sid) == trial_counts(direct, sid)
+        copy.close()
+        assert [t.number for t in worker.get_all_trials(sid, states=(TrialState.WAITING,))] == [6]
+        waiting = study.get_trials(states=(TrialState.WAITING,))[0]
+        assert rdb.set_trial_state_values(waiting._trial_id, TrialState.RUNNING)  # taken
+        loaded = server.trials_loaded
+        assert worker.get_all_trials(sid, states=(TrialState.WAITING,)) == []
+        assert server.trials_loaded == loaded  # one count, no trial read
+        assert len(worker.get_all_trials(sid, states=(TrialState.RUNNING,))) == 2
+        assert server.trials_loaded == loaded + 2
+        with pytest.raises(KeyError):
+            trial_counts(worker, sid + 10_000)
+        # storages that cannot count: the caller reads the trials instead
+        assert trial_counts(InMemoryStorage(), 0) is None
+        assert trial_counts(ProxyStorage(memory.url), 0) is None
+    finally:
+        server.stop()
+        memory.stop()
         delete_quietly(rdb, name)

@@ -4,7 +4,9 @@ Exactness rule: a trial runs only if fewer than ``target`` live trials (COMPLETE
 RUNNING, WAITING; and PRUNED where pruned trials count) have a smaller trial number;
 otherwise it is *surplus* and is finished as FAIL with system attr ``worker:surplus``
 without running. The check is
-made after ``ask`` and again before ``tell``. Trials only ever leave the live set and
+made after ``ask`` and again before ``tell``, counted by the database where the storage
+can (PostgreSQL, the storage proxy: :mod:`storage.counts`). Trials only ever leave the
+live set and
 new ones get larger numbers, so a study never ends with more than ``target`` COMPLETE
 trials, however many workers race and however often a trial was re-enqueued.
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
+from storage.counts import trial_counts
 from storage.leases import Lease, fail_trial, recover_stale_trials, requeue
 from storage.urls import open_storage
 from workers.signals import EXIT_CODES, WorkerInterrupted, handle_signals, interruptible
@@ -76,7 +79,24 @@ def _recent_reads(study: optuna.Study) -> contextlib.AbstractContextManager:
 
 
 def _live_before(study: optuna.Study, number: int, live=LIVE) -> int:
+    """Live trials numbered below ``number``, counted by the database where it can."""
+    counts = trial_counts(study._storage, study._study_id, below=number)
+    if counts is not None:
+        return sum(counts[state] for state in live)
     return sum(1 for t in study.get_trials(deepcopy=False, states=live) if t.number < number)
+
+
+def _state_counts(study: optuna.Study, live) -> dict:
+    """``{TrialState: count}`` of the live trials: the database's count where it can, else
+    a read of the trials that may reuse one under a few seconds old (``_recent_reads``)."""
+    counts = trial_counts(study._storage, study._study_id)
+    if counts is None:
+        with _recent_reads(study):
+            trials = study.get_trials(deepcopy=False, states=live)
+        counts = dict.fromkeys(TrialState, 0)
+        for t in trials:
+            counts[t.state] += 1
+    return counts
 
 
 def _mark_surplus(study: optuna.Study, trial: optuna.Trial) -> None:
@@ -130,17 +150,14 @@ class _Loop:
         """(study with room for a trial or None, whether any study still needs work)."""
         best, best_room, pending = None, 0, False
         for name, study in self.studies.items():
-            with _recent_reads(study):
-                trials = study.get_trials(deepcopy=False, states=self.live)
-            running = sum(t.state == TrialState.RUNNING for t in trials)
-            if self._recover(study, running):  # their copies wait: count them
-                trials = study.get_trials(deepcopy=False, states=self.live)
-                running = sum(t.state == TrialState.RUNNING for t in trials)
-            complete = sum(t.state in self.counted for t in trials)
+            counts = _state_counts(study, self.live)
+            if self._recover(study, counts[TrialState.RUNNING]):  # their copies wait
+                counts = _state_counts(study, self.live)
+            running, waiting = counts[TrialState.RUNNING], counts[TrialState.WAITING]
+            complete = sum(counts[state] for state in self.counted)
             if complete >= self.targets[name]:
                 continue
             pending = True
-            waiting = len(trials) - complete - running
             # WAITING trials (re-queued) are run first; a surplus one is cleaned up on ask.
             room = max(self.targets[name] - complete - running, 1 if waiting else 0)
             if room > best_room:
