@@ -5,5 +5,8 @@
 * ``journal`` -- check and repair journal files (torn tails, bad lines);
 * ``postgres`` -- engine options, connection errors, schema upgrade;
 * ``leases`` -- liveness of running trials, stale-trial recovery, re-queueing;
+* ``counts`` -- a study's trials by state, counted by the database;
+* ``proxy`` -- Optuna's gRPC storage proxy (server and worker client);
+* ``deaf`` -- threads that take no signals (a stop signal reaches the main thread);
 * ``artifacts`` -- the artifact store of a run; ``errors`` -- ``StorageError``.
 """

@@ -24,7 +24,6 @@ live copy.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from datetime import datetime
@@ -34,6 +33,8 @@ from typing import Any
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
+
+from storage.deaf import deaf_threads
 
 __all__ = [
     "FAIL_REASON",
@@ -129,7 +130,8 @@ class Lease:
         if self.lost or not self.renew():
             return self
         self._thread = threading.Thread(target=self._run, name=f"lease-{self.number}", daemon=True)
-        _start_deaf(self._thread)
+        with deaf_threads():  # a stop signal must interrupt the objective in the main thread
+            self._thread.start()
         return self
 
     def __exit__(
@@ -141,18 +143,6 @@ class Lease:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-
-
-def _start_deaf(thread: threading.Thread) -> None:
-    """Start ``thread`` with every signal blocked, so the kernel gives a process's signals
-    to the main thread. Python runs handlers in the main thread only: a stop signal taken
-    by a helper thread would wait for the main thread's next bytecode, that is the end of
-    the objective's current sleep or long C call, instead of interrupting it."""
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-    try:
-        thread.start()  # a new thread inherits the signal mask of the one starting it
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def fail_trial(study: optuna.Study, trial: FrozenTrial, attrs: dict[str, Any]) -> bool:

@@ -51,6 +51,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from storage.addresses import GRPC_SCHEME, POSTGRES_SCHEME, check_url, grpc_address, redact
 from storage.counts import count_by_state, states_present
+from storage.deaf import deaf_threads
 from storage.errors import StorageError
 
 __all__ = [
@@ -531,7 +532,8 @@ class ProxyStorage(GrpcStorageProxy):
         else:
             host, port = grpc_address(self.url)
             self._host, self._port, target = host, port, f"{host}:{port}"
-        channel = grpc.insecure_channel(target, options=_CLIENT_OPTIONS)
+        with deaf_threads():  # gRPC's threads start with the first channel
+            channel = grpc.insecure_channel(target, options=_CLIENT_OPTIONS)
         self._channel = grpc.intercept_channel(channel, _Guard(self))
         self._raw_channel = channel
         self._stub = api_pb2_grpc.StorageServiceStub(self._channel)

@@ -508,3 +508,33 @@ def test_the_database_counts_the_trials_for_the_exactness_checks(postgres_url, m
         server.stop()
         memory.stop()
         delete_quietly(rdb, name)
+
+
+_THREADS = """
+import os, re, signal
+from storage.proxy import ProxyStorage
+
+def threads():
+    found = {}
+    for tid in os.listdir("/proc/self/task"):
+        status = open(f"/proc/self/task/{tid}/status").read()
+        found[tid] = int(re.search(r"SigBlk:\\s*([0-9a-f]+)", status).group(1), 16)
+    return found
+
+before = threads()
+ProxyStorage("grpc://127.0.0.1:1", timeout=1)
+stop = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+new = [all(m >> (s - 1) & 1 for s in stop) for t, m in threads().items() if t not in before]
+print(len(new), sum(new))
+"""
+
+
+def test_grpc_threads_of_a_worker_take_no_stop_signals() -> None:
+    """Threads gRPC starts for the worker's channel block the stop signals, so the kernel
+    gives them to the main thread, where the handler interrupts the objective."""
+    done = subprocess.run(
+        [sys.executable, "-c", _THREADS], capture_output=True, text=True, env=ENV, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    started, deaf = map(int, done.stdout.split())
+    assert started > 0 and deaf == started, done.stdout
