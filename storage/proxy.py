@@ -518,6 +518,7 @@ class ProxyStorage(GrpcStorageProxy):
         self._counts_unsupported = False
         self._cache: GrpcClientCache | None = None
         self._synced: dict[int, float] = {}  # study id -> when its trials were last read
+        self._counted: dict[int, tuple[float, dict]] = {}  # study id -> (when, counts)
         self._relaxed = threading.local()
         if url is not None:
             grpc_address(url)  # StorageError for a malformed URL
@@ -549,17 +550,18 @@ class ProxyStorage(GrpcStorageProxy):
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
-        for name in ("_raw_channel", "_relaxed", "_synced", "_count"):
+        for name in ("_raw_channel", "_relaxed", "_synced", "_counted", "_count"):
             state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
-        state.update(_cache=None, _synced={}, _relaxed=threading.local())
+        state.update(_cache=None, _synced={}, _counted={}, _relaxed=threading.local())
         super().__setstate__(state)
 
     @contextlib.contextmanager
     def recent_reads(self) -> Iterator[None]:
-        """Inside, a trial read served less than :data:`RECENT` s ago is served again.
+        """Inside, a trial read served less than :data:`RECENT` s ago is served again,
+        and a read for states that a whole-study count as recent shows empty returns [].
 
         Each read otherwise fetches every unfinished trial of the study: with hundreds of
         workers on one study that is hundreds of trials per read, several reads per trial.
@@ -579,8 +581,9 @@ class ProxyStorage(GrpcStorageProxy):
         deepcopy: bool = True,
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
+        relaxed = getattr(self._relaxed, "on", False)
         synced = self._synced.get(study_id, -RECENT)
-        if getattr(self._relaxed, "on", False) and time.monotonic() - synced < RECENT:
+        if relaxed and time.monotonic() - synced < RECENT:
             with self._cache.lock:
                 entry = self._cache.studies.get(study_id)
                 kept = [] if entry is None else list(entry.trials.values())
@@ -590,8 +593,12 @@ class ProxyStorage(GrpcStorageProxy):
                     key=lambda t: t.number,
                 )
                 return copy.deepcopy(trials) if deepcopy else trials
-        if states is not None and not states_present(self.trial_counts(study_id), states):
-            return []  # the database counts none in these states (Optuna's WAITING look)
+        if states is not None:  # Optuna's WAITING look: none in these states, no read
+            counted, counts = self._counted.get(study_id, (-RECENT, None))
+            if not (relaxed and time.monotonic() - counted < RECENT):
+                counts = self.trial_counts(study_id)
+            if not states_present(counts, states):
+                return []
         started = time.monotonic()
         trials = super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
         self._synced[study_id] = started
@@ -603,6 +610,7 @@ class ProxyStorage(GrpcStorageProxy):
         one, or one not on a database). See :mod:`storage.counts`."""
         if self._counts_unsupported:
             return None
+        started = time.monotonic()
         try:
             reply = self._count({"study_id": study_id, "below": below})
         except grpc.RpcError as exc:
@@ -612,7 +620,10 @@ class ProxyStorage(GrpcStorageProxy):
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 raise KeyError(exc.details()) from None
             raise
-        return {TrialState[name]: n for name, n in reply.items()}
+        counts = {TrialState[name]: n for name, n in reply.items()}
+        if below is None:  # a whole-study count: inside recent_reads, reused briefly
+            self._counted[study_id] = (started, counts)
+        return counts
 
     def close(self) -> None:
         """Close the channel."""

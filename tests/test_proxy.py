@@ -499,6 +499,14 @@ def test_the_database_counts_the_trials_for_the_exactness_checks(postgres_url, m
         assert server.trials_loaded == loaded  # one count, no trial read
         assert len(worker.get_all_trials(sid, states=(TrialState.RUNNING,))) == 2
         assert server.trials_loaded == loaded + 2
+        # inside recent_reads the pick's count a moment ago answers the WAITING look
+        assert trial_counts(worker, sid)[TrialState.WAITING] == 0
+        requests = server.requests
+        with worker.recent_reads():
+            assert worker.get_all_trials(sid, states=(TrialState.WAITING,)) == []
+        assert server.requests == requests
+        study.enqueue_trial({"x": 0.25})
+        assert len(worker.get_all_trials(sid, states=(TrialState.WAITING,))) == 1  # outside
         with pytest.raises(KeyError):
             trial_counts(worker, sid + 10_000)
         # storages that cannot count: the caller reads the trials instead
