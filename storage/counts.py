@@ -38,7 +38,7 @@ def count_by_state(backend: RDBStorage, study_id: int, below: int | None = None)
         if not rows and session.execute(study).first() is None:
             raise KeyError(f"no study with id {study_id}")
     counts = dict.fromkeys(TrialState, 0)
-    counts.update({TrialState[state] if isinstance(state, str) else state: n for state, n in rows})
+    counts.update(dict(rows))  # the state column reads back as TrialState
     return counts
 
 

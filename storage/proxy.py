@@ -593,7 +593,8 @@ class ProxyStorage(GrpcStorageProxy):
                     key=lambda t: t.number,
                 )
                 return copy.deepcopy(trials) if deepcopy else trials
-        if states is not None:  # Optuna's WAITING look: none in these states, no read
+        if states is not None and not any(s.is_finished() for s in states):
+            # Optuna's WAITING look: none in these unfinished states, no read
             counted, counts = self._counted.get(study_id, (-RECENT, None))
             if not (relaxed and time.monotonic() - counted < RECENT):
                 counts = self.trial_counts(study_id)

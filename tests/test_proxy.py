@@ -507,6 +507,9 @@ def test_the_database_counts_the_trials_for_the_exactness_checks(postgres_url, m
         assert server.requests == requests
         study.enqueue_trial({"x": 0.25})
         assert len(worker.get_all_trials(sid, states=(TrialState.WAITING,))) == 1  # outside
+        requests = server.requests  # a read of finished trials (a sampler's) is not counted
+        assert len(worker.get_all_trials(sid, states=(TrialState.COMPLETE,))) == 5
+        assert server.requests == requests + 1
         with pytest.raises(KeyError):
             trial_counts(worker, sid + 10_000)
         # storages that cannot count: the caller reads the trials instead

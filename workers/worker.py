@@ -3,12 +3,11 @@
 Exactness rule: a trial runs only if fewer than ``target`` live trials (COMPLETE,
 RUNNING, WAITING; and PRUNED where pruned trials count) have a smaller trial number;
 otherwise it is *surplus* and is finished as FAIL with system attr ``worker:surplus``
-without running. The check is
-made after ``ask`` and again before ``tell``, counted by the database where the storage
-can (PostgreSQL, the storage proxy: :mod:`storage.counts`). Trials only ever leave the
-live set and
-new ones get larger numbers, so a study never ends with more than ``target`` COMPLETE
-trials, however many workers race and however often a trial was re-enqueued.
+without running. The check is made after ``ask`` and again before ``tell``, counted by
+the database where the storage can (PostgreSQL, the storage proxy: :mod:`storage.counts`).
+Trials only ever leave the live set and new ones get larger numbers, so a study never
+ends with more than ``target`` COMPLETE trials, however many workers race and however
+often a trial was re-enqueued.
 """
 
 from __future__ import annotations
