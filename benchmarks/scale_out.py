@@ -4,11 +4,12 @@ Each run fills one fresh study to ``--trials-per-worker`` x workers COMPLETE tri
 the real worker loop (``tests/_noop_worker.py``: leases with the production 10 s / 60 s
 settings, the exactness checks) and prints trials per second (storage timestamps), the
 median ask->tell time per trial (ask + lease + tell, objective excluded), the peak number
-of connections PostgreSQL saw for the database (``pg_stat_activity``), and lost /
-duplicated trials. ``direct``: every worker holds its own connection (one per process,
-as ``benchmarks/storage_overhead.py`` measures; PostgreSQL's default
-``max_connections = 100`` caps it below 100 workers). ``proxy``: the workers talk to one
-``hpo proxy`` process (``--threads`` database connections).
+of connections PostgreSQL saw for the database (``pg_stat_activity``), lost /
+duplicated trials, and the CPU time per trial of the workers, the proxy and PostgreSQL
+(``/proc`` and the reaped children's rusage). ``direct``: every worker holds its own
+connection (one per process, as ``benchmarks/storage_overhead.py`` measures;
+PostgreSQL's default ``max_connections = 100`` caps it below 100 workers). ``proxy``:
+the workers talk to one ``hpo proxy`` process (``--threads`` database connections).
 
 The workers are local processes forked from one launcher after the imports
 (``benchmarks/_fork_workers.py``): 512 separate interpreters would need ~15 GB and
@@ -20,6 +21,7 @@ the proxy job has cores of its own) -- the 2 cores are shared with other users' 
 
 Usage: python benchmarks/scale_out.py [--proxy 64 256 512] [--direct 64]
            [--trials-per-worker 10] [--threads 8] [--worker-nice 5] [--sleep S]
+           [--poll 5] [--proxy-priority K]
 
 With ``--sleep 0`` (default) every worker asks back to back: the ask->tell time is then
 the queue of N workers at the storage's capacity (N / trials per second), a capacity
@@ -31,8 +33,10 @@ PostgreSQL: role/db wsad_test/wsad_bench via deploy/postgres.sh.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -51,6 +55,57 @@ FORK = Path(__file__).resolve().parent / "_fork_workers.py"
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int, *, reaped: bool = False) -> float:
+    """CPU seconds of process ``pid`` (``reaped``: plus its children it has waited for)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0  # ended meanwhile: its time is in its parent's reaped children
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / _TICK
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process, the ended backends included (they count in
+    the postmaster's reaped children)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if "(postgres)" in text:
+            total += _process_cpu(int(stat.parent.name), reaped=True)
+    return total
+
+
+class CpuMeter:
+    """CPU seconds spent during a run by the workers (this script's reaped children: the
+    launcher and its forked workers), the proxy process and PostgreSQL."""
+
+    def __init__(self, proxy_pid: int | None = None) -> None:
+        self.proxy_pid = proxy_pid
+        self.start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {
+            "workers": children.ru_utime + children.ru_stime,
+            "proxy": _process_cpu(self.proxy_pid) if self.proxy_pid else 0.0,
+            "postgres": _postgres_cpu(),
+        }
+
+    def per_trial_ms(self, trials: int) -> dict[str, float]:
+        """Milliseconds of CPU per trial by part, since the meter started."""
+        end = self._now()
+        return {k: 1000 * (end[k] - self.start[k]) / max(trials, 1) for k in end}
+
+
 class _Child:
     """One forked worker: its exit code once the launcher has finished."""
 
@@ -63,13 +118,13 @@ class _Child:
         return json.loads(self.codes.read_text())[self.index]
 
 
-def forked_spawn(nice: int, sleep: float = 0.0):
+def forked_spawn(nice: int, sleep: float = 0.0, poll: float = 5.0):
     def spawn(url: str, name: str, n: int, target: int, tmp: Path) -> list[_Child]:
         codes = tmp / f"{name}-codes.json"
         argv = [sys.executable, str(FORK), "--n", str(n), "--nice", str(nice)]
         argv += ["--log", str(tmp / f"{name}-{{i}}.log"), "--codes", str(codes), "--"]
         argv += ["--storage", url, "--study", name]
-        argv += noop_options(target, "b{i}", tmp / f"{name}-{{i}}.json")
+        argv += noop_options(target, "b{i}", tmp / f"{name}-{{i}}.json", poll=poll)
         argv += ["--sleep", str(sleep)]
         launcher = subprocess.Popen(argv, env=ENV)
         return [_Child(launcher, codes, i) for i in range(n)]
@@ -113,6 +168,14 @@ def main() -> int:
         "back; S > 0: N workers offer about N / S trials per second)",
     )
     parser.add_argument(
+        "--poll",
+        type=float,
+        default=5.0,
+        help="seconds a worker waits before looking again while every trial left is taken "
+        "(default: the worker's own, 5; at 0.2 s the idle workers of the last round flood "
+        "the storage with looks)",
+    )
+    parser.add_argument(
         "--proxy-priority",
         type=int,
         default=None,
@@ -123,10 +186,11 @@ def main() -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = postgres_url()
-    spawn = forked_spawn(args.worker_nice, args.sleep)
+    spawn = forked_spawn(args.worker_nice, args.sleep, args.poll)
     print(
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; objective sleeps "
-        f"{args.sleep:g} s; workers at nice +{args.worker_nice}; proxy at nice "
+        f"{args.sleep:g} s; idle workers look every {args.poll:g} s; workers at nice "
+        f"+{args.worker_nice}; proxy at nice "
         f"{args.proxy_priority if args.proxy_priority is not None else os.nice(0)}"
     )
     print(
@@ -145,17 +209,23 @@ def main() -> int:
             f"{'; '.join(r['sampler_errors'])}",
             flush=True,
         )
+        cpu = r["cpu_ms_per_trial"]
+        parts = ", ".join(f"{part} {ms:.1f}" for part, ms in cpu.items() if ms or part != "proxy")
+        print(f"{'':6} CPU ms per trial: {parts} (total {sum(cpu.values()):.1f})", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp_text:
         tmp = Path(tmp_text)
         for n in args.direct:
-            show("direct", n, measure(url, n, args.trials_per_worker * n, tmp, spawn=spawn))
+            target = args.trials_per_worker * n
+            show("direct", n, measure(url, n, target, tmp, spawn=spawn, cpu=CpuMeter))
         if args.proxy:
             proc, proxy = start_proxy(url, tmp, args.threads, args.proxy_priority)
             try:
                 for n in args.proxy:
                     target = args.trials_per_worker * n
-                    show("proxy", n, measure(proxy, n, target, tmp, database=url, spawn=spawn))
+                    meter = functools.partial(CpuMeter, proc.pid)
+                    result = measure(proxy, n, target, tmp, database=url, spawn=spawn, cpu=meter)
+                    show("proxy", n, result)
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)

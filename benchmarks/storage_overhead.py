@@ -93,9 +93,10 @@ def spawn_noop_workers(
     return procs
 
 
-def noop_options(target: int, worker_id: str, summary: Path) -> list[str]:
-    """The no-op worker's options: target, id, poll, production lease settings, summary."""
-    argv = ["--target", str(target), "--worker-id", worker_id, "--poll", "0.2"]
+def noop_options(target: int, worker_id: str, summary: Path, poll: float = 0.2) -> list[str]:
+    """The no-op worker's options: target, id, ``poll`` (seconds between looks while every
+    trial is taken), production lease settings, summary."""
+    argv = ["--target", str(target), "--worker-id", worker_id, "--poll", str(poll)]
     argv += ["--lease-interval", "10", "--lease-expiry", "60"]  # the production defaults
     return [*argv, "--summary", str(summary)]
 
@@ -108,12 +109,14 @@ def measure(
     *,
     database: str | None = None,
     spawn=spawn_noop_workers,
+    cpu=None,
 ) -> dict:
     """Fill one fresh study on ``url`` to ``target`` COMPLETE trials with ``n_workers``.
 
     ``database``: the PostgreSQL URL whose connections are counted (default: ``url``
     itself when it is one); ``spawn(url, name, n, target, tmp)`` starts the workers and
-    returns objects with ``wait()``.
+    returns objects with ``wait()``; ``cpu()`` (optional) starts a meter whose
+    ``per_trial_ms(trials)``, read once the workers are done, goes into the result.
     """
     storage = open_storage(url)
     name = f"bench-{uuid.uuid4().hex[:8]}"
@@ -122,10 +125,12 @@ def measure(
     sampler = ConnectionSampler(database) if database else None
     if sampler is not None:
         sampler.start()
+    meter = cpu() if cpu is not None else None
     t0 = time.perf_counter()
     procs = spawn(url, name, n_workers, target, tmp)
     codes = [p.wait() for p in procs]
     wall = time.perf_counter() - t0
+    cpu_ms = meter.per_trial_ms(target) if meter is not None else {}
     if sampler is not None:
         sampler.stop.set()
         sampler.join()
@@ -159,6 +164,7 @@ def measure(
         "peak_connections": sampler.peak if sampler is not None else None,
         "peak_by_application": sampler.peak_by_application if sampler is not None else {},
         "sampler_errors": sorted(set(sampler.errors)) if sampler is not None else [],
+        "cpu_ms_per_trial": cpu_ms,
     }
 
 

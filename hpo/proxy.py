@@ -146,9 +146,11 @@ def serve(
                     break
         if stopped_by:
             reason = f"stopped by {signal.Signals(stopped_by[0]).name}"
+        by_method = ", ".join(f"{m} {n}" for m, n in server.requests_by_method.items())
         print(
-            f"proxy stopping: {reason}; {server.requests} requests served, "
-            f"{server.trials_loaded} trials read from the database",
+            f"proxy stopping: {reason}; {server.requests} requests served"
+            + (f" ({by_method})" if by_method else "")
+            + f", {server.trials_loaded} trials read from the database",
             flush=True,
         )
     finally:

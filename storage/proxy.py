@@ -26,6 +26,7 @@ workers only ever see ``grpc://host:port``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import json
@@ -306,6 +307,7 @@ def _first_line(exc: BaseException) -> str:
 @dataclass
 class _Counters:
     requests: int = 0
+    by_method: collections.Counter = field(default_factory=collections.Counter)
     storage_errors: int = 0
     last_error: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -323,10 +325,12 @@ class _StorageErrors(grpc.ServerInterceptor):
             return handler
         behaviour = handler.unary_unary
         counters = self.counters
+        method = handler_call_details.method.rsplit("/", 1)[-1]
 
         def guarded(request, context):
             with counters.lock:
                 counters.requests += 1
+                counters.by_method[method] += 1
             try:
                 return behaviour(request, context)
             except StorageInternalError as exc:  # RDBStorage wraps every database error
@@ -363,6 +367,12 @@ class ProxyServer:
     def requests(self) -> int:
         """Requests served so far."""
         return self._counters.requests
+
+    @property
+    def requests_by_method(self) -> dict[str, int]:
+        """Requests served so far per gRPC method (``GetTrial``, ...), most served first."""
+        with self._counters.lock:
+            return dict(self._counters.by_method.most_common())
 
     @property
     def storage_errors(self) -> tuple[int, str]:

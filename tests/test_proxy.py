@@ -169,6 +169,10 @@ def test_many_workers_fill_a_study_exactly_on_two_connections(postgres_url, tmp_
         assert sum(s["completed"] for s in summaries) == target
         assert 1 <= peak <= 2, f"the proxy held {peak} connections with 2 threads"
         assert server.requests > 10 * target
+        by_method = server.requests_by_method
+        assert sum(by_method.values()) == server.requests
+        assert by_method["CreateNewTrial"] >= target
+        assert by_method["Count"] >= 2 * target  # the worker's exactness checks, our method
     finally:
         server.stop()
         delete_quietly(optuna.storages.RDBStorage(postgres_url), name)
