@@ -7,9 +7,10 @@ its own argv (``{i}`` replaced by its index), log file and storage connection (o
 after the fork: no gRPC channel or database connection exists before it).
 
 Usage: python benchmarks/_fork_workers.py --n N --log PATTERN --codes FILE [--nice K]
-           -- NOOP-ARGS...
-``{i}`` in PATTERN and NOOP-ARGS is the child's index. Writes the children's exit codes
-(in index order) to FILE as JSON.
+           [--stagger S] -- NOOP-ARGS...
+``{i}`` in PATTERN and NOOP-ARGS is the child's index. ``--stagger S``: child i starts
+S * i / N seconds after the first (an array whose tasks start over S seconds). Writes the
+children's exit codes (in index order) to FILE as JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import gc
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +38,7 @@ def main() -> int:
     parser.add_argument("--log", required=True)
     parser.add_argument("--codes", type=Path, required=True)
     parser.add_argument("--nice", type=int, default=0)
+    parser.add_argument("--stagger", type=float, default=0.0)
     parser.add_argument("noop", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     template = args.noop[1:] if args.noop[:1] == ["--"] else args.noop
@@ -47,6 +50,7 @@ def main() -> int:
             code = 1
             try:
                 os.nice(args.nice)
+                time.sleep(args.stagger * i / args.n)
                 log = args.log.replace("{i}", str(i))
                 fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 os.dup2(fd, 1)

@@ -21,12 +21,13 @@ the proxy job has cores of its own) -- the 2 cores are shared with other users' 
 
 Usage: python benchmarks/scale_out.py [--proxy 64 256 512] [--direct 64]
            [--trials-per-worker 10] [--threads 8] [--worker-nice 5] [--sleep S]
-           [--poll 5] [--proxy-priority K]
+           [--stagger S] [--poll 5] [--proxy-priority K]
 
 With ``--sleep 0`` (default) every worker asks back to back: the ask->tell time is then
 the queue of N workers at the storage's capacity (N / trials per second), a capacity
 figure. ``--sleep S`` gives each trial an objective of S seconds, as real trials have:
-the ask->tell time is then the storage's answer at N / S trials per second offered.
+the ask->tell time is then the storage's answer at N / S trials per second offered
+(``--stagger S`` spreads the workers' start over S seconds, as an array's tasks start).
 PostgreSQL: role/db wsad_test/wsad_bench via deploy/postgres.sh.
 """
 
@@ -118,10 +119,11 @@ class _Child:
         return json.loads(self.codes.read_text())[self.index]
 
 
-def forked_spawn(nice: int, sleep: float = 0.0, poll: float = 5.0):
+def forked_spawn(nice: int, sleep: float = 0.0, poll: float = 5.0, stagger: float = 0.0):
     def spawn(url: str, name: str, n: int, target: int, tmp: Path) -> list[_Child]:
         codes = tmp / f"{name}-codes.json"
         argv = [sys.executable, str(FORK), "--n", str(n), "--nice", str(nice)]
+        argv += ["--stagger", str(stagger)]
         argv += ["--log", str(tmp / f"{name}-{{i}}.log"), "--codes", str(codes), "--"]
         argv += ["--storage", url, "--study", name]
         argv += noop_options(target, "b{i}", tmp / f"{name}-{{i}}.json", poll=poll)
@@ -168,6 +170,14 @@ def main() -> int:
         "back; S > 0: N workers offer about N / S trials per second)",
     )
     parser.add_argument(
+        "--stagger",
+        type=float,
+        default=0.0,
+        help="seconds over which the workers start, evenly spread (0: all at once; a real "
+        "array's tasks start over a while, and with trials of equal length a crowd that "
+        "starts at once stays a crowd)",
+    )
+    parser.add_argument(
         "--poll",
         type=float,
         default=5.0,
@@ -186,11 +196,11 @@ def main() -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = postgres_url()
-    spawn = forked_spawn(args.worker_nice, args.sleep, args.poll)
+    spawn = forked_spawn(args.worker_nice, args.sleep, args.poll, args.stagger)
     print(
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; objective sleeps "
-        f"{args.sleep:g} s; idle workers look every {args.poll:g} s; workers at nice "
-        f"+{args.worker_nice}; proxy at nice "
+        f"{args.sleep:g} s; workers start over {args.stagger:g} s; idle workers look every "
+        f"{args.poll:g} s; workers at nice +{args.worker_nice}; proxy at nice "
         f"{args.proxy_priority if args.proxy_priority is not None else os.nice(0)}"
     )
     print(
