@@ -222,6 +222,15 @@ def _worker_storage(campaign, args):
     return open_campaign_storage(campaign)
 
 
+def _check_device(campaign) -> None:
+    """``search.device = "cuda"`` on a node whose torch sees no GPU: one error here, before
+    any trial or final run (not checked by create / validate: a login node has no GPU)."""
+    if campaign.search.device == "cuda":
+        from objectives.devices import resolve_device
+
+        resolve_device("cuda")
+
+
 def cmd_worker(args) -> int:
     import optuna
 
@@ -242,6 +251,7 @@ def cmd_worker(args) -> int:
     for sig in (signal.SIGTERM, signal.SIGUSR1):
         signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     c = _campaign(args)
+    _check_device(c)
     worker_id = args.worker_id or _worker_id()
     storage = _worker_storage(c, args)
     ensure_data(c)
@@ -327,6 +337,7 @@ def cmd_final(args) -> int:
     from hpo.final import FinalError, final_groups, run_final, run_units
 
     c = _campaign(args)
+    _check_device(c)
     show, tty = _progress_printer("final")
 
     filters = [

@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import torch
 from _hpo_cli import hpo
 
 GOOD = """
@@ -113,6 +114,12 @@ CASES = [
     ),
     ("repair never created", {}, ["repair"], "no journal"),
 ]
+if not torch.cuda.is_available():  # a worker or final run on a node without a GPU
+    CUDA = {"replace": ("repetitions = 1", 'repetitions = 1\ndevice = "cuda"')}
+    CASES += [
+        ("worker on cuda without one", CUDA, ["worker"], "device 'cuda'"),
+        ("final on cuda without one", CUDA, ["final"], "device 'cuda'"),
+    ]
 
 
 @pytest.mark.parametrize(("name", "build", "command", "needle"), CASES, ids=[c[0] for c in CASES])

@@ -1,9 +1,11 @@
 """Training plumbing shared by the detectors: standardisation, tensors, seeds, batches.
 
 Habits of ``objectives.classifiers.mlp``: every random choice (weights,
-shuffling, noise) draws from one seeded ``torch.Generator``; the global torch
-RNG is neither read nor changed; the thread count is set for the duration of
-a fit and restored. Training runs a fixed number of epochs (no early stopping).
+shuffling, noise) draws from one seeded CPU ``torch.Generator``, so a fit makes the
+same draws on every device; the global torch RNG is neither read nor changed; the
+thread count is set for the duration of a fit and restored. Training runs a fixed
+number of epochs (no early stopping) on the fit's ``device``; the trained network
+returns to the CPU, where held-out scores and every later prediction are computed.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class Inputs(NamedTuple):
 
     def take(self, index: torch.Tensor | slice) -> Inputs:
         return Inputs(self.objects[index], self.mask[index], self.event[index])
+
+    def to(self, device: torch.device | str) -> Inputs:
+        return Inputs(*(t.to(device) for t in self))
 
 
 @dataclass(frozen=True)
@@ -116,10 +121,12 @@ def build(
     generator: torch.Generator,
     *,
     bias: bool = True,
+    device: torch.device | str = "cpu",
 ) -> nn.Module:
     """Backbone ``hp["backbone"]`` wrapped by ``head(backbone)``, initialised from ``generator``.
 
-    Built on the meta device and initialised in place, so that no global RNG draw happens.
+    Built on the meta device and initialised in place on the CPU, so that no global RNG
+    draw happens and every device starts from the same weights; then moved to ``device``.
     """
     with torch.device("meta"):
         backbone = make_backbone(
@@ -137,7 +144,7 @@ def build(
         )
         net = head(backbone)
     net = net.to_empty(device="cpu")
-    return init_parameters(net, generator)
+    return init_parameters(net, generator).to(device)
 
 
 def member_seeds(seed: int, n: int) -> list[int]:
@@ -145,10 +152,12 @@ def member_seeds(seed: int, n: int) -> list[int]:
     return [int(s) for s in np.random.SeedSequence(int(seed)).generate_state(n)]
 
 
-def minibatches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Shuffled index batches covering ``n`` events once (a last batch of one is dropped:
-    batch normalisation needs two events)."""
-    perm = torch.randperm(n, generator=generator)
+def minibatches(
+    n: int, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu"
+) -> Iterator[torch.Tensor]:
+    """Shuffled index batches on ``device`` covering ``n`` events once (a last batch of one
+    is dropped: batch normalisation needs two events); the order is drawn on the CPU."""
+    perm = torch.randperm(n, generator=generator).to(device)
     for start in range(0, n, batch_size):
         idx = perm[start : start + batch_size]
         if idx.numel() > 1 or n == 1:

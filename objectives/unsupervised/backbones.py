@@ -99,8 +99,8 @@ def pair_features(kin: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         ],
         dim=-1,
     )
-    p = mask.shape[1]
-    valid = mask[:, :, None] & mask[:, None, :] & ~torch.eye(p, dtype=torch.bool)
+    off_diagonal = ~torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
+    valid = mask[:, :, None] & mask[:, None, :] & off_diagonal
     return torch.where(valid[..., None], feats, torch.zeros_like(feats))
 
 
@@ -287,8 +287,8 @@ class ParticleTransformer(nn.Module):
         objects = objects * m
         x = self.embed(objects) * m
         # a real query sees every real key; a padded query only itself (no empty rows)
-        allowed = mask[:, None, None, :] | torch.eye(p, dtype=torch.bool)
-        attn_bias = torch.zeros(allowed.shape, dtype=x.dtype).masked_fill(~allowed, -math.inf)
+        allowed = mask[:, None, None, :] | torch.eye(p, dtype=torch.bool, device=mask.device)
+        attn_bias = x.new_zeros(allowed.shape).masked_fill(~allowed, -math.inf)
         if self.pair:
             kin = objects[..., -N_KINEMATICS:] * self.kin_std + self.kin_mean
             pf = (pair_features(kin, mask) - self.pair_mean) / self.pair_std
@@ -298,10 +298,8 @@ class ParticleTransformer(nn.Module):
         for block in self.blocks:
             x = block(x, None, attn_bias) * m
         cls = self.cls_token.expand(n, 1, -1)
-        keys = torch.cat([torch.ones(n, 1, dtype=torch.bool), mask], dim=1)
-        cls_bias = torch.zeros(n, 1, 1, p + 1, dtype=x.dtype).masked_fill(
-            ~keys[:, None, None, :], -math.inf
-        )
+        keys = torch.cat([mask.new_ones(n, 1), mask], dim=1)
+        cls_bias = x.new_zeros(n, 1, 1, p + 1).masked_fill(~keys[:, None, None, :], -math.inf)
         for block in self.cls_blocks:
             cls = block(cls, torch.cat([cls, x], dim=1), cls_bias)
         h = torch.cat([self.norm(cls[:, 0]), event], dim=1)

@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from objectives.devices import resolve_device
 from objectives.errors import DataError
 from objectives.metrics import roc_auc
 from objectives.unsupervised._train import (
@@ -239,18 +240,21 @@ def fit_ddd_point(
     p_add: float,
     seed: int,
     n_threads: int = 1,
+    device: str = "cpu",
 ) -> DDDModel:
     """Train the distorted-vs-background classifier of one distortion; ``.auc`` on held-out pairs.
 
     ``hp`` are the DDD hyperparameters (the grid entries are ignored here;
     ``auc_band`` sets ``in_band`` and ``val_loss``). The distortion of the
     training and of the held-out background both copy added objects from
-    the training background.
+    the training background. The network trains on ``device`` ("cpu", "cuda", "auto")
+    and returns on the CPU, where the held-out logits are computed.
     """
     hp = validate("DDD", {**(hp or {}), "sigmas": [sigma], "p_drops": [p_drop], "p_adds": [p_add]})
     for name, arrays in (("train", train), ("val", val)):
         _check_layout(arrays, f"fit_ddd_point {name}")
     d = Distortion(float(sigma), float(p_drop), float(p_add))
+    where = resolve_device(device)
     t0 = time.perf_counter()
     rng = np.random.default_rng(int(seed))
     gen = torch.Generator().manual_seed(int(seed))
@@ -259,21 +263,22 @@ def fit_ddd_point(
         d_train = distort(train, d, rng, pool=pool)
         d_val = distort(val, d, rng, pool=pool)
         scaler = Scaler.fit(train)
-        x = scaler.inputs(EventArrays.concat([train, d_train]))
-        y = torch.cat([torch.zeros(len(train)), torch.ones(len(train))])
-        net = build(LogitNet, hp, train, scaler, gen)
+        x = scaler.inputs(EventArrays.concat([train, d_train])).to(where)
+        y = torch.cat([torch.zeros(len(train)), torch.ones(len(train))]).to(where)
+        net = build(LogitNet, hp, train, scaler, gen, device=where)
         opt = torch.optim.Adam(net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
         history = []
         for _ in range(hp["epochs"]):
             net.train()
             total = 0.0
-            for idx in minibatches(len(x), hp["batch_size"], gen):
+            for idx in minibatches(len(x), hp["batch_size"], gen, where):
                 loss = F.binary_cross_entropy_with_logits(net(*x.take(idx)), y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 total += loss.item() * len(idx)
             history.append(total / len(x))
+        net = net.to("cpu")
         l0 = predict(net, scaler.inputs(val)).double().numpy()
         l1 = predict(net, scaler.inputs(d_val)).double().numpy()
     auc = roc_auc(np.r_[l0, l1], np.r_[np.zeros(len(l0)), np.ones(len(l1))])
@@ -286,6 +291,7 @@ def fit_ddd_point(
         "auc": auc,
         "n_train": len(train),
         "n_val": len(val),
+        "device": str(where),
         "history": history,
         "fit_seconds": time.perf_counter() - t0,
     }
@@ -345,7 +351,13 @@ def distortion_grid(hp: dict[str, Any]) -> list[tuple[float, float, float]]:
 
 
 def fit_ddd_scan(
-    train: EventArrays, val: EventArrays, hp: dict[str, Any], *, seed: int, n_threads: int = 1
+    train: EventArrays,
+    val: EventArrays,
+    hp: dict[str, Any],
+    *,
+    seed: int,
+    n_threads: int = 1,
+    device: str = "cpu",
 ) -> DDDEnsemble:
     """One model per grid point ``sigmas x p_drops x p_adds``, then keep those in ``auc_band``.
 
@@ -355,8 +367,9 @@ def fit_ddd_scan(
     hp = validate("DDD", hp)
     grid = distortion_grid(hp)
     seeds = member_seeds(seed, len(grid))
+    where = {"n_threads": n_threads, "device": device}
     models = [
-        fit_ddd_point(train, val, hp, sigma=s, p_drop=pd, p_add=pa, seed=ps, n_threads=n_threads)
+        fit_ddd_point(train, val, hp, sigma=s, p_drop=pd, p_add=pa, seed=ps, **where)
         for (s, pd, pa), ps in zip(grid, seeds, strict=True)
     ]
     ens = DDDEnsemble.from_models(models, tuple(hp["auc_band"]), n_threads=n_threads)

@@ -45,6 +45,7 @@ def fit(
     *,
     seed: int,
     n_threads: int = 1,
+    device: str = "cpu",
 ) -> Detector:
     """Train detector ``method`` ("dSVDD", "DROCC", "DDD"; any case) on background ``train``.
 
@@ -52,7 +53,8 @@ def fit(
     defaults; ``HyperparameterError`` for unknown or out-of-range values)
     before anything is trained; ``hp["backbone"]`` selects "MLP", "ParT" or
     "ParT+pair". ``seed`` fixes every random choice (same seed, same scores);
-    ``n_threads`` is the number of torch threads.
+    ``n_threads`` is the number of torch threads; ``device`` ("cpu", "cuda", "auto") where
+    the networks train (they return on the CPU; every random draw is made on the CPU).
     """
     canon = canonical_method(method)
     params = validate(canon, hp)
@@ -72,4 +74,4 @@ def fit(
         from objectives.unsupervised.drocc import fit_drocc as fitter
     else:
         from objectives.unsupervised.ddd import fit_ddd_scan as fitter
-    return fitter(train, val, params, seed=int(seed), n_threads=n_threads)
+    return fitter(train, val, params, seed=int(seed), n_threads=n_threads, device=device)

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from objectives.devices import resolve_device
 from objectives.unsupervised._train import (
     Inputs,
     Scaler,
@@ -99,10 +100,11 @@ def adversarial_negatives(
     network's mode is left as it was; gradients of its parameters are not touched.
     """
     m_obj, m_ev = perturbation_mask(inputs)
-    h_obj = torch.randn(inputs.objects.shape, generator=generator) * m_obj
-    h_ev = torch.randn(inputs.event.shape, generator=generator) * m_ev
+    where = inputs.objects.device  # the draws are made on the CPU: the same on every device
+    h_obj = torch.randn(inputs.objects.shape, generator=generator).to(where) * m_obj
+    h_ev = torch.randn(inputs.event.shape, generator=generator).to(where) * m_ev
     h_obj, h_ev = _project(h_obj, h_ev, radius, gamma)
-    zeros = torch.zeros(len(inputs))
+    zeros = inputs.event.new_zeros(len(inputs))
     for _ in range(steps):
         h_obj = h_obj.detach().requires_grad_(True)
         h_ev = h_ev.detach().requires_grad_(True)
@@ -139,23 +141,31 @@ class DROCCDetector(Detector):
 
 
 def fit_drocc(
-    train: EventArrays, val: EventArrays, hp: dict[str, Any], *, seed: int, n_threads: int = 1
+    train: EventArrays,
+    val: EventArrays,
+    hp: dict[str, Any],
+    *,
+    seed: int,
+    n_threads: int = 1,
+    device: str = "cpu",
 ) -> DROCCDetector:
-    """Train a DROCC classifier on background ``train``; ``val_loss`` = held-out BCE(f(x), 1)."""
+    """Train a DROCC classifier on background ``train`` on ``device`` ("cpu", "cuda",
+    "auto"); ``val_loss`` = held-out BCE(f(x), 1) on the CPU."""
     hp = validate("DROCC", hp)
+    where = resolve_device(device)
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(int(seed))
     history: list[dict[str, float]] = []
     with torch_threads(n_threads):
         scaler = Scaler.fit(train)
-        train_in, val_in = scaler.inputs(train), scaler.inputs(val)
-        net = build(LogitNet, hp, train, scaler, gen)
+        train_in, val_in = scaler.inputs(train).to(where), scaler.inputs(val)
+        net = build(LogitNet, hp, train, scaler, gen, device=where)
         opt = torch.optim.Adam(net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
         for epoch in range(hp["epochs"]):
             adversarial = epoch >= hp["only_ce_epochs"]
             sums = {"ce": 0.0, "adv": 0.0}
             count = 0
-            for idx in minibatches(len(train_in), hp["batch_size"], gen):
+            for idx in minibatches(len(train_in), hp["batch_size"], gen, where):
                 batch = train_in.take(idx)
                 net.train()
                 logits = net(*batch)
@@ -184,6 +194,7 @@ def fit_drocc(
                 sums["ce"] += ce.item() * len(idx)
                 count += len(idx)
             history.append({k: v / count for k, v in sums.items()})
+        net = net.to("cpu")
         val_logits = predict(net, val_in)
         val_loss = float(
             F.binary_cross_entropy_with_logits(val_logits, torch.ones_like(val_logits))
@@ -194,6 +205,7 @@ def fit_drocc(
         "seed": seed,
         "n_train": len(train),
         "n_val": len(val),
+        "device": str(where),
         "history": history,
         "fit_seconds": time.perf_counter() - t0,
     }

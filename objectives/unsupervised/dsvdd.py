@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from objectives.devices import resolve_device
 from objectives.unsupervised._train import (
     Inputs,
     Scaler,
@@ -110,10 +111,14 @@ def _fit_member(
     *,
     seed: int,
     bias: bool = False,
+    device: torch.device | str = "cpu",
 ) -> DSVDDMember:
-    """Train one member. ``bias=True`` exists for the collapse demonstration only."""
+    """Train one member on ``device`` (where ``train_in`` lies); the member returns on the
+    CPU. ``bias=True`` exists for the collapse demonstration only."""
     gen = torch.Generator().manual_seed(seed)
-    net = build(lambda b: SVDDNet(b, rep_dim, bias=bias), hp, train, scaler, gen, bias=bias)
+    net = build(
+        lambda b: SVDDNet(b, rep_dim, bias=bias), hp, train, scaler, gen, bias=bias, device=device
+    )
     n_center = len(train_in) if hp["center_events"] is None else hp["center_events"]
     c = init_center(
         net, train_in.take(slice(0, n_center)), eps=hp["center_eps"], batch_size=hp["batch_size"]
@@ -123,7 +128,7 @@ def _fit_member(
     for _ in range(hp["epochs"]):
         net.train()
         total, count = 0.0, 0
-        for idx in minibatches(len(train_in), hp["batch_size"], gen):
+        for idx in minibatches(len(train_in), hp["batch_size"], gen, device):
             out = net(*train_in.take(idx))
             loss = ((out - c) ** 2).sum(1).mean()
             opt.zero_grad(set_to_none=True)
@@ -132,6 +137,7 @@ def _fit_member(
             total += loss.item() * len(idx)
             count += len(idx)
         history.append(total / count)
+    net, c = net.to("cpu"), c.cpu()
     d = _distances(net, c, val_in)
     return DSVDDMember(rep_dim, net, c, history, float(d.mean()), float(max(d.std(), 1e-12)), seed)
 
@@ -163,17 +169,25 @@ class DSVDDEnsemble(Detector):
 
 
 def fit_dsvdd(
-    train: EventArrays, val: EventArrays, hp: dict[str, Any], *, seed: int, n_threads: int = 1
+    train: EventArrays,
+    val: EventArrays,
+    hp: dict[str, Any],
+    *,
+    seed: int,
+    n_threads: int = 1,
+    device: str = "cpu",
 ) -> DSVDDEnsemble:
-    """One Deep SVDD member per ``hp["rep_dims"]`` entry, trained on ``train`` (background)."""
+    """One Deep SVDD member per ``hp["rep_dims"]`` entry, trained on ``train`` (background)
+    on ``device`` ("cpu", "cuda", "auto")."""
     hp = validate("dSVDD", hp)
+    where = resolve_device(device)
     t0 = time.perf_counter()
     with torch_threads(n_threads):
         scaler = Scaler.fit(train)
-        train_in, val_in = scaler.inputs(train), scaler.inputs(val)
+        train_in, val_in = scaler.inputs(train).to(where), scaler.inputs(val)
         seeds = member_seeds(seed, len(hp["rep_dims"]))
         members = [
-            _fit_member(train_in, val_in, train, scaler, hp, d, seed=s)
+            _fit_member(train_in, val_in, train, scaler, hp, d, seed=s, device=where)
             for d, s in zip(hp["rep_dims"], seeds, strict=True)
         ]
     info = {
@@ -183,6 +197,7 @@ def fit_dsvdd(
         "n_train": len(train),
         "n_val": len(val),
         "member_seeds": seeds,
+        "device": str(where),
         "member_val_loss": {m.rep_dim: m.val_mean for m in members},
         "member_final_train_loss": {m.rep_dim: m.loss_history[-1] for m in members},
         "center_norm": {m.rep_dim: float(m.c.norm()) for m in members},

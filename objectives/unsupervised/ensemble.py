@@ -81,7 +81,7 @@ class ScoreEnsemble(Detector):
         return np.mean(z, axis=0)
 
 
-def _ddd_ensemble(train, val, hps, *, seed: int, n_threads: int):
+def _ddd_ensemble(train, val, hps, *, seed: int, n_threads: int, device: str):
     from objectives.unsupervised._train import member_seeds
     from objectives.unsupervised.ddd import DDDEnsemble, distortion_grid, fit_ddd_point
 
@@ -93,8 +93,9 @@ def _ddd_ensemble(train, val, hps, *, seed: int, n_threads: int):
         )
     jobs = [(hp, point) for hp in hps for point in distortion_grid(hp)]
     seeds = member_seeds(seed, len(jobs))
+    where = {"n_threads": n_threads, "device": device}
     models = [
-        fit_ddd_point(train, val, hp, sigma=s, p_drop=d, p_add=a, seed=ps, n_threads=n_threads)
+        fit_ddd_point(train, val, hp, sigma=s, p_drop=d, p_add=a, seed=ps, **where)
         for (hp, (s, d, a)), ps in zip(jobs, seeds, strict=True)
     ]
     return DDDEnsemble.from_models(models, bands.pop(), n_threads=n_threads)
@@ -108,10 +109,12 @@ def fit_trial_ensemble(
     *,
     seed: int,
     n_threads: int = 1,
+    device: str = "cpu",
 ) -> Detector:
     """One member per hyperparameter set of ``hps``, averaged (DDD: kept in its band).
 
-    Member ``i`` is trained with the ``i``-th seed derived from ``seed``. Raises
+    Member ``i`` is trained with the ``i``-th seed derived from ``seed`` on ``device``
+    (see ``detector.fit``). Raises
     ``HyperparameterError`` for a bad set, and DDD's ``DDDBandError`` when no
     distortion lands in the band.
     """
@@ -123,10 +126,10 @@ def fit_trial_ensemble(
     if not hps:
         raise HyperparameterError(f"{canon} ensemble: needs at least one hyperparameter set")
     if canon == "DDD":
-        return _ddd_ensemble(train, val, hps, seed=seed, n_threads=n_threads)
+        return _ddd_ensemble(train, val, hps, seed=seed, n_threads=n_threads, device=device)
     seeds = member_seeds(seed, len(hps))
     members = [
-        fit(canon, train, val, hp, seed=s, n_threads=n_threads)
+        fit(canon, train, val, hp, seed=s, n_threads=n_threads, device=device)
         for hp, s in zip(hps, seeds, strict=True)
     ]
     return ScoreEnsemble.of(members, val, method=canon)

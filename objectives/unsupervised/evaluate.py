@@ -65,9 +65,10 @@ def fit_cell_detector(
     *,
     seed: int,
     n_threads: int = 1,
+    device: str = "cpu",
 ) -> Detector:
-    """``method`` trained with ``hp`` (backbone included, missing entries: the defaults);
-    DDD with one distortion point: that one model, without the band."""
+    """``method`` trained with ``hp`` (backbone included, missing entries: the defaults) on
+    ``device``; DDD with one distortion point: that one model, without the band."""
     from objectives.unsupervised.ddd import DDDBandError, distortion_grid, fit_ddd_point
     from objectives.unsupervised.detector import fit
     from objectives.unsupervised.params import validate
@@ -79,9 +80,9 @@ def fit_cell_detector(
             ((sigma, p_drop, p_add),) = distortion_grid(hp)
             return fit_ddd_point(
                 train, val, hp, sigma=sigma, p_drop=p_drop, p_add=p_add, seed=seed,
-                n_threads=n_threads,
+                n_threads=n_threads, device=device,
             )  # fmt: skip
-        return fit(method, train, val, hp, seed=seed, n_threads=n_threads)
+        return fit(method, train, val, hp, seed=seed, n_threads=n_threads, device=device)
     except DDDBandError as exc:
         raise _band_error(exc) from None
 
@@ -127,14 +128,21 @@ def evaluate_unsupervised(
 ) -> EvaluationResult:
     """Train ``cell.classifier`` with (validated) ``hp`` on the cell background under ``split``.
 
-    The detectors train on the CPU (``n_jobs`` threads); ``device`` is not used yet.
+    The networks train on ``device`` ("cpu", "cuda", "auto"; ``n_jobs`` CPU threads) and
+    score on the CPU.
     """
     t0 = time.perf_counter()
     sets = load_sets(cell.data)
     train, val = _train_val(sets, split)
     seed = split.model_seed()
     det = fit_cell_detector(
-        cell.classifier, {**hp, "backbone": cell.backbone}, train, val, seed=seed, n_threads=n_jobs
+        cell.classifier,
+        {**hp, "backbone": cell.backbone},
+        train,
+        val,
+        seed=seed,
+        n_threads=n_jobs,
+        device=device,
     )
     info = {"seed": seed, "hp": dict(hp), "n_train": len(train), "n_val": len(val)}
     result = _result(det, sets, val, cell, split, info)
@@ -160,7 +168,7 @@ def evaluate_trial_ensemble(
     with_backbone = [{**hp, "backbone": cell.backbone} for hp in hps]
     try:
         det = fit_trial_ensemble(
-            cell.classifier, train, val, with_backbone, seed=seed, n_threads=n_jobs
+            cell.classifier, train, val, with_backbone, seed=seed, n_threads=n_jobs, device=device
         )
     except DDDBandError as exc:
         raise _band_error(exc) from None
