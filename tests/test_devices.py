@@ -81,6 +81,23 @@ def test_detector_networks_compute_on_the_device_of_their_inputs(backbone):
     assert neg.objects.device.type == "meta" and neg.event.device.type == "meta"
 
 
+def test_nn_and_background_flow_compute_on_the_device_of_their_inputs():
+    """The NN (with its generator-drawn dropout) and the CATHODE background MAF, on the meta
+    device as above. (The spline flows' binning needs real values: the CUDA test's.)"""
+    from objectives.classifiers.mlp import _build_net
+    from objectives.flows.maf import build_maf
+
+    x, context = torch.randn(32, 4).to("meta"), torch.randn(32, 1).to("meta")
+    net = _build_net(4, [8, 8], 0.2, torch.Generator().manual_seed(0)).to("meta")
+    out = net.train()(x)
+    out.sum().backward()
+    flow = build_maf(4, n_blocks=2, hidden=8).to("meta").train()
+    log_prob = flow.log_prob(x, context=context)
+    log_prob.sum().backward()
+    assert out.device.type == log_prob.device.type == "meta"
+    assert flow.eval().sample(3, context=context[:2]).device.type == "meta"
+
+
 @pytest.mark.parametrize("method", ["dSVDD", "DROCC", "DDD"])
 def test_detectors_on_auto_equal_cpu_here_and_return_on_the_cpu(method):
     from objectives.unsupervised.detector import fit
