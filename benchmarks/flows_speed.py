@@ -35,13 +35,16 @@ ROWS = [
 ]
 
 
-def throughput(batch: int, threads: int, fused: bool, seconds: float, compiled: bool) -> float:
-    """Training events per second after a warm-up of 10 steps."""
+def throughput(
+    batch: int, threads: int, fused: bool, seconds: float, compiled: bool, device: str = "cpu"
+) -> float:
+    """Training events per second on ``device`` after a warm-up of 10 steps."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    flow = build_maf(4)
+    flow = build_maf(4).to(device)
     opt = torch.optim.Adam(flow.parameters(), lr=1e-4, weight_decay=1e-6, fused=fused)
-    x, c = torch.randn(batch * 64, 4), torch.rand(batch * 64, 1)
+    x, c = torch.randn(batch * 64, 4, device=device), torch.rand(batch * 64, 1, device=device)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else lambda: None
 
     def loss_fn(xb, cb):
         return -flow.log_prob(xb, context=cb).mean()
@@ -57,10 +60,12 @@ def throughput(batch: int, threads: int, fused: bool, seconds: float, compiled: 
 
     for i in range(10):
         step(i)
+    sync()
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         step(n)
         n += 1
+    sync()
     return n * batch / (time.perf_counter() - t0)
 
 
