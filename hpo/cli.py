@@ -149,6 +149,7 @@ def cmd_run(args) -> int:
     from hpo.studies import open_campaign_storage, progress
     from workers.local import run_local
 
+    _check_device(_campaign(args))  # the workers run here: nothing is created otherwise
     rc = cmd_create(args)
     if rc:
         return rc
@@ -224,7 +225,8 @@ def _worker_storage(campaign, args):
 
 def _check_device(campaign) -> None:
     """``search.device = "cuda"`` on a node whose torch sees no GPU: one error here, before
-    any trial or final run (not checked by create / validate: a login node has no GPU)."""
+    any trial or final run (run, pipeline, worker, final; not create / validate / launch:
+    a login node has no GPU)."""
     if campaign.search.device == "cuda":
         from objectives.devices import resolve_device
 

@@ -119,6 +119,7 @@ if not torch.cuda.is_available():  # a worker or final run on a node without a G
     CASES += [
         ("worker on cuda without one", CUDA, ["worker"], "device 'cuda'"),
         ("final on cuda without one", CUDA, ["final"], "device 'cuda'"),
+        ("run on cuda without one", CUDA, ["run"], "device 'cuda'"),
     ]
 
 
