@@ -367,9 +367,9 @@ def fit_ddd_scan(
     hp = validate("DDD", hp)
     grid = distortion_grid(hp)
     seeds = member_seeds(seed, len(grid))
-    where = {"n_threads": n_threads, "device": device}
+    training = {"n_threads": n_threads, "device": device}
     models = [
-        fit_ddd_point(train, val, hp, sigma=s, p_drop=pd, p_add=pa, seed=ps, **where)
+        fit_ddd_point(train, val, hp, sigma=s, p_drop=pd, p_add=pa, seed=ps, **training)
         for (s, pd, pa), ps in zip(grid, seeds, strict=True)
     ]
     ens = DDDEnsemble.from_models(models, tuple(hp["auc_band"]), n_threads=n_threads)

@@ -93,9 +93,9 @@ def _ddd_ensemble(train, val, hps, *, seed: int, n_threads: int, device: str):
         )
     jobs = [(hp, point) for hp in hps for point in distortion_grid(hp)]
     seeds = member_seeds(seed, len(jobs))
-    where = {"n_threads": n_threads, "device": device}
+    training = {"n_threads": n_threads, "device": device}
     models = [
-        fit_ddd_point(train, val, hp, sigma=s, p_drop=d, p_add=a, seed=ps, **where)
+        fit_ddd_point(train, val, hp, sigma=s, p_drop=d, p_add=a, seed=ps, **training)
         for (hp, (s, d, a)), ps in zip(jobs, seeds, strict=True)
     ]
     return DDDEnsemble.from_models(models, bands.pop(), n_threads=n_threads)
