@@ -95,11 +95,10 @@ class CpuMeter:
 
     def _now(self) -> dict[str, float]:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return {
-            "workers": children.ru_utime + children.ru_stime,
-            "proxy": _process_cpu(self.proxy_pid) if self.proxy_pid else 0.0,
-            "postgres": _postgres_cpu(),
-        }
+        now = {"workers": children.ru_utime + children.ru_stime}
+        if self.proxy_pid is not None:
+            now["proxy"] = _process_cpu(self.proxy_pid)
+        return {**now, "postgres": _postgres_cpu()}
 
     def per_trial_ms(self, trials: int) -> dict[str, float]:
         """Milliseconds of CPU per trial by part, since the meter started."""
@@ -220,7 +219,7 @@ def main() -> int:
             flush=True,
         )
         cpu = r["cpu_ms_per_trial"]
-        parts = ", ".join(f"{part} {ms:.1f}" for part, ms in cpu.items() if ms or part != "proxy")
+        parts = ", ".join(f"{part} {ms:.1f}" for part, ms in cpu.items())
         print(f"{'':6} CPU ms per trial: {parts} (total {sum(cpu.values()):.1f})", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp_text:

@@ -149,11 +149,11 @@ def cmd_run(args) -> int:
     from hpo.studies import open_campaign_storage, progress
     from workers.local import run_local
 
-    _check_device(_campaign(args))  # the workers run here: nothing is created otherwise
+    c = _campaign(args)
+    _check_device(c)  # the workers run here: nothing is created otherwise
     rc = cmd_create(args)
     if rc:
         return rc
-    c = _campaign(args)
     logs = c.run_dir / "logs"
 
     def argv(i: int) -> list[str]:

@@ -306,7 +306,6 @@ def _first_line(exc: BaseException) -> str:
 
 @dataclass
 class _Counters:
-    requests: int = 0
     by_method: collections.Counter = field(default_factory=collections.Counter)
     storage_errors: int = 0
     last_error: str = ""
@@ -329,7 +328,6 @@ class _StorageErrors(grpc.ServerInterceptor):
 
         def guarded(request, context):
             with counters.lock:
-                counters.requests += 1
                 counters.by_method[method] += 1
             try:
                 return behaviour(request, context)
@@ -366,7 +364,8 @@ class ProxyServer:
     @property
     def requests(self) -> int:
         """Requests served so far."""
-        return self._counters.requests
+        with self._counters.lock:
+            return self._counters.by_method.total()
 
     @property
     def requests_by_method(self) -> dict[str, int]:

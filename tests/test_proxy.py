@@ -170,7 +170,6 @@ def test_many_workers_fill_a_study_exactly_on_two_connections(postgres_url, tmp_
         assert 1 <= peak <= 2, f"the proxy held {peak} connections with 2 threads"
         assert server.requests > 10 * target
         by_method = server.requests_by_method
-        assert sum(by_method.values()) == server.requests
         assert by_method["CreateNewTrial"] >= target
         assert by_method["Count"] >= 2 * target  # the worker's exactness checks, our method
     finally:
@@ -511,7 +510,7 @@ def test_the_database_counts_the_trials_for_the_exactness_checks(postgres_url, m
         assert server.requests == requests
         study.enqueue_trial({"x": 0.25})
         assert len(worker.get_all_trials(sid, states=(TrialState.WAITING,))) == 1  # outside
-        requests = server.requests  # a read of finished trials (a sampler's) is not counted
+        requests = server.requests  # a read of finished trials (a sampler's): no count first
         assert len(worker.get_all_trials(sid, states=(TrialState.COMPLETE,))) == 5
         assert server.requests == requests + 1
         with pytest.raises(KeyError):
