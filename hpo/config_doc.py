@@ -122,7 +122,8 @@ def render() -> str:
         )
     parts = [_INTRO]
     for section, fields in SCHEMA.items():
-        parts.append(f"\n## [{section}]\n\n{_SECTIONS.get(section, '')}\n\n")
+        intro = _SECTIONS.get(section)
+        parts.append(f"\n## [{section}]\n\n" + (f"{intro}\n\n" if intro else ""))
         parts.append("| field | default | must be | what it does |\n| --- | --- | --- | --- |\n")
         for name, ((_check, expected), default) in fields.items():
             text = DESCRIPTIONS[section][name]
