@@ -1,16 +1,106 @@
-"""Figures written for users: each as PNG and PDF into a report folder."""
+"""Figures written for users: in the field's style (mplhep), each as PNG and PDF.
+
+Every plot of ``hpo report`` and ``hpo bumphunt`` is drawn inside :func:`pyplot`,
+which applies the mplhep style of ``[report] experiment`` (ROOT's look for
+``"none"``, the default), and saved by :func:`save_figure`, which puts the
+experiment's label (``"CMS Simulation"``; none by default) on every panel.
+matplotlib and mplhep are imported here only when a figure is drawn.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
-__all__ = ["save_figure"]
+from hpo.config import ReportConfig
+
+__all__ = ["PANEL", "STYLES", "pyplot", "save_figure", "subplots"]
+
+#: The mplhep style of each ``[report] experiment`` (``"none"``: ROOT's look).
+STYLES = {"none": "ROOT", "ATLAS": "ATLAS", "CMS": "CMS", "LHCb": "LHCb2", "ALICE": "ALICE"}
+#: Width and height (inches) of one panel: the styles' fonts are sized for 10 x 10.
+PANEL = (8.5, 7.0)
+
+#: The label save_figure draws: ``(experiment, text)``, None outside a labelled pyplot.
+_LABEL: ContextVar[tuple[str, str] | None] = ContextVar("experiment_label", default=None)
+
+
+@contextmanager
+def pyplot(report: ReportConfig) -> Iterator:
+    """``matplotlib.pyplot`` (Agg) in the campaign's style; every figure closed after."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    style = getattr(mplhep.style, STYLES[report.experiment])
+    label = None if report.experiment == "none" else (report.experiment, report.label)
+    token = _LABEL.set(label)
+    try:
+        with plt.style.context(style):
+            yield plt
+    finally:
+        _LABEL.reset(token)
+        plt.close("all")
+
+
+def subplots(plt, rows: int = 1, cols: int = 1, *, panel: tuple[float, float] = PANEL):
+    """``(fig, axes[rows][cols])`` with room for the style's fonts (constrained layout)."""
+    return plt.subplots(
+        rows,
+        cols,
+        figsize=(panel[0] * cols, panel[1] * rows),
+        squeeze=False,
+        layout="constrained",
+    )
+
+
+def _draw_label(fig) -> None:
+    label = _LABEL.get()
+    if label is None:
+        return
+    import mplhep
+
+    experiment, text = label
+    draw = getattr(mplhep, experiment.lower()).label
+    for ax in fig.axes:
+        if ax.has_data():
+            # data=True: the text is the campaign's own ("Simulation" by default)
+            draw(text, data=True, rlabel="", loc=0, ax=ax)
+
+
+def _room_for_legends(fig) -> None:
+    """Raise the top of every linear panel with a legend so the legend covers no data.
+
+    The styles' legends are large: the panel's data keep the range they had, in the
+    part of the panel below the legend's height.
+    """
+    panels = [ax for ax in fig.axes if ax.get_legend() and ax.get_yscale() == "linear"]
+    if not panels:
+        return
+    fig.canvas.draw()  # lays the figure out: the legends' sizes
+    renderer = fig.canvas.get_renderer()
+    for ax in panels:
+        legend = ax.get_legend().get_window_extent(renderer)
+        height = legend.height / ax.get_window_extent(renderer).height
+        bottom, top = ax.get_ylim()
+        if height < 0.9:
+            ax.set_ylim(bottom, bottom + (top - bottom) / (1.0 - height - 0.04))
 
 
 def save_figure(fig, folder: Path, name: str) -> list[Path]:
-    """Write ``fig`` as ``<folder>/<name>.png`` and ``.pdf``, each atomically; both paths."""
+    """Write ``fig`` as ``<folder>/<name>.png`` and ``.pdf``, each atomically; both paths.
+
+    Every panel gets room for its legend, and inside a labelled :func:`pyplot` the
+    experiment label.
+    """
     from objectives.files import atomic_path
 
+    _draw_label(fig)
+    _room_for_legends(fig)
     paths = []
     for ext in ("png", "pdf"):
         path = folder / f"{name}.{ext}"
