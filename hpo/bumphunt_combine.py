@@ -21,7 +21,14 @@ delta_sys: ``"closure"`` from the grid's signal-0 series of the same group, ``"m
 from the series trained against the alternative simulation (on synthetic data with
 the exact delta_sys that mismodelling implies for an optimal classifier beside it),
 ``"sidebands"`` from CATHODE on the sidebands; each the median over the runs of
-observed / expected - 1 summed over the windows.
+observed / expected - 1 summed over the windows, with its statistical error (a
+bootstrap over events and runs that counts the windows' overlap,
+:mod:`objectives.delta_sys`), shown as ``δ_sys = x ± y`` ("consistent with 0" where
+|x| < 2y). What the significance applies: ``[bumphunt] negative_delta_sys = "zero"``
+(default) applies a negative delta_sys as 0 (it would lower N_b and raise Z), its
+size still in sigma_sys; ``"apply"`` applies it as measured. The series a delta_sys
+is measured on (closure: the signal-0 series) gets none applied: it would only
+cancel its own fluctuation.
 
 The limit (synthetic data): the same cut and count with the exact likelihood ratio
 as the score, on the same data folds, against every extra-background event of the
@@ -558,7 +565,8 @@ def summary(campaign: Campaign) -> str:
             lines.append(f"{mode}, hp {source}: {path}")
             for group, d in r["delta_sys"].items():
                 lines += _delta_sys_lines(group, d, r["eps_b"])
-            rows = [(k, s) for k, s in r["series"].items() if s["variant"] == "nominal"]
+            nominal = [(k, s) for k, s in r["series"].items() if s["variant"] == "nominal"]
+            rows = [(k + (" *" if s.get("delta_sys_note") else ""), s) for k, s in nominal]
             rows += [(f"exact LR N={v['signal']}", v) for v in r["limit"].values()]
             width = max(len(k) for k, _ in rows)
             lines.append(f"  {'median Z':<{width}}  eps_B   " + " ".join(f"{k:>6}" for k in keys))
@@ -567,4 +575,6 @@ def summary(campaign: Campaign) -> str:
                     zs = [s["windows"][k][eps_key(eps)]["Z"]["median"] for k in keys]
                     cells = " ".join(f"{z:6.2f}" for z in zs)
                     lines.append(f"  {name:<{width}}  {eps:<7g} {cells}")
+            if any(s.get("delta_sys_note") for _, s in nominal):
+                lines.append("  * no δ_sys applied: it is measured on this series")
     return "\n".join(lines) if lines else "no bump-hunt results yet"

@@ -75,10 +75,7 @@ def cmd_validate(args) -> int:
     writable_run_dir(c, create=False)
     _print_notes(check_data(c, files_exist=all(p.is_file() for p in data_files(c))))
     _warn_shared_journal(c)
-    print(
-        f"{c.path}: valid; {_what_runs(c)}, "
-        f"storage {redact(c.storage)}, run_dir {c.run_dir}"
-    )
+    print(f"{c.path}: valid; {_what_runs(c)}, storage {redact(c.storage)}, run_dir {c.run_dir}")
     if c.bumphunt is not None:
         from hpo.bumphunt import task_units, tasks
 

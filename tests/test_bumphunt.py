@@ -279,6 +279,7 @@ def test_delta_sys_has_an_error_and_is_never_applied_to_its_own_series(scan):
     for value, error in zip(d["values"], d["errors"], strict=True):
         assert f"δ_sys = {value:+.3g} ± {error:.2g}" in text
     assert "a negative delta_sys is applied as 0" in text
+    assert "HGB-IAD-norot-N0-baseline *" in text and "* no δ_sys applied" in text
 
 
 def test_a_negative_delta_sys_never_raises_z_unless_asked():
