@@ -346,6 +346,8 @@ def _x(win: list[Window]) -> tuple[np.ndarray, str, list[str]]:
 def _window_axis(ax, win: list[Window]) -> np.ndarray:
     """The windows on the x axis, one upright tick label each (they never run together)."""
     x, xlabel, ticks = _x(win)
+    step = float(np.min(np.diff(x))) if len(x) > 1 else 1.0
+    ax.set_xlim(x.min() - step / 2, x.max() + step / 2)  # no point on the frame
     ax.set_xticks(x, ticks, rotation=90)
     ax.tick_params(axis="x", which="minor", bottom=False, top=False)
     ax.set_xlabel(xlabel)
@@ -396,8 +398,6 @@ def significance_figure(results: dict, win: list[Window], plt):
                 title=f"{results['mode']} {group}, hp {results['hp_source']}\n"
                 f"$\\epsilon_B$ = {eps:g}: {delta_sys_text(d, i, DELTA_SYS_TEX)}\n"
                 f"applied {d['applied'][i]:+.3g}",
-                fontsize="x-small",
-                title_fontsize="x-small",
             )
     return fig
 
@@ -447,8 +447,6 @@ def delta_sys_figure(results: dict, win: list[Window], plt):
                 loc="upper left",
                 title=f"{results['mode']} {group} ({d['method']})\n{d['series']}\n"
                 f"$\\epsilon_B$ = {eps:g}",
-                fontsize="x-small",
-                title_fontsize="x-small",
             )
     return fig
 

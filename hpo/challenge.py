@@ -179,7 +179,7 @@ def _plot_roc(campaign: Campaign, cell_sets: list[RunSet], folder: Path, plt) ->
         ax.set_xlabel(rf"signal efficiency $\epsilon_S$ ({name})")
         if k == 0:
             ax.set_ylabel(r"background efficiency $\epsilon_B$")
-            ax.legend(title=cc.key, fontsize="x-small")
+            ax.legend(title=cc.key)
     paths = save_figure(fig, folder, f"roc_{cc.key}")
     plt.close(fig)
     return paths
@@ -235,7 +235,7 @@ def _plot_eps_s(campaign: Campaign, sets: list[RunSet], folder: Path, plt) -> li
             ax.tick_params(axis="x", which="minor", bottom=False, top=False)
             ax.set_yscale("log")
             ax.set_ylabel(rf"$\epsilon_S$ at $\epsilon_B$ = {efficiency_label(eps)}")
-        axes[0][0].legend(title=f"channel {channel}", fontsize="x-small")
+        axes[0][0].legend(title=f"channel {channel}")
         paths += save_figure(fig, folder, f"eps_s_chan{channel}")
         plt.close(fig)
     return paths

@@ -16,12 +16,14 @@ from pathlib import Path
 
 from hpo.config import ReportConfig
 
-__all__ = ["PANEL", "STYLES", "pyplot", "save_figure", "subplots"]
+__all__ = ["STYLES", "pyplot", "save_figure", "subplots"]
 
 #: The mplhep style of each ``[report] experiment`` (``"none"``: ROOT's look).
 STYLES = {"none": "ROOT", "ATLAS": "ATLAS", "CMS": "CMS", "LHCb": "LHCb2", "ALICE": "ALICE"}
-#: Width and height (inches) of one panel: the styles' fonts are sized for 10 x 10.
-PANEL = (8.5, 7.0)
+#: One panel's size, relative to the figure size the style's fonts are made for.
+PANEL_SCALE = 0.85
+#: Legend text relative to the style's: our legends say more than a plot's usual few words.
+LEGEND_SCALE = 0.75
 
 #: The label save_figure draws: ``(experiment, text)``, None outside a labelled pyplot.
 _LABEL: ContextVar[tuple[str, str] | None] = ContextVar("experiment_label", default=None)
@@ -41,18 +43,31 @@ def pyplot(report: ReportConfig) -> Iterator:
     token = _LABEL.set(label)
     try:
         with plt.style.context(style):
+            size = _points(plt.rcParams["legend.fontsize"]) * LEGEND_SCALE
+            plt.rcParams.update({"legend.fontsize": size, "legend.title_fontsize": size})
             yield plt
     finally:
         _LABEL.reset(token)
         plt.close("all")
 
 
-def subplots(plt, rows: int = 1, cols: int = 1, *, panel: tuple[float, float] = PANEL):
-    """``(fig, axes[rows][cols])`` with room for the style's fonts (constrained layout)."""
+def _points(size) -> float:
+    """A font size (``"small"``, 20, ...) in points under the current style."""
+    from matplotlib.font_manager import FontProperties
+
+    return FontProperties(size=size).get_size_in_points()
+
+
+def subplots(plt, rows: int = 1, cols: int = 1, *, wide: float = 1.0):
+    """``(fig, axes[rows][cols])`` sized for the style's fonts (constrained layout).
+
+    Each panel is ``PANEL_SCALE`` of the style's figure size, ``wide`` times as wide.
+    """
+    width, height = (PANEL_SCALE * v for v in plt.rcParams["figure.figsize"])
     return plt.subplots(
         rows,
         cols,
-        figsize=(panel[0] * cols, panel[1] * rows),
+        figsize=(wide * width * cols, height * rows),
         squeeze=False,
         layout="constrained",
     )

@@ -32,7 +32,7 @@ import numpy as np
 from hpo.cells import campaign_cells
 from hpo.challenge import challenge_outputs
 from hpo.config import Campaign
-from hpo.plots import PANEL, pyplot, save_figure, subplots
+from hpo.plots import pyplot, save_figure, subplots
 from hpo.products import limit as exact_limit
 from hpo.select import load_selections
 
@@ -185,7 +185,7 @@ def _plot_sic_curves(campaign: Campaign, folder: Path, plt) -> dict[str, list[Pa
                 label=f"exact likelihood ratio (max {limit['max_sic']:.1f})",
             )
         ax.set_xlabel(r"signal efficiency $\epsilon_S$")
-        ax.set_ylabel(r"SIC = $\epsilon_S / \sqrt{\epsilon_B}$")
+        ax.set_ylabel(r"SIC = $\epsilon_S\,/\,\epsilon_B^{1/2}$")
         ax.legend(title=cc.key)
         by_cell[cc.study_name] = save_figure(fig, folder, f"sic_{cc.key}")
         plt.close(fig)
@@ -221,7 +221,7 @@ def _plot_argos_vs_truth(campaign: Campaign, folder: Path, plt) -> list[Path]:
         ax.scatter(xs, ys, s=24, label=key, alpha=0.7)
     ax.set_xlabel("ARGOS (label-free, held-out half)")
     ax.set_ylabel("true max SIC (test set)")
-    ax.legend(title="every trial: ARGOS vs truth", fontsize="x-small")
+    ax.legend(title="every trial: ARGOS vs truth")
     paths = save_figure(fig, folder, "argos_vs_truth")
     plt.close(fig)
     return paths
@@ -258,7 +258,7 @@ def _plot_selection(selections: list[dict], folder: Path, plt) -> dict[str, list
         panels[s["group"]["panel"]].append(s)
     by_study: dict[str, list[Path]] = {}
     for panel, groups in sorted(panels.items()):
-        fig, axes = subplots(plt, panel=(1.3 * PANEL[0], PANEL[1]))
+        fig, axes = subplots(plt, wide=1.3)
         ax = axes[0][0]
         detectors: dict[str, list] = defaultdict(list)
         chosen: dict[str, list] = defaultdict(list)
@@ -297,7 +297,7 @@ def _plot_selection(selections: list[dict], folder: Path, plt) -> dict[str, list
             )
         ax.set_xlabel("injected signal events $N$")
         ax.set_ylabel("max SIC (median, 16-84 %)")
-        ax.legend(title=f"detector selection, {panel}", fontsize="x-small", ncol=2)
+        ax.legend(title=f"detector selection, {panel}", ncol=2)
         paths = save_figure(fig, folder, f"selection_{panel}")
         plt.close(fig)
         for s in groups:

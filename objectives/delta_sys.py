@@ -45,7 +45,7 @@ from scipy import sparse
 
 from objectives.bumphunt import SATURATED, FoldScores, passes, threshold
 
-__all__ = ["REPLICATES", "DeltaSys", "delta_sys_bootstrap", "event_ids"]
+__all__ = ["REPLICATES", "DeltaSys", "background_only_scan", "delta_sys_bootstrap", "event_ids"]
 
 #: Bootstrap replicates of a delta_sys (the error's own relative error is ~1 / sqrt(2 x this)).
 REPLICATES = 1000
@@ -228,3 +228,52 @@ def delta_sys_bootstrap(
             )
         )
     return out
+
+
+def _random_folds(data: np.ndarray, template: np.ndarray, k: int, rng) -> list[FoldScores]:
+    """Scores cut into ``k`` folds at random (each event held out once)."""
+    d, t = rng.permutation(len(data)), rng.permutation(len(template))
+    return [
+        FoldScores(data[i], template[j], i, j)
+        for i, j in zip(np.array_split(d, k), np.array_split(t, k), strict=True)
+    ]
+
+
+def background_only_scan(
+    seed: int,
+    *,
+    n_data: int = 3000,
+    n_template: int = 6000,
+    runs: int = 3,
+    folds: int = 3,
+    noise: float = 0.02,
+    shared: bool = True,
+):
+    """``(folds, (data_ids, template_ids))`` of a scan whose true delta_sys is 0.
+
+    Known truth for :func:`delta_sys_bootstrap`: background-only data and an exact
+    template (both drawn from one density: mjj ~ U(2.9, 4.1) TeV, a feature
+    u ~ U(0, 1)), the nine 0.4 TeV windows 0.1 TeV apart of the bump hunt; the
+    classifier of each (window, run) scores u plus its own Gaussian ``noise``.
+    ``shared=False`` gives each window's events ids of their own, as if the windows
+    did not overlap (wrong: for comparison).
+    """
+    rng = np.random.default_rng(seed)
+    data = rng.uniform([2.9, 0], [4.1, 1], (n_data, 2))
+    template = rng.uniform([2.9, 0], [4.1, 1], (n_template, 2))
+    data_rows, template_rows, out = [], [], []
+    for w in range(9):
+        lo, hi = 2.9 + 0.1 * w, 3.3 + 0.1 * w
+        d = data[(data[:, 0] >= lo) & (data[:, 0] < hi)]
+        t = template[(template[:, 0] >= lo) & (template[:, 0] < hi)]
+        # a window's copy of an event is another event unless shared
+        offset = 0.0 if shared else 10.0 * (w + 1)
+        data_rows.append(d + offset)
+        template_rows.append(t + offset)
+        per_run = []
+        for _ in range(runs):
+            sd = d[:, 1] + noise * rng.standard_normal(len(d))
+            st = t[:, 1] + noise * rng.standard_normal(len(t))
+            per_run.append(_random_folds(sd, st, folds, rng))
+        out.append(per_run)
+    return out, event_ids(data_rows, template_rows)

@@ -14,62 +14,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from objectives.bumphunt import FoldScores, cut_and_count, delta_sys_of_runs, exact_fold_scores
-from objectives.delta_sys import delta_sys_bootstrap, event_ids
+from objectives.bumphunt import cut_and_count, delta_sys_of_runs, exact_fold_scores
+from objectives.delta_sys import background_only_scan, delta_sys_bootstrap, event_ids
 
 EPS_B = (0.05, 0.01)
-WINDOWS = [(2.9 + 0.1 * w, 3.3 + 0.1 * w) for w in range(9)]
-
-
-def _folds(data: np.ndarray, template: np.ndarray, k: int, rng) -> list[FoldScores]:
-    """Scores cut into k folds at random (each event held out once)."""
-    d, t = rng.permutation(len(data)), rng.permutation(len(template))
-    return [
-        FoldScores(data[i], template[j], i, j)
-        for i, j in zip(np.array_split(d, k), np.array_split(t, k), strict=True)
-    ]
-
-
-def _scan(seed: int, *, n_data=3000, n_template=6000, runs=3, k=3, shared=True):
-    """Held-out folds and event ids of a background-only scan with an exact template.
-
-    Each event has mjj ~ U(2.9, 4.1) and a feature u ~ U(0, 1); the classifier of
-    (window, run) scores u plus its own noise. ``shared=False`` gives every window's
-    events ids of their own (windows treated as independent: wrong).
-    """
-    rng = np.random.default_rng(seed)
-    data = rng.uniform([2.9, 0], [4.1, 1], (n_data, 2))
-    template = rng.uniform([2.9, 0], [4.1, 1], (n_template, 2))
-    data_rows, template_rows, folds = [], [], []
-    for lo, hi in WINDOWS:
-        d = data[(data[:, 0] >= lo) & (data[:, 0] < hi)]
-        t = template[(template[:, 0] >= lo) & (template[:, 0] < hi)]
-        data_rows.append(d)
-        template_rows.append(t)
-        per_run = []
-        for _ in range(runs):
-            sd = d[:, 1] + 0.02 * rng.standard_normal(len(d))
-            st = t[:, 1] + 0.02 * rng.standard_normal(len(t))
-            per_run.append(_folds(sd, st, k, rng))
-        folds.append(per_run)
-    if shared:
-        ids = event_ids(data_rows, template_rows)
-    else:
-        offset = np.array([0.0, 10.0])  # window w's copy of an event is another event
-        ids = event_ids(
-            [r + w * offset for w, r in enumerate(data_rows)],
-            [r + w * offset for w, r in enumerate(template_rows)],
-        )
-    return folds, ids
 
 
 def _measure(seed: int, replicates=200, **kwargs):
-    folds, ids = _scan(seed, **kwargs)
+    folds, ids = background_only_scan(seed, **kwargs)
     return delta_sys_bootstrap(folds, *ids, EPS_B, replicates=replicates, seed=seed)
 
 
 def test_value_is_the_median_over_runs_of_the_cut_and_count():
-    folds, ids = _scan(0)
+    folds, ids = background_only_scan(0)
     measured = delta_sys_bootstrap(folds, *ids, EPS_B, replicates=50)
     for i, eps in enumerate(EPS_B):
         counts = [
