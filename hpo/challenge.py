@@ -232,6 +232,7 @@ def _plot_eps_s(campaign: Campaign, sets: list[RunSet], folder: Path, plt) -> li
                 )
             ax.axhline(eps, color="grey", lw=0.6, ls=":")  # random guessing
             ax.set_xticks(x, signals, rotation=30, ha="right")
+            ax.set_xlim(-0.5, len(signals) - 0.5)
             ax.tick_params(axis="x", which="minor", bottom=False, top=False)
             ax.set_yscale("log")
             ax.set_ylabel(rf"$\epsilon_S$ at $\epsilon_B$ = {efficiency_label(eps)}")

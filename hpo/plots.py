@@ -88,12 +88,17 @@ def _draw_label(fig) -> None:
 
 
 def _room_for_legends(fig) -> None:
-    """Raise the top of every linear panel with a legend so the legend covers no data.
+    """Raise the top of every panel with a legend so the legend covers no data.
 
     The styles' legends are large: the panel's data keep the range they had, in the
-    part of the panel below the legend's height.
+    part of the panel below the legend's height (linear or logarithmic). A panel
+    whose y range the plot fixed (a ROC curve's efficiencies) keeps it.
     """
-    panels = [ax for ax in fig.axes if ax.get_legend() and ax.get_yscale() == "linear"]
+    panels = [
+        ax
+        for ax in fig.axes
+        if ax.get_legend() and ax.get_autoscaley_on() and ax.get_yscale() in ("linear", "log")
+    ]
     if not panels:
         return
     fig.canvas.draw()  # lays the figure out: the legends' sizes
@@ -101,9 +106,14 @@ def _room_for_legends(fig) -> None:
     for ax in panels:
         legend = ax.get_legend().get_window_extent(renderer)
         height = legend.height / ax.get_window_extent(renderer).height
+        if height >= 0.9:
+            continue
+        stretch = 1.0 / (1.0 - height - 0.04)
         bottom, top = ax.get_ylim()
-        if height < 0.9:
-            ax.set_ylim(bottom, bottom + (top - bottom) / (1.0 - height - 0.04))
+        if ax.get_yscale() == "log":
+            ax.set_ylim(bottom, bottom * (top / bottom) ** stretch)
+        else:
+            ax.set_ylim(bottom, bottom + (top - bottom) * stretch)
 
 
 def save_figure(fig, folder: Path, name: str) -> list[Path]:
