@@ -195,14 +195,14 @@ def _applied(entry: dict, rule: str) -> dict:
     }
 
 
-def _exact_counts(campaign: Campaign, spec_of, signal: int, score: str) -> dict[Window, list]:
-    """counts[window][run][eps] of exact scores on the folds the cells use (synthetic data).
+def _exact_folds(campaign: Campaign, spec_of, signal: int, score: str) -> dict[Window, list]:
+    """folds[window][run] of exact scores on the folds the cells use (synthetic data).
 
     ``spec_of(window)``: the DataSpec whose SR data and extra background are scored; the
     data folds are those of every cell, the extra background is cut into as many.
     """
     from hpo.products import templates_dir
-    from objectives.bumphunt import cut_and_count, exact_fold_scores
+    from objectives.bumphunt import exact_fold_scores
     from objectives.templates import exact_scores
 
     b = campaign.bumphunt
@@ -216,11 +216,60 @@ def _exact_counts(campaign: Campaign, spec_of, signal: int, score: str) -> dict[
             score=score,
             mismodelling=b.mismodelling,
         )
-        out[w] = []
-        for run in range(b.runs):
-            folds = [exact_fold_scores(s_data, s_template, f, b.folds, run) for f in range(b.folds)]
-            out[w].append([cut_and_count(folds, eps, saturated=None) for eps in b.eps_b])
+        out[w] = [
+            [exact_fold_scores(s_data, s_template, f, b.folds, run) for f in range(b.folds)]
+            for run in range(b.runs)
+        ]
     return out
+
+
+def _exact_counts(campaign: Campaign, spec_of, signal: int, score: str) -> dict[Window, list]:
+    """counts[window][run][eps] of :func:`_exact_folds`."""
+    from objectives.bumphunt import cut_and_count
+
+    eps_b = campaign.bumphunt.eps_b
+    return {
+        w: [[cut_and_count(folds, eps, saturated=None) for eps in eps_b] for folds in runs]
+        for w, runs in _exact_folds(campaign, spec_of, signal, score).items()
+    }
+
+
+def _exact_closure(campaign: Campaign, spec_of) -> dict:
+    """delta_sys ± error of the exact likelihood ratio on background-only data (truth: 0).
+
+    The limit's cut and count with signal 0: its template is exact background, so its
+    delta_sys is 0 in expectation and the interval must cover 0 at the stated rate.
+    """
+    from objectives.delta_sys import delta_sys_bootstrap, event_ids
+
+    folds = _exact_folds(campaign, spec_of, 0, "signal")
+    data_rows, template_rows = [], []
+    for w in folds:
+        rd = spec_of(w).events(0)
+        background = rd.test.label == 0
+        data_rows.append(np.column_stack([rd.sr.mjj, rd.sr.x]))
+        template_rows.append(
+            np.column_stack(
+                [
+                    np.concatenate([rd.iad_template.mjj, rd.test.mjj[background]]),
+                    np.concatenate([rd.iad_template.x, rd.test.x[background]]),
+                ]
+            )
+        )
+    measured = delta_sys_bootstrap(
+        list(folds.values()),
+        *event_ids(data_rows, template_rows),
+        campaign.bumphunt.eps_b,
+        seed=campaign.seed,
+        saturated=None,
+    )
+    return {
+        "values": [d.value for d in measured],
+        "errors": [d.error for d in measured],
+        "consistent_with_zero": [d.consistent_with_zero for d in measured],
+        "note": "closure of the exact likelihood ratio against the exact background "
+        "(the limit with signal 0): its true delta_sys is 0",
+    }
 
 
 def _has_exact(campaign: Campaign, feature_set: str) -> bool:
@@ -298,16 +347,20 @@ def _results(campaign: Campaign, mode: str, source: str) -> dict:
             },
         }
 
-    limit = {}
+    limit, exact_closure = {}, None
     for signal in campaign.grid.signal:
         ref = next(
             (s for s in all_series if s.signal == signal and _has_exact(campaign, s.feature_set)),
             None,
         )
         if ref is not None and ref.variant == "nominal":
-            exact = _exact_counts(
-                campaign, lambda w, ref=ref: data_spec(campaign, ref.point(w)), signal, "signal"
-            )
+
+            def spec_of(w: Window, ref: Series = ref) -> object:
+                return data_spec(campaign, ref.point(w))
+
+            exact = _exact_counts(campaign, spec_of, signal, "signal")
+            if signal == 0:
+                exact_closure = _exact_closure(campaign, spec_of)
             limit[f"N{signal}"] = {
                 "signal": signal,
                 "score": "exact log likelihood ratio against every extra-background event "
@@ -327,6 +380,7 @@ def _results(campaign: Campaign, mode: str, source: str) -> dict:
         "delta_sys": delta_sys,
         "series": series_out,
         "limit": limit,
+        "limit_delta_sys": exact_closure,
     }
 
 
@@ -432,6 +486,14 @@ def delta_sys_figure(results: dict, win: list[Window], plt):
             value, error = d["values"][i], d["errors"][i]
             ax.axhline(value, color="black", lw=1.5, label=delta_sys_text(d, i, DELTA_SYS_TEX))
             ax.axhspan(value - error, value + error, color="black", alpha=0.1)
+            exact_closure = results.get("limit_delta_sys")
+            if exact_closure and d["method"] == "closure":
+                ax.axhline(
+                    exact_closure["values"][i],
+                    color="grey",
+                    ls="--",
+                    label="exact LR: " + delta_sys_text(exact_closure, i, DELTA_SYS_TEX),
+                )
             if "exact" in d:
                 ax.axhline(
                     d["exact"][i],
@@ -563,6 +625,12 @@ def summary(campaign: Campaign) -> str:
             lines.append(f"{mode}, hp {source}: {path}")
             for group, d in r["delta_sys"].items():
                 lines += _delta_sys_lines(group, d, r["eps_b"])
+            if r.get("limit_delta_sys"):
+                d = r["limit_delta_sys"]
+                values = "; ".join(
+                    f"ε_B = {eps:g}: {delta_sys_text(d, i)}" for i, eps in enumerate(r["eps_b"])
+                )
+                lines.append(f"  exact LR, background only (true δ_sys = 0): {values}")
             nominal = [(k, s) for k, s in r["series"].items() if s["variant"] == "nominal"]
             rows = [(k + (" *" if s.get("delta_sys_note") else ""), s) for k, s in nominal]
             rows += [(f"exact LR N={v['signal']}", v) for v in r["limit"].values()]

@@ -280,6 +280,15 @@ def test_delta_sys_has_an_error_and_is_never_applied_to_its_own_series(scan):
         assert f"δ_sys = {value:+.3g} ± {error:.2g}" in text
     assert "a negative delta_sys is applied as 0" in text
     assert "HGB-IAD-norot-N0-baseline *" in text and "* no δ_sys applied" in text
+    assert "exact LR, background only (true δ_sys = 0): ε_B = 0.1: δ_sys = " in text
+
+
+def test_the_exact_ratio_closes_on_the_exact_background(scan):
+    """Known truth: with an exact template the optimal score's delta_sys is 0."""
+    campaign, _ = scan
+    d = _results(campaign)["limit_delta_sys"]
+    for value, error in zip(d["values"], d["errors"], strict=True):
+        assert 0 < error < 0.5 and abs(value) < 3 * error, (value, error)
 
 
 def test_a_negative_delta_sys_never_raises_z_unless_asked():
