@@ -6,8 +6,9 @@ Every error names the dotted field, what it must be and what was given::
 
 Sections: ``[campaign]`` (name, run_dir, storage, seed), ``[data]``,
 ``[grid]``, ``[search]`` (with optional ``[search.fixed.<CLF>]`` and
-``[search.space.<CLF>]`` tables), ``[final]``, ``[slurm]`` and the optional
-``[bumphunt]`` (the sliding-window bump hunt, :mod:`hpo.bumphunt`). See
+``[search.space.<CLF>]`` tables), ``[final]``, ``[slurm]``, the optional
+``[bumphunt]`` (the sliding-window bump hunt, :mod:`hpo.bumphunt`) and ``[report]``
+(the figures' mplhep style and experiment label, :mod:`hpo.plots`). See
 ``examples/quickstart.toml`` for a commented campaign.
 
 ``grid.windows`` makes the bump hunt's signal-region windows a grid dimension:
@@ -49,6 +50,7 @@ __all__ = [
     "DataConfig",
     "FinalConfig",
     "GridConfig",
+    "ReportConfig",
     "SearchConfig",
     "SlurmConfig",
     "load_campaign",
@@ -98,7 +100,12 @@ BACKGROUND_MODELS = ("file", "truth", "flow")
 WINDOWS = tuple(range(1, 10))
 #: How the bump hunt gets delta_sys (besides a list of numbers, one per eps_b).
 DELTA_SYS = ("closure", "mc", "sidebands")
+#: What the bump hunt does with a negative delta_sys (it lowers N_b and so raises Z):
+#: "zero" applies 0 in its place (its size still enters sigma_sys), "apply" applies it.
+NEGATIVE_DELTA_SYS = ("zero", "apply")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: ``[report] experiment``: whose plot style and label the figures carry ("none": no label).
+EXPERIMENTS = ("none", "ATLAS", "CMS", "LHCb", "ALICE")
 
 
 class ConfigError(ValueError):
@@ -341,6 +348,11 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         ),
         "alt_extrabkg_file": (_NONEMPTY, None),
         "retries": (_int_at_least(0, 10), 1),
+        "negative_delta_sys": (_one_of(NEGATIVE_DELTA_SYS), "zero"),
+    },
+    "report": {
+        "experiment": (_one_of(EXPERIMENTS), "none"),
+        "label": (_STR, "Simulation"),
     },
 }
 
@@ -715,6 +727,21 @@ class BumpHuntConfig:
     mismodelling: float
     alt_extrabkg_file: Path | None
     retries: int
+    #: a negative delta_sys: "zero" (applied as 0, its size kept in sigma_sys) or "apply"
+    negative_delta_sys: str = "zero"
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The ``[report]`` section: the figures' style and experiment label.
+
+    ``experiment``: ``"none"`` (mplhep's ROOT style, no label) or an experiment whose
+    mplhep style and label every plot gets, with ``label`` after its name
+    (``"CMS Simulation"``).
+    """
+
+    experiment: str = "none"
+    label: str = "Simulation"
 
 
 @dataclass(frozen=True)
@@ -780,6 +807,8 @@ class Campaign:
     sha256: str
     #: the ``[bumphunt]`` section, None when the campaign has none
     bumphunt: BumpHuntConfig | None = None
+    #: the ``[report]`` section: the figures' style and experiment label
+    report: ReportConfig = ReportConfig()
 
     @property
     def regions(self) -> tuple[Region, ...]:
@@ -1020,7 +1049,20 @@ def _bumphunt(b: dict, sec: dict, base: Path, source: str) -> BumpHuntConfig:
         mismodelling=float(b["mismodelling"]),
         alt_extrabkg_file=_resolve(base, b["alt_extrabkg_file"]) if uses_mc else None,
         retries=b["retries"],
+        negative_delta_sys=b["negative_delta_sys"],
     )
+
+
+def _report(r: dict, raw: dict, source: str) -> ReportConfig:
+    """The validated ``[report]`` section (a label needs an experiment to follow)."""
+    if r["experiment"] == "none" and "label" in raw.get("report", {}):
+        raise _fail(
+            source,
+            "report.label",
+            "is the text after the experiment's name; set report.experiment "
+            "(" + ", ".join(repr(e) for e in EXPERIMENTS[1:]) + ") or drop report.label",
+        )
+    return ReportConfig(experiment=r["experiment"], label=r["label"])
 
 
 def _check_run_dir(run_dir: Path, source: str) -> None:
@@ -1221,4 +1263,5 @@ def load_campaign(path: str | Path) -> Campaign:
         ),
         sha256=hashlib.sha256(text).hexdigest(),
         bumphunt=bumphunt,
+        report=_report(sec["report"], raw, source),
     )
