@@ -2,7 +2,7 @@
 
 A claim (``.run<j>.claim``) holds host, pid, a token and a lease renewed while the run
 trains. A live claim is skipped; an expired one (or, on this host, one whose process is
-gone) is taken over.
+gone) is taken over. ``hpo final`` names every run still missing and exits 3.
 """
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
+from _gate import Gate
+from _hpo_cli import REPO, hpo
+from _tiny_campaign import CELL, tiny_campaign
 
 from hpo.claims import LEASE_S, Claim, HeldClaim, claim, read_claim
 
@@ -88,3 +93,75 @@ def test_an_old_style_claim_lives_for_a_lease_from_its_mtime(tmp_path):
     os.utime(path, (old, old))
     with claim(path) as held:
         assert isinstance(held, HeldClaim)
+
+
+# ----------------------------------------------------------------------------- hpo final
+CAMPAIGN = tiny_campaign("claims", n_trials=2, n_runs=3, statistics=("half", "full"))
+TRAINED = "INFO hpo.final: final "  # the log line of one trained run
+
+
+@pytest.fixture
+def campaign(tmp_path) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(CAMPAIGN)
+    done = hpo("create", str(path))
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def test_a_run_held_elsewhere_is_named_and_the_command_fails_until_it_is_done(campaign):
+    """Issue 26 §3: run 0 deleted, ``othernode:12345`` in its claim: ``hpo final -w 2``
+    gave 5 of 6 runs, rc 0, and a summary of runs 1-2 only. Now it names the run,
+    exits 3 and the summary lists it; once the claim's lease has expired it is taken
+    over and everything completes."""
+    first = hpo("final", str(campaign), "--source", "default")
+    assert first.returncode == 0, first.stderr
+    out = campaign.parent / "run" / "final" / CELL / "default" / "full"
+    (out / "run0.npz").unlink()
+    (out / "run0.json").unlink()
+    (out / ".run0.claim").write_text("othernode:12345")
+
+    again = hpo("final", str(campaign), "--source", "default", "-w", "2")
+    assert again.returncode == 3, again.stderr
+    last = again.stderr.strip().splitlines()[-1]
+    assert last.startswith("hpo: error: 1 of 6 final runs missing: "), last
+    assert f"{CELL}/default/full run 0 (claimed by othernode pid 12345" in last, last
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["missing_runs"] == [0] and [r["run"] for r in summary["runs"]] == [1, 2]
+
+    stale = time.time() - LEASE_S - 1  # the other node died: its lease ran out
+    os.utime(out / ".run0.claim", (stale, stale))
+    done = hpo("final", str(campaign), "--source", "default", "-w", "2")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["missing_runs"] == [] and [r["run"] for r in summary["runs"]] == [0, 1, 2]
+    assert not list(out.glob(".*claim*"))
+
+
+def test_a_second_final_skips_the_runs_the_first_has_claimed(campaign, tmp_path):
+    """Issue 26 §4: two ``hpo final`` without -w both trained every run. The first is held
+    (by the test gate) inside its first run; the second trains the five others, names
+    the held one and exits 3; the first then finishes it: six runs, each trained once."""
+    gate = Gate(tmp_path / "gate")
+    argv = [sys.executable, "-m", "hpo", "final", str(campaign), "--source", "default"]
+    env = gate.env({**os.environ, "PYTHONWARNINGS": "ignore"})
+    first = subprocess.Popen(argv, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        (held,) = gate.wait_held(1, alive=lambda: first.poll() is None, what="first final")
+        second = hpo("final", str(campaign), "--source", "default")
+        gate.open()
+        _, first_err = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert second.returncode == 3, second.stderr
+    assert f"claimed by {gate.held()[held]['host']} pid {first.pid}" in second.stderr
+    assert first.returncode == 0, first_err
+    trained = [
+        line.split(TRAINED, 1)[1].split(":")[0]
+        for err in (first_err, second.stderr)
+        for line in err.splitlines()
+        if TRAINED in line
+    ]
+    assert len(trained) == 6 and len(set(trained)) == 6, trained
+    assert sum(TRAINED in line for line in first_err.splitlines()) == 1

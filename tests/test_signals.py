@@ -1,19 +1,27 @@
-"""Stop signals (issue 26 §8): a signal sets a flag, the work stops at safe points.
+"""Stop signals (issue 26 §2, §8): every signal reaches every child, work stops at safe points.
 
-A stop signal only sets a flag; the objective stops at its next safe point (never inside
-a weakref callback, where a raise would be printed and swallowed), and a stop that
-library code swallowed is raised again at the next one.
+In process: a stop signal only sets a flag; the objective stops at its next safe point
+(never inside a weakref callback, where a raise would be printed and swallowed), and a
+stop that library code swallowed is raised again at the next one. End to end: SIGUSR1,
+SIGTERM and SIGINT to ``hpo final -w 2`` and ``hpo run -w 2`` reach both children, which
+are held mid-run by the test gate (tests/_gate.py) when the signal is sent, so what the
+test sees never depends on the machine's speed.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import weakref
+from pathlib import Path
 
 import optuna
 import pytest
+from _gate import Gate, kill_leftovers, pid_exists
+from _hpo_cli import REPO, hpo
+from _tiny_campaign import tiny_campaign
 from optuna.trial import TrialState
 
 import hpo as _hpo  # noqa: F401  (connects the science's safe points to the stop flag)
@@ -146,3 +154,92 @@ def test_an_error_caused_by_the_stop_requeues_instead_of_failing(study, unraisab
     assert not unraisable, [u.exc_value for u in unraisable]
     assert summary.exit_code == 143 and summary.failed == 0
     _requeued(study, "SIGTERM")
+
+
+# ----------------------------------------------------------------------------- end to end
+CAMPAIGN = tiny_campaign("sig", n_trials=6, repetitions=2, n_runs=4)
+
+
+@pytest.fixture(scope="module")
+def created(tmp_path_factory) -> Path:
+    """The campaign, created (data and study) once for the module."""
+    folder = tmp_path_factory.mktemp("sig")
+    path = folder / "c.toml"
+    path.write_text(CAMPAIGN)
+    done = hpo("create", str(path))
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def _start(gate: Gate, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpo", *args],
+        cwd=REPO,
+        env=gate.env({**os.environ, "PYTHONWARNINGS": "ignore"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stop_held(gate: Gate, proc: subprocess.Popen, sig: int, what: str):
+    """Wait until both children hold a run / trial at the gate, send ``sig`` to the parent;
+    returns (stdout, stderr, the children's pids)."""
+    held = gate.wait_held(2, alive=lambda: proc.poll() is None, what=what)
+    children = sorted({record["pid"] for record in held.values()})
+    assert len(children) == 2 and proc.pid not in children, held
+    proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        leftovers = [pid for pid in children if pid_exists(pid)]
+        kill_leftovers(leftovers)
+    assert not leftovers, f"children {leftovers} still ran after the parent exited"
+    return out, err, children
+
+
+def _one_stop_line(err: str, sig: int) -> None:
+    name = signal.Signals(sig).name
+    lines = [line for line in err.splitlines() if "stopped by" in line]
+    assert lines == [line for line in lines if line.startswith(f"hpo: stopped by {name}; ")]
+    assert len(lines) == 1 and "rerun to resume" in lines[0], err
+    assert "Traceback" not in err and "failed" not in err, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_to_final_w2_stops_both_processes(created, tmp_path, sig):
+    """Issue 26 §2: USR1 left both children of ``hpo final -w 2`` running; TERM gave exit 1
+    "final process(es) [0, 1] failed (exit 143)". Now every signal reaches both, the
+    command prints one line and exits 128 + signal; no claim is left behind."""
+    gate = Gate(tmp_path / "gate")
+    proc = _start(gate, "final", str(created), "--source", "default", "-w", "2")
+    _, err, _ = _stop_held(gate, proc, sig, "final -w 2")
+    assert proc.returncode == 128 + sig, err
+    _one_stop_line(err, sig)
+    final = created.parent / "run" / "final"
+    assert not list(final.rglob(".*.claim")), "a stopped process left its claim"
+    logs = list((created.parent / "run" / "logs" / "final").glob("worker-*.log"))
+    stopped = [log for log in logs if f"stopped by {signal.Signals(sig).name}" in log.read_text()]
+    assert len(stopped) >= 2  # each child stopped itself (not killed): it said so
+
+
+def test_usr1_to_run_w2_stops_the_workers_and_requeues_their_trials(created, tmp_path):
+    """Issue 26 §2: USR1 killed the parent of ``hpo run -w 2`` silently and its workers
+    kept pulling trials. Now both workers re-queue their trial and exit; one line."""
+    gate = Gate(tmp_path / "gate")
+    proc = _start(gate, "run", str(created), "-w", "2")
+    _, err, _ = _stop_held(gate, proc, signal.SIGUSR1, "run -w 2")
+    assert proc.returncode == 138, err
+    _one_stop_line(err, signal.SIGUSR1)
+    from hpo.config import load_campaign
+    from hpo.studies import open_campaign_storage
+
+    campaign = load_campaign(created)
+    storage = open_campaign_storage(campaign)
+    (name,) = optuna.get_all_study_names(storage)
+    trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+    interrupted = [
+        t for t in trials if "interrupted by SIGUSR1" in t.system_attrs.get(FAIL_REASON, "")
+    ]
+    assert len(interrupted) == 2 and not [t for t in trials if t.state == TrialState.RUNNING]
+    assert len([t for t in trials if t.state == TrialState.WAITING]) == 2
