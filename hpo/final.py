@@ -10,7 +10,10 @@ trained (run ``j`` uses the hyperparameters picked on repetition ``j``). Outputs
     <run_dir>/final/<cell key>/<source>/<statistics>/run<j>.npz   test scores, ROC, SIC
     <run_dir>/final/<cell key>/<source>/<statistics>/summary.json
 
-A run whose ``.npz`` already exists is skipped, so ``hpo final`` resumes.
+A run whose ``.npz`` already exists is skipped, so ``hpo final`` resumes. Each
+run is claimed before it is trained (:mod:`hpo.claims`), so processes on one campaign
+never train a run twice; a run another live process holds is left out of the summary
+(``missing_runs``) and named by :class:`FinalIncomplete`.
 The headline of a source picked by metric ``m`` is the ensemble selected by
 ``m`` (the NN's epoch choice); default-hyperparameter runs report every
 selection. Runs on a multi-signal test set (unsupervised cells) also store the

@@ -100,7 +100,7 @@ def interruptible() -> Iterator[None]:
     """While inside, a stop signal raises :class:`WorkerInterrupted` at the next safe point
     (at once, on entry, if one came already)."""
     global _stoppable
-    if _received:
+    if _received and _installed:
         raise WorkerInterrupted(_received[0])
     _stoppable += 1
     try:
@@ -114,6 +114,7 @@ def safe_point() -> None:
     (inside :func:`interruptible`, outside :func:`shielded`, in the main thread)."""
     if (
         _received
+        and _installed  # a signal recorded by handlers that are still in place
         and _stoppable
         and not _shield
         and threading.current_thread() is threading.main_thread()
