@@ -112,14 +112,17 @@ def cmd_create(args) -> int:
     from hpo.data import ensure_data
     from hpo.preflight import check_data
     from hpo.studies import create_studies, open_campaign_storage
+    from workers.signals import safe_point
 
     c = _campaign(args)
     check_data(c, files_exist=False)  # the user's files, or the generator's capacity
     writable_run_dir(c)
     storage = open_campaign_storage(c)  # fail fast on an unreachable database
     files = ensure_data(c)
+    safe_point()  # a stop signal ends `create` between its steps (and in flow epochs)
     _print_notes(check_data(c))
     products.resolve(c)  # CATHODE templates, background flows, parsed events: built once
+    safe_point()
     studies = create_studies(c, storage)
     print(f"campaign {c.name}: {len(studies)} studies in {c.storage} (run dir {c.run_dir})")
     print("data: " + "\n      ".join(str(f) for f in files))
