@@ -11,7 +11,6 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import sys
 import warnings
 from pathlib import Path
@@ -125,14 +124,17 @@ def cmd_create(args) -> int:
     from hpo.data import ensure_data
     from hpo.preflight import check_data
     from hpo.studies import create_studies, open_campaign_storage
+    from workers.signals import safe_point
 
     c = _campaign(args)
     check_data(c, files_exist=False)  # the user's files, or the generator's capacity
     writable_run_dir(c)
     storage = open_campaign_storage(c)  # fail fast on an unreachable database
     files = ensure_data(c)
+    safe_point()  # a stop signal ends `create` between its steps (and in flow epochs)
     _print_notes(check_data(c))
     products.resolve(c)  # CATHODE templates, background flows, parsed events: built once
+    safe_point()
     studies = create_studies(c, storage)
     print(f"campaign {c.name}: {len(studies)} studies in {c.storage} (run dir {c.run_dir})")
     print("data: " + "\n      ".join(str(f) for f in files))
@@ -159,6 +161,7 @@ def _format_progress(campaign, storage=None) -> str:
 
 def cmd_run(args) -> int:
     from hpo.studies import open_campaign_storage, progress
+    from workers.ids import unique_worker_id
     from workers.local import run_local
 
     c = _campaign(args)
@@ -167,9 +170,12 @@ def cmd_run(args) -> int:
     if rc:
         return rc
     logs = c.run_dir / "logs"
+    # unique across processes and hosts: two `hpo run` on one campaign share no id, no
+    # sampler seed and no log file
+    ids = [unique_worker_id(f"local-{i}") for i in range(args.workers)]
 
     def argv(i: int) -> list[str]:
-        return [sys.executable, "-m", "hpo", "worker", str(c.path), "--worker-id", f"local-{i}"]
+        return [sys.executable, "-m", "hpo", "worker", str(c.path), "--worker-id", ids[i]]
 
     storage = open_campaign_storage(c)
     last = ["starting"]
@@ -181,15 +187,14 @@ def cmd_run(args) -> int:
             return f"{last[0]} | storage unreachable ({type(exc).__name__}), retrying"
         return last[0]
 
-    run = run_local(args.workers, argv, show, log_dir=logs)
+    run = run_local(args.workers, argv, show, log_dir=logs, names=ids.__getitem__)
     print(_format_progress(c, storage))
-    if run.interrupted is not None:
-        print(f"hpo: interrupted by {signal.Signals(run.interrupted).name}", file=sys.stderr)
+    if run.interrupted is not None:  # main() says "stopped by ..."
         return run.exit_code
     failed = {i: code for i, code in enumerate(run.codes) if code != 0}
     if not failed:
         return 0
-    reasons = {i: _worker_reason(logs / f"worker-{i}.log", code) for i, code in failed.items()}
+    reasons = {i: _worker_reason(run.logs[i], code) for i, code in failed.items()}
     if all(r.done for r in progress(c, storage)):  # the others finished and recovered its trials
         for i, reason in reasons.items():
             print(f"hpo: note: worker {i} {reason}; every cell still reached its target")
@@ -199,10 +204,10 @@ def cmd_run(args) -> int:
     return run.exit_code
 
 
-def _worker_reason(log_file: Path, code: int) -> str:
+def _worker_reason(log_file: Path | None, code: int) -> str:
     """The worker's own one-line error from its log, or how it ended."""
     try:
-        lines = log_file.read_text(errors="replace").splitlines()
+        lines = log_file.read_text(errors="replace").splitlines() if log_file else []
     except OSError:
         lines = []
     for line in reversed(lines):
@@ -211,15 +216,6 @@ def _worker_reason(log_file: Path, code: int) -> str:
     if code < 0:
         return f"was killed by {signal.Signals(-code).name}"
     return f"exited with code {code}"
-
-
-def _worker_id() -> str:
-    job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-    if job and task:
-        return f"slurm-{job}_{task}"
-    if os.environ.get("SLURM_JOB_ID"):
-        return f"slurm-{os.environ['SLURM_JOB_ID']}"
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def _worker_storage(campaign, args):
@@ -258,15 +254,14 @@ def cmd_worker(args) -> int:
     from hpo.samplers import make_sampler
     from hpo.studies import ensure_studies, preload
     from objectives.errors import DataError, HyperparameterError
+    from workers.ids import unique_worker_id, worker_label
     from workers.worker import EXIT_FATAL, EXIT_REPEATED_ERROR, run_worker
 
-    # until run_worker installs its handlers, a stop signal ends the worker before it
-    # takes a trial (SLURM's early time-limit warning can arrive during start-up)
-    for sig in (signal.SIGTERM, signal.SIGUSR1):
-        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    # a stop signal during start-up (SLURM's early time-limit warning) ends it at the next
+    # safe point (main() handles the signals), before it takes a trial
     c = _campaign(args)
     _check_device(c)
-    worker_id = args.worker_id or _worker_id()
+    worker_id = args.worker_id or unique_worker_id(worker_label())
     storage = _worker_storage(c, args)
     ensure_data(c)
     # a file replaced after `hpo create` stops the worker here, not in trials
@@ -348,7 +343,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_final(args) -> int:
-    from hpo.final import FinalError, final_groups, run_final, run_units
+    from hpo.final import FinalError, FinalIncomplete, final_groups, run_final, run_units
 
     c = _campaign(args)
     _check_device(c)
@@ -361,7 +356,7 @@ def cmd_final(args) -> int:
     ]
     if args.claim:  # one of the processes of `hpo final -w N`: trains, no summaries
         groups = final_groups(c, args.cell, args.source, args.statistics)
-        run_units(c, groups, claim=True, progress=show)
+        run_units(c, groups, progress=show)
         return 0
 
     def argv(i: int) -> list[str]:
@@ -380,6 +375,9 @@ def cmd_final(args) -> int:
     except FinalError as exc:
         print(f"hpo: error: {exc}", file=sys.stderr)
         return 1
+    except FinalIncomplete as exc:
+        print(f"hpo: error: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
     if tty:
         print(file=sys.stderr)
     print(f"{len(summaries)} summaries under {c.run_dir / 'final'}")
@@ -603,7 +601,11 @@ def build_parser() -> argparse.ArgumentParser:
         "pull trials until every (or each --cell) study has its target of complete trials",
     )
     sp.add_argument("--cell", action="append", help="only this cell (key or study name); repeat")
-    sp.add_argument("--worker-id", help="worker label (default: SLURM task or host-pid)")
+    sp.add_argument(
+        "--worker-id",
+        help="worker id, unique per process (default: the SLURM task or 'worker', then "
+        "@host-pid-random)",
+    )
     sp.add_argument(
         "--storage-patience",
         type=_positive_float,
@@ -740,30 +742,55 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-#: Commands that stop cleanly on SIGTERM / SIGUSR1 (SLURM's time-limit warning, scancel):
-#: whatever they finished is on disk (atomic writes) and running them again resumes.
-RESUMABLE = ("final", "export", "report")
+#: Exit codes (every command): 0 done; 1 a failure (a worker's repeated error, a final
+#: process that failed); 2 a user error (one line ``hpo: error: ...``); 3 incomplete
+#: (final runs held by another live process); 128 + signal after a stop signal (SIGINT
+#: 130, SIGUSR1 138, SIGTERM 143: ``hpo: stopped by SIG...; rerun to resume``).
+EXIT_INCOMPLETE = 3
+
+#: Commands that stop cleanly on SIGINT / SIGTERM / SIGUSR1 (Ctrl-C, scancel, SLURM's
+#: time-limit warning): the signal is recorded, passed on to every child process, and the
+#: work stops at its next safe point (between trials, runs, repetitions, ensemble members,
+#: at the end of an epoch). What finished is on disk (atomic writes); running the command
+#: again resumes.
+STOPPABLE = (
+    *("run", "worker", "pipeline", "final", "bumphunt"),  # they train (or start workers)
+    *("create", "export", "select", "report"),
+)
 
 
-def _run_resumable(args) -> int:
-    from workers.signals import WorkerInterrupted, handle_signals, interruptible
+def _stop_line(args, signum: int) -> str:
+    name = signal.Signals(signum).name
+    return (
+        f"hpo: stopped by {name}; rerun to resume (hpo {args.command} {args.campaign}); "
+        "what finished is kept"
+    )
+
+
+def _run_stoppable(args) -> int:
+    """Run the command with stop signals handled at safe points; one line if stopped."""
+    from workers.signals import (
+        EXIT_CODES,
+        WorkerInterrupted,
+        handle_signals,
+        interruptible,
+        received_signal,
+    )
 
     try:
         with handle_signals(), interruptible():
-            return args.func(args)
+            rc = _run(args)
+            signum = received_signal()  # a stop the command saw itself, or after its work
     except WorkerInterrupted as exc:
-        name = signal.Signals(exc.signum).name
-        print(
-            f"hpo: stopped by {name}: everything finished so far is kept; run `hpo "
-            f"{args.command} {args.campaign}` again (or `hpo launch --resume`) to continue",
-            file=sys.stderr,
-        )
-        return 128 + exc.signum
+        signum = exc.signum
+    if signum is None:
+        return rc
+    print(_stop_line(args, signum), file=sys.stderr, flush=True)
+    return EXIT_CODES[signum]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``hpo`` console script."""
-    args = build_parser().parse_args(argv)
+def _run(args) -> int:
+    """Set up logging and warnings, run the command; user errors as one line (exit 2)."""
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -780,17 +807,23 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", module="sqlalchemy")
 
     optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.WARNING)
-    run = _run_resumable if args.command in RESUMABLE else args.func
     if args.debug:
-        return run(args)
+        return args.func(args)
     try:
-        return run(args)
+        return args.func(args)
     except _user_errors() as exc:
         print(f"hpo: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hpo: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hpo`` console script."""
+    args = build_parser().parse_args(argv)
+    # the handlers go in before the heavy imports: a signal during start-up is not lost
+    return _run_stoppable(args) if args.command in STOPPABLE else _run(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

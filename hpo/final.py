@@ -10,7 +10,10 @@ trained (run ``j`` uses the hyperparameters picked on repetition ``j``). Outputs
     <run_dir>/final/<cell key>/<source>/<statistics>/run<j>.npz   test scores, ROC, SIC
     <run_dir>/final/<cell key>/<source>/<statistics>/summary.json
 
-A run whose ``.npz`` already exists is skipped, so ``hpo final`` resumes.
+A run whose ``.npz`` already exists is skipped, so ``hpo final`` resumes. Each
+run is claimed before it is trained (:mod:`hpo.claims`), so processes on one campaign
+never train a run twice; a run another live process holds is left out of the summary
+(``missing_runs``) and named by :class:`FinalIncomplete`.
 The headline of a source picked by metric ``m`` is the ensemble selected by
 ``m`` (the NN's epoch choice); default-hyperparameter runs report every
 selection. Runs on a multi-signal test set (unsupervised cells) also store the
@@ -23,14 +26,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import socket
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from hpo.cells import ENSEMBLE, CampaignCell, campaign_cells, cell_sources, final_sources
+from hpo.claims import Claim, claim, read_claim
 from hpo.config import Campaign
 from hpo.errors import UsageError
 from hpo.export import load_exported
@@ -38,12 +40,17 @@ from hpo.provenance import campaign_provenance
 from hpo.spaces import hyperparameters
 from objectives.files import atomic_write_bytes, atomic_write_json
 from objectives.metrics import band
+from workers.gate import hold
+from workers.signals import WorkerInterrupted, safe_point
 
 __all__ = [
     "FinalError",
+    "FinalIncomplete",
+    "claim_path",
     "count_finished",
     "final_dir",
     "final_groups",
+    "missing_runs",
     "picked_hyperparameters",
     "run_final",
     "run_units",
@@ -171,6 +178,8 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
         },
         "label_free": {m: band([r["metrics"].get(m) for r in runs]) for m in label_free},
         "provenance": _provenance(cc),
+        # runs not on disk (held by another process): the bands above leave them out
+        "missing_runs": _missing(campaign, out),
     }
     signals = sorted({name for r in runs for name in r.get("per_signal", {})})
     if signals:
@@ -237,36 +246,32 @@ def _finished(out: Path, run: int) -> bool:
     return (out / f"run{run}.npz").exists() and (out / f"run{run}.json").exists()
 
 
-def _claim(out: Path, run: int) -> Path | None:
-    """Claim run ``run`` for this process (a lock file); None if another live one holds it.
-
-    A claim whose process is gone (killed) is taken over, so ``hpo final -w N`` resumes.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f".run{run}.claim"
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            host, _, pid = path.read_text(errors="replace").partition(":")
-            alive = host != socket.gethostname() or _pid_alive(pid)
-            if alive:
-                return None
-            path.unlink(missing_ok=True)  # left by a killed process
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{socket.gethostname()}:{os.getpid()}")
-        return path
-    return None
+# ----------------------------------------------------------------------------- claims
+def claim_path(out: Path, run: int) -> Path:
+    """The claim file of run ``run`` in folder ``out`` (see :mod:`hpo.claims`)."""
+    return out / f".run{run}.claim"
 
 
-def _pid_alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
+def _train_claimed(cc: CampaignCell, src: str, st: str, j: int, out: Path) -> bool | Claim:
+    """Train run ``j`` under a claim: True if trained here, False if it was finished
+    meanwhile, or the live :class:`Claim` of the process that trains it."""
+    held = claim(claim_path(out, j))
+    if isinstance(held, Claim):
+        return held
+    with held:
+        if _finished(out, j):  # by the process whose claim ended just before ours
+            return False
+        hold(f"final {cc.key} {src} {st} run{j}")  # tests only: WSAD_GATE_DIR
+        rec = _run_one(cc, src, st, j, out)
+    truth = rec["truth"][src if src in rec["truth"] else cc.metrics[0]]
+    log.info(
+        "final %s %s %s run %d: %s",
+        cc.key,
+        src,
+        st,
+        j,
+        ", ".join(f"{k} {v:.3g}" for k, v in truth.items() if v is not None),
+    )
     return True
 
 
@@ -274,13 +279,14 @@ def run_units(
     campaign: Campaign,
     groups: list[tuple[CampaignCell, str, str]],
     *,
-    claim: bool = False,
     progress=None,
 ) -> int:
     """Train every final run of ``groups`` not done yet; returns how many this call trained.
 
-    With ``claim`` (several processes on the same campaign) each run is claimed first,
-    so the processes share the work and never train a run twice.
+    Each run is claimed first (:mod:`hpo.claims`), so that the processes of ``hpo final
+    -w N``, a second ``hpo final`` and SLURM jobs share the work and never train a run
+    twice; a run another live process holds is skipped (:func:`missing_runs` names it).
+    A stop signal takes effect between runs (and at the safe points inside training).
     """
     total, seen, trained = len(groups) * campaign.final.n_runs, 0, 0
     for cc, src, st in groups:
@@ -289,28 +295,33 @@ def run_units(
             seen += 1
             if _finished(out, j):
                 continue
-            held = _claim(out, j) if claim else None
-            if claim and held is None:
-                continue  # another process trains it
-            try:
-                if not _finished(out, j):
-                    rec = _run_one(cc, src, st, j, out)
-                    trained += 1
-                    truth = rec["truth"][src if src in rec["truth"] else cc.metrics[0]]
-                    log.info(
-                        "final %s %s %s run %d: %s",
-                        cc.key,
-                        src,
-                        st,
-                        j,
-                        ", ".join(f"{k} {v:.3g}" for k, v in truth.items() if v is not None),
-                    )
-            finally:
-                if held is not None:
-                    held.unlink(missing_ok=True)
+            safe_point()
+            done = _train_claimed(cc, src, st, j, out)
+            if isinstance(done, Claim):
+                log.warning(
+                    "final %s %s %s run %d %s: skipped", cc.key, src, st, j, done.describe()
+                )
+                continue
+            trained += done
             if progress:
                 progress(seen, total, f"{cc.key} {src} {st} run {j}")
     return trained
+
+
+def missing_runs(campaign: Campaign, groups: list[tuple[CampaignCell, str, str]]) -> list[str]:
+    """One line per final run of ``groups`` not on disk, saying who holds its claim."""
+    lines = []
+    for cc, src, st in groups:
+        out = final_dir(campaign, cc.key, src, st)
+        for j in _missing(campaign, out):
+            holder = read_claim(claim_path(out, j))
+            why = holder.describe() if holder is not None and holder.live() else "not trained"
+            lines.append(f"{cc.key}/{src}/{st} run {j} ({why})")
+    return lines
+
+
+def _missing(campaign: Campaign, out: Path) -> list[int]:
+    return [j for j in range(campaign.final.n_runs) if not _finished(out, j)]
 
 
 def count_finished(campaign: Campaign, groups: list[tuple[CampaignCell, str, str]]) -> int:
@@ -320,6 +331,32 @@ def count_finished(campaign: Campaign, groups: list[tuple[CampaignCell, str, str
         for cc, src, st in groups
         for j in range(campaign.final.n_runs)
     )
+
+
+# ----------------------------------------------------------------------------- processes
+def _run_processes(campaign: Campaign, groups, workers: int, worker_argv) -> None:
+    """Train the runs of ``groups`` in ``workers`` processes (``worker_argv(i)``); a stop
+    signal reaches each of them (:func:`workers.local.run_local`) and is raised here as
+    :class:`WorkerInterrupted` once they have stopped."""
+    from workers.ids import unique_worker_id
+    from workers.local import run_local
+
+    total = len(groups) * campaign.final.n_runs
+
+    def show() -> str:
+        return f"[final {count_finished(campaign, groups)}/{total}]"
+
+    names = [unique_worker_id(f"final-{i}") for i in range(workers)]
+    logs = campaign.run_dir / "logs" / "final"
+    run = run_local(workers, worker_argv, show, log_dir=logs, names=names.__getitem__)
+    if run.interrupted is not None:
+        raise WorkerInterrupted(run.interrupted)
+    if run.exit_code:
+        failed = [i for i, code in enumerate(run.codes) if code]
+        raise FinalError(
+            f"final process(es) {failed} failed (exit {run.exit_code}); logs in {logs}; "
+            "the finished runs are kept: run the command again to resume"
+        )
 
 
 def run_final(
@@ -336,31 +373,32 @@ def run_final(
 
     ``workers`` > 1 trains the runs in that many processes (``worker_argv(i)`` gives the
     command line of process ``i``: ``hpo final ... --claim``), sharing them by claims.
+
+    Raises:
+        FinalIncomplete: after writing the summaries, when runs are missing (another
+            live process holds their claims); the message names each.
     """
     groups = final_groups(campaign, cells, sources, statistics)
     if workers > 1:
-        from workers.local import run_local
-
-        total = len(groups) * campaign.final.n_runs
-
-        def show() -> str:
-            return f"[final {count_finished(campaign, groups)}/{total}]"
-
-        logs = campaign.run_dir / "logs" / "final"
-        run = run_local(workers, worker_argv, show, log_dir=logs)
-        if run.exit_code:
-            failed = [i for i, code in enumerate(run.codes) if code]
-            raise FinalError(
-                f"final process(es) {failed} failed (exit {run.exit_code}); logs in {logs}; "
-                "the finished runs are kept: run the command again to resume"
-            )
+        _run_processes(campaign, groups, workers, worker_argv)
     else:
         run_units(campaign, groups, progress=progress)
     summaries = []
     for cc, src, st in groups:
         summarise(campaign, cc, src, st)
         summaries.append(final_dir(campaign, cc.key, src, st) / "summary.json")
+    missing = missing_runs(campaign, groups)
+    if missing:
+        total = len(groups) * campaign.final.n_runs
+        raise FinalIncomplete(
+            f"{len(missing)} of {total} final runs missing: {'; '.join(missing)}; "
+            f"the summaries leave them out; run the command again once they are free"
+        )
     return summaries
+
+
+class FinalIncomplete(RuntimeError):
+    """Final runs are missing after ``hpo final`` (held by another live process)."""
 
 
 class FinalError(RuntimeError):

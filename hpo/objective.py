@@ -22,7 +22,8 @@ from hpo.cells import CampaignCell, campaign_cells
 from hpo.config import Campaign
 from hpo.pruners import reported_value
 from hpo.spaces import hyperparameters, space_for, suggest
-from workers.signals import shielded
+from workers.gate import hold
+from workers.signals import safe_point, shielded
 
 __all__ = ["make_objective", "mean_metrics"]
 
@@ -101,6 +102,7 @@ def cell_objective(cc: CampaignCell):
 
         cpu_start = time.process_time()
         params = suggest(trial, space)
+        hold(f"{cc.study_name}#{trial.number}")  # tests only: WSAD_GATE_DIR
         hp = hyperparameters(clf, params, fixed)
         cell = cc.cell()
         per_rep: list[dict[str, float]] = []
@@ -108,6 +110,7 @@ def cell_objective(cc: CampaignCell):
         per_signal: list[dict[str, dict[str, float]]] = []
         curves = {}
         for j in range(campaign.search.repetitions):
+            safe_point()  # a stop signal ends the trial between repetitions
             result = evaluate(
                 hp,
                 cell,

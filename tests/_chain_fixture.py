@@ -2,8 +2,11 @@
 
 A :class:`Chain` is one launched campaign: its TOML file, run directory, the job ids
 ``hpo launch`` recorded, and read-only access to its studies on PostgreSQL. Nothing here
-sleeps as synchronisation: :func:`wait_for` polls a condition with a generous timeout
-and fails with a description of what it waited for and the last thing it saw.
+sleeps as synchronisation: :func:`wait_for` polls a condition and fails with a
+description of what it waited for and the last thing it saw; its timeout is a guard
+against a hung chain, never a deadline the machine must meet. A chain launched with a
+test gate (tests/_gate.py) holds every trial once sampled until the test opens the gate,
+so a fault is injected while the trials it needs are certainly running.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import optuna
+from _gate import Gate
 from _hpo_cli import hpo
 from optuna.trial import FrozenTrial, TrialState
 
@@ -154,9 +158,10 @@ class Chain:
     _storage: Any = field(default=None, repr=False)
 
     @classmethod
-    def launch(cls, toml: Path, storage: str) -> Chain:
-        """``python -m hpo launch TOML``; fails the test with its output if it fails."""
-        done = hpo("launch", str(toml))
+    def launch(cls, toml: Path, storage: str, gate: Gate | None = None) -> Chain:
+        """``python -m hpo launch TOML`` (its jobs holding at ``gate``, if given); fails the
+        test with its output if it fails."""
+        done = hpo("launch", str(toml), env=None if gate is None else gate.env())
         assert done.returncode == 0, f"hpo launch failed:\n{done.stdout}\n{done.stderr}"
         run_dir = toml.parent / "run"
         jobs = json.loads((run_dir / "slurm" / "jobs.json").read_text())["jobs"]
@@ -196,8 +201,23 @@ class Chain:
         return path.read_text() if path.exists() else ""
 
     def worker_id(self, task: int) -> str:
-        """The worker id ``hpo worker`` uses in array task ``task``."""
+        """The label of the worker ids of array task ``task`` (an id: ``<label>@host-pid-x``)."""
         return f"slurm-{self.jobs['worker']}_{task}"
+
+    def task_of(self, worker_id: str) -> int | None:
+        """The array task whose worker had id ``worker_id`` (None: not one of this chain)."""
+        label = worker_id.split("@", 1)[0]
+        prefix = f"slurm-{self.jobs['worker']}_"
+        return int(label[len(prefix) :]) if label.startswith(prefix) else None
+
+    def held_trials(self, gate: Gate) -> dict[int, tuple[str, int]]:
+        """``{array task: (study, trial number)}`` of the trials held at ``gate`` so far."""
+        held = {}
+        for name, record in gate.held().items():
+            if record.get("slurm_task") is not None and "#" in name:
+                study, number = name.rsplit("#", 1)
+                held[int(record["slurm_task"])] = (study, int(number))
+        return held
 
     def cancel_all(self) -> None:
         """scancel every job of the chain (cleanup; ignores errors)."""

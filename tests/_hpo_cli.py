@@ -12,10 +12,12 @@ import optuna
 REPO = Path(__file__).resolve().parents[1]
 
 
-def hpo(*args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
+def hpo(
+    *args: str, timeout: float = 600.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m hpo ARGS`` from the repository root; never raises on failure.
 
-    ``SLURM_CONF`` and the rest of the environment are passed through.
+    ``SLURM_CONF`` and the rest of the environment (or ``env``) are passed through.
     """
     return subprocess.run(
         [sys.executable, "-m", "hpo", *args],
@@ -24,7 +26,7 @@ def hpo(*args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
         timeout=timeout,
         check=False,
         cwd=REPO,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        env={**(os.environ if env is None else env), "PYTHONWARNINGS": "ignore"},
     )
 
 

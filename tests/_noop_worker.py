@@ -4,7 +4,8 @@ Usage: python tests/_noop_worker.py (--storage URL | --proxy-file PATH) --study 
        --worker-id ID
        [--sleep S] [--fail MESSAGE] [--lease-interval S] [--lease-expiry S] [--poll S]
        [--summary PATH] [--storage-patience S]
-The objective suggests x in [0, 1) and returns x after sleeping ``--sleep`` seconds
+The objective suggests x in [0, 1) and returns x after sleeping ``--sleep`` seconds in
+short steps with a safe point after each, as a training loop has one after each epoch
 (or raises RuntimeError(MESSAGE) with ``--fail``). The summary JSON holds the worker's
 counts, its per-trial overheads and the best trial it reads at exit.
 """
@@ -24,6 +25,7 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from storage.urls import open_storage  # noqa: E402
+from workers.signals import safe_point  # noqa: E402
 from workers.worker import run_worker  # noqa: E402
 
 
@@ -51,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"START {trial.number}", flush=True)
         if args.fail:
             raise RuntimeError(args.fail)
-        time.sleep(args.sleep)
+        end = time.monotonic() + args.sleep
+        while time.monotonic() < end:  # "training": a safe point after every short step
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+            safe_point()
         return x
 
     seed = zlib.crc32(args.worker_id.encode())

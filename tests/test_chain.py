@@ -43,11 +43,11 @@ from _chain_fixture import (
     wait_for,
     write_campaign,
 )
+from _gate import GUARD_S, Gate
 from _hpo_cli import REPO, hpo
 from _slurm_fixture import slurm_cluster  # noqa: F401  (pytest fixture)
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo.spaces import SEARCH_SPACES
 from hpo.studies import DIRECTIONS
 from objectives.synthetic import SyntheticSpec, write_synthetic
 from storage.leases import FAIL_REASON, LEASE_WORKER, REQUEUED_FROM
@@ -117,8 +117,12 @@ def chains(request, tmp_path_factory, postgres_url) -> dict[str, Chain | dict]:
                 array_size=3,
                 array_parallel=2,
             )
-            launched["main"] = Chain.launch(toml, postgres_url)
-            out["faults"] = _inject_faults(launched["main"])
+            gate = Gate(root / "main-gate")
+            launched["main"] = Chain.launch(toml, postgres_url, gate)
+            try:
+                out["faults"] = _inject_faults(launched["main"], gate)
+            finally:
+                gate.open()  # whatever happened, nothing stays held
         if _selected(request, "test_time_limit_trials_requeued_and_rerun"):
             # Trials of equal cost whatever the sampler picks (no early stopping, ranges
             # pinned, one thread; 3-9 s each on an idle machine, depending on the day).
@@ -200,67 +204,41 @@ def _trial_seconds(toml: Path) -> float:
     return time.perf_counter() - t0
 
 
-def _pick_trial_to_cancel(chain: Chain) -> tuple[str, FrozenTrial, int] | None:
-    """A trial an array task started < 2 s ago and already sampled: it is mid-evaluation.
-
-    (A trial cut while it samples is re-queued with the parameters it has, the rest are
-    sampled afresh, so only a fully sampled trial gives the whole set to compare.)
-    """
-    now = datetime.now()
-    prefix = f"slurm-{chain.jobs['worker']}_"
-    for name, trial in running_trials(chain):
-        worker = trial.system_attrs[LEASE_WORKER]
-        fresh = (now - trial.datetime_start).total_seconds() < 2.0
-        sampled = len(trial.params) == len(SEARCH_SPACES["HGB"])
-        if worker.startswith(prefix) and fresh and sampled:
-            return name, trial, int(worker[len(prefix) :])
-    return None
-
-
-def _inject_faults(chain: Chain) -> dict:
-    """scancel one array task mid-trial, then restart PostgreSQL mid-trial; record both."""
+def _inject_faults(chain: Chain, gate: Gate) -> dict:
+    """scancel one array task mid-trial, then restart PostgreSQL while both live tasks are
+    mid-trial; record both. Every trial waits at the gate once sampled, so each step acts
+    on trials that are certainly running, however fast or busy the machine is."""
     record: dict = {}
-    study, trial, task = wait_for(
-        lambda: _pick_trial_to_cancel(chain),
-        timeout=240,
-        what="an array task running a fresh trial",
-        interval=0.2,
-        show=chain.describe,
+
+    def held_by(count: int, but: int | None = None):
+        held = {t: trial for t, trial in chain.held_trials(gate).items() if t != but}
+        return held if len(held) >= count else None
+
+    # both tasks of the array's first wave hold a sampled trial
+    held = wait_for(
+        lambda: held_by(2), timeout=GUARD_S, what="two tasks holding a trial", show=chain.describe
     )
+    task, (study, number) = min(held.items())
+    trial = next(t for t in chain.trials()[study] if t.number == number)
     subprocess.run(["scancel", f"{chain.jobs['worker']}_{task}"], check=True)
     record.update(cancel_study=study, cancel_trial=trial, cancel_task=task)
 
-    def cancelled_trial_finished():
-        t = next(t for t in chain.trials()[study] if t.number == trial.number)
-        return t if t.state != TrialState.RUNNING else None
-
-    record["cancel_after"] = wait_for(
-        cancelled_trial_finished,
-        timeout=120,
-        what="the cancelled trial to leave RUNNING",
+    # the cancelled task's slot goes to the third task, which takes a trial and holds it
+    held = wait_for(
+        lambda: held_by(2, but=task),
+        timeout=GUARD_S,
         show=chain.describe,
-    )
-
-    def all_workers_busy() -> bool:
-        states = chain.state_of("worker")
-        live = {f"slurm-{k}" for k, s in states.items() if s == "RUNNING"}
-        busy = {t.system_attrs[LEASE_WORKER] for _, t in running_trials(chain)}
-        return len(live) >= 2 and live <= busy
-
-    wait_for(
-        all_workers_busy,
-        timeout=120,
-        what="two array tasks each running a trial",
-        interval=0.2,
-        show=chain.describe,
+        what="two live tasks holding a trial",
     )
     trials = chain.trials()
-    # a trial asked a moment ago may not carry its lease yet: not one that spans the restart
     record["restart_running"] = {
-        (name, t.number): t.system_attrs[LEASE_WORKER] for name, t in running_trials(chain)
+        (name, t.number): t.system_attrs[LEASE_WORKER]
+        for name, t in running_trials(chain)
+        if (name, t.number) in set(held.values())
     }
+    assert len(record["restart_running"]) == 2, (held, record["restart_running"])
     unstarted = sum(6 - sum(t.state == TrialState.COMPLETE for t in ts) for ts in trials.values())
-    unstarted -= len(record["restart_running"])
+    unstarted -= len(record["restart_running"]) + 1  # + the cancelled one
     assert unstarted >= 4, f"too little work left to see workers after the restart: {unstarted}"
     record["restart_start"] = datetime.now()
     done = subprocess.run(
@@ -272,6 +250,18 @@ def _inject_faults(chain: Chain) -> dict:
     )
     record["restart_end"] = datetime.now()
     assert done.returncode == 0, f"postgres restart failed: {done.stderr}"
+    gate.open()
+
+    def cancelled_trial_finished():  # re-queued by its worker, or recovered once its lease expired
+        t = next(t for t in chain.trials()[study] if t.number == number)
+        return t if t.state != TrialState.RUNNING else None
+
+    record["cancel_after"] = wait_for(
+        cancelled_trial_finished,
+        timeout=GUARD_S,
+        what="the cancelled trial to leave RUNNING",
+        show=chain.describe,
+    )
     return record
 
 
@@ -476,7 +466,7 @@ def test_scancelled_task_trial_requeued_and_rerun(main_run) -> None:
     assert chain.worker_id(task) in reason, reason
     trials = chain.trials()[main_run["cancel_study"]]
     rerun = _check_rerun(trials, lost)
-    assert rerun.system_attrs[LEASE_WORKER] != chain.worker_id(task)
+    assert chain.task_of(rerun.system_attrs[LEASE_WORKER]) != task
     log = chain.log("worker", task)
     if "SIGTERM" in reason:
         assert f"trial {lost.number} of {main_run['cancel_study']} re-queued" in log
@@ -505,7 +495,7 @@ def test_postgres_restart_workers_reconnect(main_run) -> None:
             if t.system_attrs.get(LEASE_WORKER) == worker and t.datetime_start > end
         ]
         assert later, f"{worker} started no trial after the restart {start}..{end}"
-        log = chain.log("worker", int(worker.rsplit("_", 1)[1]))
+        log = chain.log("worker", chain.task_of(worker))
         assert "all studies reached their targets" in log
     _check_exact_and_unique(chain, 6)
     print(f"restart {start.time()}..{end.time()} with trials {sorted(running)} in flight")
@@ -530,7 +520,7 @@ def test_time_limit_trials_requeued_and_rerun(chains) -> None:
     for lost in interrupted[name]:
         rerun = _check_rerun(trials, lost)
         worker = lost.system_attrs[LEASE_WORKER]
-        task = int(worker.rsplit("_", 1)[1])
+        task = chain.task_of(worker)
         log = chain.log("worker", task)
         assert f"trial {lost.number} of {name} re-queued: interrupted by SIG" in log
         assert tasks[f"{chain.jobs['worker']}_{task}"] in ("FAILED", "TIMEOUT")

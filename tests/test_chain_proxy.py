@@ -26,12 +26,13 @@ import time
 from pathlib import Path
 
 import pytest
-from _chain_fixture import Chain, requeue_target, running_trials, wait_for, write_campaign
+from _chain_fixture import Chain, requeue_target, wait_for, write_campaign
+from _gate import GUARD_S, Gate
 from _hpo_cli import REPO, hpo
 from _slurm_fixture import slurm_cluster  # noqa: F401  (pytest fixture)
 from optuna.trial import TrialState
 
-from storage.leases import FAIL_REASON, LEASE_WORKER
+from storage.leases import FAIL_REASON
 from storage.proxy import APPLICATION_NAME, DEFAULT_THREADS, read_address
 
 pytestmark = [
@@ -126,52 +127,45 @@ def proxied(tmp_path_factory, postgres_url) -> dict:
     peak.start()
     replacement = None
     record: dict = {"password": password}
+    gate = Gate(root / "gate")  # every trial waits there once sampled, until opened
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PGPASSWORD", password)  # what a user's login shell may well export
-        chain = Chain.launch(toml, postgres_url)
+        chain = Chain.launch(toml, postgres_url, gate)
     try:
         address = chain.run_dir / "slurm" / "proxy.json"
         first = wait_for(lambda: read_address(address), timeout=120, what="the proxy's address")
         record["first_url"] = first
-        prefix = f"slurm-{chain.jobs['worker']}_"
 
-        def fresh_trial():  # a task's trial that sampled all its parameters < 2 s ago
-            for name, t in running_trials(chain):
-                age = (time.time() - t.datetime_start.timestamp()) if t.datetime_start else 9
-                worker = t.system_attrs[LEASE_WORKER]
-                if worker.startswith(prefix) and age < 2.0 and len(t.params) == 6:
-                    return name, t, int(worker[len(prefix) :])
-            return None
+        def held_by(count: int, but: int | None = None):
+            held = {t: trial for t, trial in chain.held_trials(gate).items() if t != but}
+            return held if len(held) >= count else None
 
-        study, trial, task = wait_for(
-            fresh_trial, timeout=240, what="a task running a fresh trial", show=chain.describe
+        held = wait_for(
+            lambda: held_by(3),
+            timeout=GUARD_S,
+            what="three tasks holding a trial",
+            show=chain.describe,
         )
         record["workers"] = _processes(str(toml))  # while they run: argv, env, maps
+        task, (study, number) = min(held.items())
+        trial = next(t for t in chain.trials()[study] if t.number == number)
         subprocess.run(["scancel", f"{chain.jobs['worker']}_{task}"], check=True)
         record.update(cancel_study=study, cancel_trial=trial, cancel_task=task)
-
-        def all_busy() -> bool:
-            states = chain.state_of("worker")
-            live = {f"slurm-{k}" for k, s in states.items() if s == "RUNNING"}
-            busy = {t.system_attrs[LEASE_WORKER] for _, t in running_trials(chain)}
-            return len(live) >= 2 and live <= busy
-
-        wait_for(all_busy, timeout=120, what="two tasks each running a trial", interval=0.2)
-        record["outage_running"] = {
-            (n, t.number) for n, t in running_trials(chain) if t.state == TrialState.RUNNING
-        }
+        del held[task]
+        record["outage_running"] = set(held.values())  # held: certainly in flight
         subprocess.run(["scancel", chain.jobs["proxy"]], check=True)
         wait_for(
             lambda: read_address(address) is None,
             timeout=60,
             what="the cancelled proxy to remove its address",
         )
+        gate.open()  # the held trials end during the outage: their results wait for a proxy
 
         def noticed() -> bool:
             logs = [chain.log("worker", t) for t in range(3) if t != task]
             return all("unreachable" in log for log in logs)
 
-        wait_for(noticed, timeout=120, what="the workers to notice", show=chain.describe)
+        wait_for(noticed, timeout=GUARD_S, what="the workers to notice", show=chain.describe)
         status = hpo("status", str(toml))
         record["outage_status"] = status.stdout + status.stderr
         record["outage_tasks"] = chain.state_of("worker")
@@ -196,6 +190,7 @@ def proxied(tmp_path_factory, postgres_url) -> dict:
             replacement.send_signal(signal.SIGTERM)
             replacement.wait(timeout=60)
             log.close()
+        gate.open()
         chain.cancel_all()
 
 

@@ -326,7 +326,7 @@ def test_final_stops_cleanly_on_the_time_limit_warning_and_resumes(tmp_path):
     proc.send_signal(signal.SIGUSR1)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGUSR1, err
-    assert err.strip().splitlines()[-1].startswith("hpo: stopped by SIGUSR1:"), err
+    assert err.strip().splitlines()[-1].startswith("hpo: stopped by SIGUSR1; rerun to resume"), err
     done = sorted(p.name for p in folder.glob("run*.json"))
     assert 1 <= len(done) < 12 and not list(folder.glob(".*"))  # no temporary left behind
     again = hpo("final", str(path), "--source", "default")

@@ -1,24 +1,28 @@
 """Run N worker processes on this machine with a one-line progress display.
 
 Each worker is its own process (``argv_for_worker(i)``), started in a new session so
-that a terminal's Ctrl-C reaches only this parent, which forwards SIGINT/SIGTERM to
-every child (a second signal kills them). A child killed outright leaves its running
-trial behind; the trial's lease expires and another worker recovers it.
+that a terminal's Ctrl-C reaches only this parent, which forwards SIGINT, SIGTERM and
+SIGUSR1 to the process group of every child (a second signal kills them) and waits for
+them. A child killed outright leaves its running trial behind; the trial's lease expires
+and another worker recovers it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
 from workers.proc import spawn
+from workers.signals import handle_signals, listening, received_signal
 
 __all__ = ["LocalRun", "run_local"]
 
@@ -33,6 +37,8 @@ class LocalRun:
     codes: tuple[int, ...]
     #: the signal that interrupted this run (forwarded to the workers), or None
     interrupted: int | None = None
+    #: each worker's log file (None: it wrote to this process's streams)
+    logs: tuple[Path | None, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -48,68 +54,101 @@ def run_local(
     progress: Callable[[], str],
     *,
     log_dir: Path | None = None,
+    names: Callable[[int], str] = str,
     poll: float = 2.0,
     stream: TextIO | None = None,
 ) -> LocalRun:
     """Start ``n_workers`` worker processes and wait for all of them.
 
+    SIGINT, SIGTERM and SIGUSR1 to this process are passed on at once to the whole
+    process group of every worker (a second signal sends SIGKILL); this process then
+    waits until every worker has stopped. A signal that came before (the caller's
+    ``handle_signals``) starts no worker.
+
     Args:
         n_workers: number of processes (>= 1).
         argv_for_worker: the command line of worker ``i`` (0-based).
         progress: returns the one-line progress text (e.g. "HGB-IAD: 12/50 ...").
-        log_dir: each worker's stdout+stderr go to ``log_dir/worker-<i>.log``;
+        log_dir: each worker's stdout+stderr go to ``log_dir/worker-<names(i)>.log``;
             ``None`` lets them inherit this process's streams.
+        names: worker ``i``'s name in its log file (unique across processes: its id).
         poll: seconds between progress refreshes.
         stream: where progress goes (default stderr); refreshed in place on a TTY,
             plain lines (on change, at most every ``poll`` s) otherwise.
 
     Returns:
-        The exit code of every worker and the signal that interrupted the run, if any.
+        The exit code and log of every worker and the signal that stopped the run, if any.
     """
     if not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers must be an integer >= 1, got {n_workers!r}")
     stream = stream or sys.stderr
-    tty = stream.isatty()
-    logs = []
+    with handle_signals():
+        if received_signal() is not None:  # stopped before anything started
+            return LocalRun(codes=(), interrupted=received_signal())
+        procs: list[subprocess.Popen] = []
+        forward = _forwarder(procs)
+        with listening(forward):
+            logs = _start(n_workers, argv_for_worker, log_dir, names, procs)
+            if received_signal() is not None:  # came while they started: the late ones too
+                forward(received_signal(), 1)
+            _watch(procs, progress, n_workers, poll, stream)
+    return LocalRun(
+        codes=tuple(p.returncode for p in procs),
+        interrupted=received_signal(),
+        logs=tuple(logs),
+    )
+
+
+def _start(n_workers, argv_for_worker, log_dir, names, procs) -> list[Path | None]:
+    """Spawn the workers (each in its own session, the leader of its process group) into
+    ``procs``; returns their log files."""
+    paths: list[Path | None] = [None] * n_workers
     if log_dir is not None:
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
-    procs = []
+        paths = [log_dir / f"worker-{names(i)}.log" for i in range(n_workers)]
     try:
-        for i in range(n_workers):
-            out = None
-            if log_dir is not None:
-                out = open(log_dir / f"worker-{i}.log", "ab")  # closed in finally
-                logs.append(out)
-            procs.append(spawn(argv_for_worker(i), stdout=out, stderr=out, new_session=True))
+        for i, path in enumerate(paths):
+            with contextlib.ExitStack() as stack:
+                out = stack.enter_context(open(path, "ab")) if path is not None else None
+                procs.append(spawn(argv_for_worker(i), stdout=out, stderr=out, new_session=True))
     except BaseException:
         for p in procs:
-            p.kill()
-        for f in logs:
-            f.close()
+            _signal_group(p, signal.SIGKILL)
+            p.wait()
         raise
+    return paths
 
-    received: list[int] = []
 
-    def forward(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-        sig = signum if len(received) == 1 else signal.SIGKILL
+def _forwarder(procs: list[subprocess.Popen]) -> Callable[[int, int], None]:
+    """The signal listener that passes a stop signal on to every running worker's group."""
+
+    def forward(signum: int, count: int) -> None:
+        sig = signum if count == 1 else signal.SIGKILL
+        running = [p for p in procs if p.poll() is None]
         _logger.warning(
             "got %s: sending %s to %d workers",
             signal.Signals(signum).name,
             signal.Signals(sig).name,
-            sum(p.poll() is None for p in procs),
+            len(running),
         )
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(sig)
+        for p in running:
+            _signal_group(p, sig)
 
-    previous = {}
-    for s in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[s] = signal.signal(s, forward)
-        except ValueError:  # not the main thread: no forwarding
-            pass
+    return forward
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """Send ``sig`` to the process group ``proc`` leads (it and whatever it started)."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):  # gone already
+        pass
+
+
+def _watch(procs, progress, n_workers: int, poll: float, stream: TextIO) -> None:
+    """Show progress until every worker has exited."""
+    tty = stream.isatty()
     last_text, last_time = None, 0.0
     try:
         while True:
@@ -126,13 +165,5 @@ def run_local(
                 break
             time.sleep(poll)
     finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
-        for f in logs:
-            f.close()
         if tty:
             stream.write("\n")
-    return LocalRun(
-        codes=tuple(p.returncode for p in procs),
-        interrupted=int(received[0]) if received else None,
-    )

@@ -176,6 +176,15 @@ class _Loop:
         self.summary.recovered += recovered
         return recovered
 
+    def _give_back(self, study: optuna.Study, trial: optuna.Trial, exc: WorkerInterrupted) -> None:
+        """A stop signal ended the trial: FAIL it and re-queue its parameters."""
+        name = f"worker {self.worker_id} {exc}"  # "... interrupted by SIGTERM"
+        requeue(study, trial.number, name)
+        self.summary.requeued += 1
+        self.summary.exit_code = EXIT_CODES[exc.signum]
+        self.summary.message = f"trial {trial.number} of {study.study_name} re-queued: {exc}"
+        _logger.warning("%s: %s", name, self.summary.message)
+
     def run_one(self, study: optuna.Study) -> bool:
         """Ask, run and tell one trial; False when the worker must stop."""
         target = self.targets[study.study_name]
@@ -207,14 +216,7 @@ class _Loop:
                 if value is None or (isinstance(value, float) and math.isnan(value)):
                     raise ValueError(f"objective returned {value!r}, expected a number")
             except WorkerInterrupted as exc:
-                name = f"worker {self.worker_id} {exc}"  # "... interrupted by SIGTERM"
-                requeue(study, trial.number, name)
-                self.summary.requeued += 1
-                self.summary.exit_code = EXIT_CODES[exc.signum]
-                self.summary.message = (
-                    f"trial {trial.number} of {study.study_name} re-queued: {exc}"
-                )
-                _logger.warning("%s: %s", name, self.summary.message)
+                self._give_back(study, trial, exc)
                 return False
             except optuna.TrialPruned:
                 state = TrialState.PRUNED
@@ -229,6 +231,10 @@ class _Loop:
                 _logger.error("trial %d of %s re-queued: %s", trial.number, study.study_name, exc)
                 return False
             except Exception as exc:
+                signum = _received_signal()
+                if signum is not None:  # e.g. a library's pool killed by the same signal
+                    self._give_back(study, trial, WorkerInterrupted(signum))
+                    return False
                 error = f"{type(exc).__name__}: {exc}"[:2000]
                 _logger.exception("trial %d of %s failed", trial.number, study.study_name)
             objective_s = time.perf_counter() - t1

@@ -16,6 +16,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from objectives.classifiers._params import RULES, Estimator, check_inputs
 from objectives.metrics import balanced_weights
+from objectives.safepoints import safe_point
 
 __all__ = ["AdaBoostEnsemble"]
 
@@ -92,6 +93,7 @@ class AdaBoostEnsemble(Estimator):
             idx = np.sort(rng.permutation(n)[:half])
             wi = balanced_weights(y[idx], None if sample_weight is None else sample_weight[idx])
             members.append(self._member(hp, s).fit(X[idx], y[idx], sample_weight=wi))
+            safe_point()  # a stop signal ends the fit between members
         self.estimators_ = members
         return self
 

@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from objectives.classifiers._params import RULES, Estimator, check_inputs
 from objectives.metrics import balanced_weights
+from objectives.safepoints import safe_point
 
 __all__ = ["HGBEnsemble"]
 
@@ -99,6 +100,7 @@ class HGBEnsemble(Estimator):
         with threadpool_limits(limits=self.n_jobs, user_api="openmp"):
             for s in self._member_seeds(hp["n_ensemble"]):
                 members.append(self._member(hp, s).fit(X, y, sample_weight=w))
+                safe_point()  # a stop signal ends the fit between members
         self.estimators_ = members
         self.n_iter_ = np.array([m.n_iter_ for m in members])
         return self

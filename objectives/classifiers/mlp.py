@@ -25,6 +25,7 @@ from torch import nn
 from objectives.classifiers._params import RULES, Estimator, check_inputs
 from objectives.devices import torch_threads
 from objectives.metrics import argos, balanced_weights, weighted_bce
+from objectives.safepoints import safe_point
 
 __all__ = ["MLPClassifier"]
 
@@ -180,6 +181,7 @@ class MLPClassifier(Estimator):
                     hist_argos[-1],
                     hist_bce[-1],
                 )
+                safe_point()  # a stop signal ends the fit at the end of an epoch
         self.net_ = net.to("cpu")
         self.epoch_states_ = states
         self.validation_history_ = {"argos": np.array(hist_argos), "bce": np.array(hist_bce)}

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from objectives.safepoints import safe_point
+
 __all__ = [
     "VAL_NLL_CAP",
     "TrainingHistory",
@@ -197,6 +199,7 @@ def _train_epochs(
             val_loss,
             time.perf_counter() - t_ep,
         )
+        safe_point()  # a stop signal ends the training at the end of an epoch
         if max_steps is not None and steps >= max_steps:
             break
     hist.kept_epochs = [e for _, e, _ in kept]

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from objectives.devices import torch_threads
+from objectives.safepoints import safe_point
 from objectives.unsupervised.arrays import N_KINEMATICS, EventArrays
 from objectives.unsupervised.backbones import init_parameters, make_backbone, pair_features
 
@@ -162,6 +163,7 @@ def minibatches(
         idx = perm[start : start + batch_size]
         if idx.numel() > 1 or n == 1:
             yield idx
+    safe_point()  # the end of an epoch: a stop signal ends the fit here
 
 
 def predict(net: nn.Module, inputs: Inputs) -> torch.Tensor:
