@@ -50,8 +50,15 @@ class RunSet:
 
     @property
     def model(self) -> str:
+        """``<method>_<backbone>_<hp source>``; a baseline has no backbone, and one without
+        hyperparameters (a cut, BkgDensity) no source: ``MET``, ``IsolationForest_default``."""
+        from objectives.unsupervised.baselines import BASELINE_MODE
+
         p = self.cc.point
-        return f"{p.classifier}_{p.mode}_{self.source}"
+        parts = [p.classifier]
+        parts += [p.mode] if p.mode != BASELINE_MODE else []
+        parts += [self.source] if self.cc.searched else []
+        return "_".join(parts)
 
 
 def run_sets(campaign: Campaign) -> list[RunSet]:
