@@ -115,6 +115,15 @@ def _check_darkmachines(campaign: Campaign, *, files_exist: bool, cached: bool) 
         info = sets.info
         for name in info["empty_signals"]:
             notes.append(f"{files[name]}: no event in channel {channel}; left out of its tests")
+        if info["weights"] != "uniform":
+            what = (
+                "the truth metrics (AUC, eps_S) weight the test events with them"
+                if info["weights"] == "used"
+                else f"the truth metrics ignore them ({info['weights'].removeprefix('ignored: ')})"
+            )
+            notes.append(
+                f"{spec.background_file}: event weights differ in channel {channel}: {what}"
+            )
         if info["n_test_background"] < need:
             notes.append(
                 f"{spec.background_file}: {info['n_test_background']} test background events "

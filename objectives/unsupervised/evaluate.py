@@ -19,8 +19,10 @@ Test scores are standardised on the held-out background (mean 0, standard
 deviation 1 there: a monotone map, so every truth metric is unchanged), so the
 scores of different cells can be averaged (dSVDD + DDD). Truth metrics: per
 signal AUC and signal efficiency at background efficiency 1e-2 / 1e-3 / 1e-4
-(``EvaluationResult.per_signal``), and their means over the signals as the
-oracle metrics ``auc``, ``eps_s_1e-2``, ...
+(``EvaluationResult.per_signal``; weighted with the files' event weights where
+they differ, ``DMSets.test_weight``), and their means over the signals as the
+oracle metrics ``auc``, ``eps_s_1e-2``, ... Deep SVDD's members, one per latent
+dimension, come with their own test scores (``EvaluationResult.parts``).
 """
 
 from __future__ import annotations
@@ -97,10 +99,12 @@ def _result(
     split: Split,
     info: dict[str, Any],
 ) -> EvaluationResult:
+    from objectives.unsupervised.parts import score_parts
+
     _, test = _arrays(sets)
     ref = det.score(val)
     scores = (det.score(test) - ref.mean()) / max(float(ref.std()), 1e-12)
-    per_signal = per_signal_truth(scores, sets.test_signal, sets.signals)
+    per_signal = per_signal_truth(scores, sets.test_signal, sets.signals, sets.test_weight)
     truth = mean_over_signals(per_signal)
     # a one-variable cut has no model, so no loss: it reports the truth only
     label_free = {} if det.val_loss is None else {"val_loss": float(det.val_loss)}
@@ -124,6 +128,8 @@ def _result(
         signals=sets.signals,
         test_signal=sets.test_signal,
         per_signal=per_signal,
+        test_weight=sets.test_weight,
+        parts=score_parts(det, test, val),
     )
 
 
