@@ -80,11 +80,20 @@ class CampaignCell:
         return bool(space_for(clf, c.search.space.get(clf), c.search.fixed.get(clf, {})))
 
     @property
+    def skipped(self) -> str | None:
+        """Why the cell runs nothing (a DarkMachines channel without background events, as
+        the data check of ``hpo create`` found), or None."""
+        from hpo.data import skipped_channels
+
+        channel = self.point.channel
+        return None if channel is None else skipped_channels(self.campaign).get(channel)
+
+    @property
     def target_trials(self) -> int:
         """Trials its study runs: ``search.n_trials``, or 0 with nothing to search (such a
         cell is evaluated once, with its one setting, by ``hpo final``: identical trials
-        would only repeat that evaluation)."""
-        return self.campaign.search.n_trials if self.searched else 0
+        would only repeat that evaluation) or in a skipped channel."""
+        return self.campaign.search.n_trials if self.searched and not self.skipped else 0
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -187,7 +196,9 @@ def final_sources(campaign: Campaign) -> list[str]:
 
 def cell_sources(cc: CampaignCell, sources: list[str]) -> list[str]:
     """The sources of ``sources`` that apply to cell ``cc`` (its metrics, default, ensemble);
-    a cell without a search has only ``default``."""
+    a cell without a search has only ``default``, a cell of a skipped channel none."""
+    if cc.skipped:
+        return []
     if not cc.searched:
         return [s for s in sources if s == "default"]
     return [

@@ -169,7 +169,7 @@ class Reference:
     model: str
     #: the Model column's description in plots
     label: str
-    #: knows the signal (the exact likelihood ratio): shown only beside label-picked rows
+    #: knows the signal (the exact likelihood ratio): its rows go to the signal-labels file
     uses_labels: bool
     #: signal -> truth metrics
     truth: dict[str, dict[str, float]]
@@ -395,6 +395,7 @@ def _plot_eps_s(campaign: Campaign, sets: list[RunSet], folder: Path, plt) -> li
 
 def challenge_outputs(campaign: Campaign, folder: Path, plt) -> tuple[list[Path], str]:
     """Write the CSV files and plots of the unsupervised cells; returns (paths, table)."""
+    from hpo.data import skipped_channels
     from hpo.provenance import data_provenance, stamp
     from objectives.files import atomic_write_json, atomic_write_text
     from objectives.unsupervised.metrics import challenge_csv
@@ -422,6 +423,9 @@ def challenge_outputs(campaign: Campaign, folder: Path, plt) -> tuple[list[Path]
             atomic_write_json(path.with_suffix(".csv.json"), provenance)
             tables.append(f"{statistics} statistics, {what} ({path.name}):\n" + _table(rows))
     tables += [_bulk_note(channel, found) for channel, found in bulk.items()]
+    tables += [
+        f"channel {channel} skipped: {why}" for channel, why in skipped_channels(campaign).items()
+    ]
     by_cell: dict[str, list[RunSet]] = defaultdict(list)
     for rs in sets:
         by_cell[rs.cc.key].append(rs)

@@ -126,7 +126,7 @@ def cmd_create(args) -> int:
     writable_run_dir(c)
     storage = open_campaign_storage(c)  # fail fast on an unreachable database
     files = ensure_data(c)
-    _print_notes(check_data(c))
+    _print_notes(check_data(c, record=True))
     products.resolve(c)  # CATHODE templates, background flows, parsed events: built once
     studies = create_studies(c, storage)
     print(f"campaign {c.name}: {len(studies)} studies in {c.storage} (run dir {c.run_dir})")
@@ -265,7 +265,7 @@ def cmd_worker(args) -> int:
     storage = _worker_storage(c, args)
     ensure_data(c)
     # a file replaced after `hpo create` stops the worker here, not in trials
-    check_data(c, cached=True)
+    check_data(c, cached=True, record=True)
     # templates and background flows before the first trial (each built once, by one worker)
     products.resolve(c, worker_id=worker_id)
     ensure_studies(c, storage)

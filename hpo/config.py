@@ -20,7 +20,10 @@ density methods ANODE, R-ANODE and BackgroundFlow, which give one cell per
 signal amount and feature set with mode ``"density"``. The unsupervised
 detectors dSVDD, DROCC and DDD need ``data.source = "darkmachines"`` (and the
 LHCO methods the other sources); they give one cell per ``grid.backbones`` x
-``grid.channels`` entry, and their campaigns default to their own metrics
+``grid.channels`` entry, their baselines (IsolationForest, FlowDensity, the cuts MET,
+HT, NObjects and, on the synthetic set only, BkgDensity) one cell per channel in
+their mode ``"baseline"``. Without ``grid.classifiers`` a DarkMachines campaign runs
+all of those that apply; its campaigns default to their methods' own metrics
 (``val_loss`` and the truth oracles ``auc``, ``eps_s_1e-2`` ...).
 
 ``[campaign] seed`` is the default of ``data.seed`` and ``search.seed``.

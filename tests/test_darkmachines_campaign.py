@@ -194,6 +194,17 @@ def test_report_writes_the_challenge_csv_and_plots(finished):
         assert (report / f"{name}.pdf").exists()
     prov = json.loads((report / "challenge_full.csv.json").read_text())
     assert prov["campaign"] == "dm" and prov["statistics"] == "full"
+    # the signals the signal-agnostic limit misses are named as out of reach, the others not
+    signals = ("zprime", "monojet", "gluino", "chargino")
+    limit = {s: float(by[(s, "BkgDensity")]["AUC"]) for s in signals}
+    bulk = {s for s, value in limit.items() if value < 0.7}
+    assert bulk and set(prov["out_of_reach"]["all"]) == bulk
+    (line,) = [x for x in proc.stdout.splitlines() if "the signal-agnostic limit" in x]
+    for s in signals:
+        assert (f"{s} (AUC" in line) == (s in bulk), line
+    for s, value in prov["out_of_reach"]["all"].items():
+        assert f"{s} (AUC {value:.2f})" in line and value == pytest.approx(limit[s], abs=1e-3)
+    assert "out of reach of any detector that must not know the signal" in line
     assert "ExactLR_supervised" in proc.stdout and "Signal" in proc.stdout
 
 
@@ -225,9 +236,9 @@ n_runs = 1
 
 @pytest.fixture
 def files(tmp_path):
-    """A user's background file (300 events) and one signal file (60 events)."""
+    """A user's background file (1000 events) and one signal file (60 events)."""
     model, rng = DMSyntheticModel(), np.random.default_rng(3)
-    write_events(tmp_path / "bkg.csv", model.sample_background(300, rng))
+    write_events(tmp_path / "bkg.csv", model.sample_background(1000, rng))
     write_events(tmp_path / "monojet.csv", model.sample("monojet", 60, rng))
     return tmp_path
 
@@ -303,7 +314,7 @@ def test_skipped_lines_are_counted_and_shown(files):
     notes = [line for line in proc.stdout.splitlines() if line.startswith("note: ")]
     assert f"note: {files / 'bkg.csv'}: 1 malformed line(s) skipped" in notes[-2]
     assert f"note: {files / 'monojet.csv'}: 1 malformed line(s) skipped" in notes[-1]
-    # 150 test background events: eps_S at 1e-4 is unmeasurable, and said so
+    # 500 test background events: eps_S at 1e-4 is unmeasurable, and said so
     assert any("eps_S at eps_B = 0.0001 needs >= 10000" in n for n in notes)
 
 

@@ -54,11 +54,13 @@ __all__ = [
     "DMDataSpec",
     "DMSets",
     "ROC_GRID",
+    "background_events",
     "build_cache",
     "channel_cuts",
     "exact_limits",
     "load_sets",
     "read_file",
+    "split_sizes",
 ]
 
 log = logging.getLogger(__name__)
@@ -308,12 +310,23 @@ class DMSets:
         return self.test.weight.astype(np.float64) if self.info["weights"] == "used" else None
 
 
+def split_sizes(n: int, test_fraction: float) -> tuple[int, int]:
+    """(training pool, test) sizes of ``n`` background events."""
+    n_test = int(round(test_fraction * n))
+    return n - n_test, n_test
+
+
 def _split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted (pool, test) indices: a seeded share ``test_fraction`` of ``n`` held out."""
     rng = np.random.default_rng(np.random.SeedSequence([0xD4, int(seed)]))
     perm = rng.permutation(n)
-    n_test = int(round(test_fraction * n))
+    _, n_test = split_sizes(n, test_fraction)
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def background_events(spec: DMDataSpec) -> ObjectEvents:
+    """The background events of the spec's channel (through the events cache, if any)."""
+    return _events(spec, spec.background_file)
 
 
 @functools.lru_cache(maxsize=8)
