@@ -294,24 +294,53 @@ def _csv_rows(
     return free, labelled
 
 
-def _plot_roc(campaign: Campaign, cell_sets: list[RunSet], folder: Path, plt) -> list[Path]:
+def _median_curve(rs: RunSet, k: int) -> np.ndarray:
+    """(median, q16, q84) of signal ``k``'s ROC curve over the run set's runs."""
+    curves = np.array([_curve(s, rs.test_signal, k, rs.weights) for s in rs.scores])
+    with np.errstate(all="ignore"):
+        return np.nanpercentile(curves, [50, 16, 84], axis=0)
+
+
+def _headlines(sets: list[RunSet]) -> dict[str, dict[str, RunSet]]:
+    """Channel -> cell key -> the run set standing for the cell: a label-free source, the
+    ensemble, else the defaults, else its objective; full statistics before half."""
+    out: dict[str, dict[str, tuple[tuple, RunSet]]] = defaultdict(dict)
+    for rs in sets:
+        if rs.uses_labels:
+            continue
+        stat_rank = (
+            ("full", "half").index(rs.statistics) if rs.statistics in ("full", "half") else 2
+        )
+        order = (*_HEADLINE_SOURCES, rs.cc.objective)
+        rank = (order.index(rs.source) if rs.source in order else len(order), stat_rank)
+        current = out[rs.cc.point.channel].get(rs.cc.key)
+        if current is None or rank < current[0]:
+            out[rs.cc.point.channel][rs.cc.key] = (rank, rs)
+    return {ch: {key: rs for key, (_, rs) in cells.items()} for ch, cells in out.items()}
+
+
+def _plot_roc(
+    campaign: Campaign, cell_sets: list[RunSet], baselines: list[RunSet], folder: Path, plt
+) -> list[Path]:
+    """One cell's ROC curves per signal, beside the channel's baselines and references."""
     from objectives.darkmachines.cells import ROC_GRID
     from objectives.unsupervised.metrics import CHALLENGE_EFFICIENCIES
 
     cc = cell_sets[0].cc
     signals = cell_sets[0].signals
     refs = references(campaign, cc.point.channel, cell_sets[0].statistics)
+    beside = [rs for rs in baselines if rs.cc.key != cc.key]
     fig, axes = plt.subplots(1, len(signals), figsize=(4.2 * len(signals), 3.8), squeeze=False)
     for k, (ax, name) in enumerate(zip(axes[0], signals, strict=True)):
         for rs in cell_sets:
-            curves = np.array([_curve(s, rs.test_signal, k, rs.weights) for s in rs.scores])
-            with np.errstate(all="ignore"):
-                med = np.nanmedian(curves, axis=0)
-            ax.plot(med, ROC_GRID, label=f"hp {rs.source}, {rs.statistics}")
-            if len(curves) > 1:
-                lo, hi = np.nanpercentile(curves, [16, 84], axis=0)
+            med, lo, hi = _median_curve(rs, k)
+            labels = " (picked with signal labels)" if rs.uses_labels else ""
+            ax.plot(med, ROC_GRID, label=f"hp {rs.source}{labels}, {rs.statistics}")
+            if len(rs.scores) > 1:
                 ax.fill_betweenx(ROC_GRID, lo, hi, alpha=0.15)
-        for ref in refs:  # the baselines and limits beside the detector
+        for rs in beside:  # the baseline cells of the channel
+            ax.plot(_median_curve(rs, k)[0], ROC_GRID, ":", lw=1, label=rs.model)
+        for ref in refs:  # the baselines the grid lacks, and the exact scores
             if name in ref.curves:
                 style = "k--" if ref.uses_labels else ":"
                 ax.plot(ref.curves[name], ROC_GRID, style, lw=1, label=ref.label)
@@ -338,20 +367,8 @@ def _plot_eps_s(campaign: Campaign, sets: list[RunSet], folder: Path, plt) -> li
     from objectives.unsupervised.metrics import CHALLENGE_EFFICIENCIES, efficiency_label
 
     paths = []
-    by_channel: dict[str, dict[str, tuple[tuple, RunSet]]] = defaultdict(dict)
-    for rs in sets:
-        if rs.uses_labels:
-            continue
-        stat_rank = (
-            ("full", "half").index(rs.statistics) if rs.statistics in ("full", "half") else 2
-        )
-        order = (*_HEADLINE_SOURCES, rs.cc.objective)
-        rank = (order.index(rs.source) if rs.source in order else len(order), stat_rank)
-        current = by_channel[rs.cc.point.channel].get(rs.cc.key)
-        if current is None or rank < current[0]:
-            by_channel[rs.cc.point.channel][rs.cc.key] = (rank, rs)
-    for channel, cells in by_channel.items():
-        chosen = [rs for _, rs in cells.values()]
+    for channel, cells in _headlines(sets).items():
+        chosen = list(cells.values())
         signals = chosen[0].signals
         refs = references(campaign, channel, chosen[0].statistics)
         bulk = out_of_reach(campaign, channel)
@@ -429,8 +446,15 @@ def challenge_outputs(campaign: Campaign, folder: Path, plt) -> tuple[list[Path]
     by_cell: dict[str, list[RunSet]] = defaultdict(list)
     for rs in sets:
         by_cell[rs.cc.key].append(rs)
+    from objectives.unsupervised.baselines import BASELINE_MODE
+
+    headlines = _headlines(sets)
     for cell_sets in by_cell.values():
-        files += _plot_roc(campaign, cell_sets, folder, plt)
+        channel = cell_sets[0].cc.point.channel
+        baselines = [
+            rs for rs in headlines.get(channel, {}).values() if rs.cc.point.mode == BASELINE_MODE
+        ]
+        files += _plot_roc(campaign, cell_sets, baselines, folder, plt)
     files += _plot_eps_s(campaign, sets, folder, plt)
     return files, "\n\n".join(tables)
 
