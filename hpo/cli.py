@@ -65,6 +65,7 @@ def _campaign(args):
 
 # ----------------------------------------------------------------------------- handlers
 def cmd_validate(args) -> int:
+    from hpo.cells import campaign_cells
     from hpo.config import writable_run_dir
     from hpo.data import data_files
     from hpo.preflight import check_data
@@ -75,6 +76,12 @@ def cmd_validate(args) -> int:
     _print_notes(check_data(c, files_exist=all(p.is_file() for p in data_files(c))))
     _warn_shared_journal(c)
     print(f"{c.path}: valid; {_what_runs(c)}, storage {redact(c.storage)}, run_dir {c.run_dir}")
+    once = [cc.key for cc in campaign_cells(c) if not cc.searched]
+    if once:
+        print(
+            f"{len(once)} cell(s) without hyperparameters to search, evaluated once by "
+            f"hpo final: {', '.join(once)}"
+        )
     if c.bumphunt is not None:
         from hpo.bumphunt import task_units, tasks
 
@@ -132,7 +139,7 @@ def cmd_create(args) -> int:
     storage = open_campaign_storage(c)  # fail fast on an unreachable database
     files = ensure_data(c)
     safe_point()  # a stop signal ends `create` between its steps (and in flow epochs)
-    _print_notes(check_data(c))
+    _print_notes(check_data(c, record=True))
     products.resolve(c)  # CATHODE templates, background flows, parsed events: built once
     safe_point()
     studies = create_studies(c, storage)
@@ -265,7 +272,7 @@ def cmd_worker(args) -> int:
     storage = _worker_storage(c, args)
     ensure_data(c)
     # a file replaced after `hpo create` stops the worker here, not in trials
-    check_data(c, cached=True)
+    check_data(c, cached=True, record=True)
     # templates and background flows before the first trial (each built once, by one worker)
     products.resolve(c, worker_id=worker_id)
     ensure_studies(c, storage)
@@ -276,7 +283,7 @@ def cmd_worker(args) -> int:
             if name not in known:
                 raise UsageError(f"--cell {name}: no such cell in {c.path}")
         cells = [cc for cc in cells if cc.key in args.cell or cc.study_name in args.cell]
-    targets = {cc.study_name: c.search.n_trials for cc in cells}
+    targets = {cc.study_name: cc.target_trials for cc in cells}
     preload(storage, targets)
 
     def sampler_factory(study_name: str):
