@@ -113,6 +113,7 @@ def cmd_create(args) -> int:
     from hpo.data import ensure_data
     from hpo.preflight import check_data
     from hpo.studies import create_studies, open_campaign_storage
+    from storage.addresses import redact
 
     c = _campaign(args)
     check_data(c, files_exist=False)  # the user's files, or the generator's capacity
@@ -122,7 +123,7 @@ def cmd_create(args) -> int:
     _print_notes(check_data(c))
     products.resolve(c)  # CATHODE templates, background flows, parsed events: built once
     studies = create_studies(c, storage)
-    print(f"campaign {c.name}: {len(studies)} studies in {c.storage} (run dir {c.run_dir})")
+    print(f"campaign {c.name}: {len(studies)} studies in {redact(c.storage)} (run dir {c.run_dir})")
     print("data: " + "\n      ".join(str(f) for f in files))
     for cc in campaign_cells(c):
         print(f"  {cc.study_name}")
@@ -511,12 +512,12 @@ def cmd_dashboard(args) -> int:
 
 def cmd_repair(args) -> int:
     from hpo.errors import UsageError
-    from storage.addresses import JOURNAL_SCHEME, parse_journal_path, scheme
+    from storage.addresses import JOURNAL_SCHEME, parse_journal_path, redact, scheme
     from storage.journal import rewrite_journal
 
     c = _campaign(args)
     if scheme(c.storage) != JOURNAL_SCHEME:
-        raise UsageError(f"hpo repair rewrites journal files; {c.name} uses {c.storage}")
+        raise UsageError(f"hpo repair rewrites journal files; {c.name} uses {redact(c.storage)}")
     path = parse_journal_path(c.storage, run_dir=c.run_dir)
     if not path.is_file():
         raise UsageError(f"{path}: no journal (the campaign was never created)")

@@ -60,7 +60,7 @@ from objectives.devices import DEVICES
 from objectives.regions import DEFAULT_REGION, Region
 from objectives.registry import DIRECTIONS, MODES, get_method, method_names
 from objectives.unsupervised.params import BACKBONES
-from storage.addresses import GRPC_SCHEME, POSTGRES_SCHEME, check_url
+from storage.addresses import GRPC_SCHEME, POSTGRES_SCHEME, check_url, redact
 from storage.errors import StorageError
 from workers.slurm import TIME_RULE, valid_time
 
@@ -564,6 +564,11 @@ class Campaign:
 
 
 # ----------------------------------------------------------------------------- loading
+def _shown(value: Any) -> str:
+    """A field's value for a message, redacted (a URL field may hold a password)."""
+    return repr(redact(value)) if isinstance(value, str) else redact(repr(value))
+
+
 def _fail(source: str, dotted: str, message: str) -> ConfigError:
     return ConfigError(f"{source}: {dotted}: {message}")
 
@@ -589,7 +594,7 @@ def _section(raw: dict, name: str, source: str, campaign_seed: int = 0) -> dict[
             continue
         value = table[key]
         if not check(value):
-            raise _fail(source, f"{name}.{key}", f"must be {expected}, got {value!r}")
+            raise _fail(source, f"{name}.{key}", f"must be {expected}, got {_shown(value)}")
         out[key] = value
     return out
 

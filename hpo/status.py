@@ -25,12 +25,13 @@ def campaign_status(campaign: Campaign) -> str:
     """A plain-text status of the campaign."""
     from hpo.launch import recorded_jobs
     from hpo.studies import open_created_storage, progress
+    from storage.addresses import redact
 
     warning = _journal_warning(campaign)  # before opening: opening cuts a torn tail
     rows = progress(campaign, open_created_storage(campaign))
     name_w = max([len(r.study_name) for r in rows] + [5])
     out = [
-        f"campaign {campaign.name}  storage {campaign.storage}  run dir {campaign.run_dir}",
+        f"campaign {campaign.name}  storage {redact(campaign.storage)}  run dir {campaign.run_dir}",
         *warning,
         "",
         f"{'study':<{name_w}}  complete  pruned  running  waiting  failed  best so far",

@@ -48,10 +48,10 @@ def open_created_storage(campaign: Campaign):
     whole list of studies: a database may hold many campaigns.
     """
     from hpo.errors import UsageError
-    from storage.addresses import JOURNAL_SCHEME, parse_journal_path, scheme
+    from storage.addresses import JOURNAL_SCHEME, parse_journal_path, redact, scheme
 
     missing = UsageError(
-        f"campaign {campaign.name} has no studies yet in {campaign.storage}: "
+        f"campaign {campaign.name} has no studies yet in {redact(campaign.storage)}: "
         f"run `hpo create {campaign.path}` first"
     )
     if scheme(campaign.storage) == JOURNAL_SCHEME:

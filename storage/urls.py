@@ -58,7 +58,7 @@ def _open_journal(url: str, run_dir: Path | None, campaign: str | None):
         return open_journal_storage(path, campaign=campaign)
     except OSError as exc:
         raise StorageError(
-            f"storage URL {url!r}: cannot open journal file {path}: {exc.strerror or exc}"
+            f"storage URL {redact(url)!r}: cannot open journal file {path}: {exc.strerror or exc}"
         ) from exc
 
 
