@@ -32,12 +32,13 @@ LHCO methods the other sources); they give one cell per ``grid.backbones`` x
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ __all__ = [
     "SearchConfig",
     "SlurmConfig",
     "load_campaign",
+    "run_dir_undone_on_error",
+    "writable_run_dir",
 ]
 
 from hpo.pruners import PRUNERS, resolve_pruner
@@ -309,6 +312,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "python": (_NONEMPTY, None),
         "proxy": (_PROXY, "none"),
         "proxy_time": (_rule(lambda v: v == "" or _SLURM_TIME[0](v), "'' or " + TIME_RULE), ""),
+        "proxy_tls_cert": (_STR, ""),
+        "proxy_tls_key": (_STR, ""),
+        "proxy_tls_ca": (_STR, ""),
     },
     "bumphunt": {
         "folds": (_int_at_least(2, 20), 5),
@@ -452,6 +458,11 @@ class SlurmConfig:
     proxy: str = "none"
     #: time limit of the proxy job ("": the worker time x the array's waves)
     proxy_time: str = ""
+    #: the proxy job's TLS certificate and key (PEM; "": plain gRPC, token still required)
+    proxy_tls_cert: str = ""
+    proxy_tls_key: str = ""
+    #: the CA workers verify the proxy's certificate with ("": proxy_tls_cert, self-signed)
+    proxy_tls_ca: str = ""
 
 
 @dataclass(frozen=True)
@@ -783,6 +794,28 @@ def _bumphunt(b: dict, sec: dict, base: Path, source: str) -> BumpHuntConfig:
     )
 
 
+def _check_proxy_tls(slurm: dict, base: Path, source: str) -> None:
+    """The proxy's TLS files: with a proxy, existing, cert and key together (resolved)."""
+    given = [k for k in ("proxy_tls_cert", "proxy_tls_key", "proxy_tls_ca") if slurm[k]]
+    if given and slurm["proxy"] == "none":
+        raise _fail(source, f"slurm.{given[0]}", "needs slurm.proxy ('job' or 'grpc://...')")
+    if bool(slurm["proxy_tls_cert"]) != bool(slurm["proxy_tls_key"]):
+        missing = "proxy_tls_key" if slurm["proxy_tls_cert"] else "proxy_tls_cert"
+        raise _fail(source, f"slurm.{missing}", "is required with the other (the proxy's TLS)")
+    if slurm["proxy_tls_cert"] and slurm["proxy"] != "job":
+        raise _fail(
+            source,
+            "slurm.proxy_tls_cert",
+            "only for proxy = 'job' (a proxy you run takes --tls-cert/--tls-key; give its "
+            "CA as slurm.proxy_tls_ca)",
+        )
+    for key in given:
+        path = _resolve(base, slurm[key])
+        if not path.is_file():
+            raise _fail(source, f"slurm.{key}", f"{path}: no such file")
+        slurm[key] = str(path)
+
+
 def _check_run_dir(run_dir: Path, source: str) -> None:
     """The run directory is a directory or can become one (nothing on its path is a file)."""
     existing = run_dir
@@ -816,6 +849,29 @@ def writable_run_dir(campaign: Campaign, *, create: bool = True) -> Path:
             f"{campaign.run_dir} is not a writable directory ({exc.strerror or exc})",
         ) from None
     return campaign.run_dir
+
+
+@contextlib.contextmanager
+def run_dir_undone_on_error(campaign: Campaign) -> Iterator[None]:
+    """Inside, a run directory that did not exist before is removed again, with the empty
+    folders made in it and above it, when the block fails (a ``create`` that fails at the
+    storage leaves no empty run_dir). A folder that holds a file is kept."""
+    made = []
+    folder = campaign.run_dir
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
+    try:
+        yield
+    except BaseException:
+        if made:
+            for root, _, _ in sorted(os.walk(made[0]), key=lambda w: -len(w[0])):
+                with contextlib.suppress(OSError):
+                    os.rmdir(root)  # empty folders only
+            for parent in made[1:]:
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
+        raise
 
 
 def load_campaign(path: str | Path) -> Campaign:
@@ -872,6 +928,7 @@ def load_campaign(path: str | Path) -> Campaign:
             f"'job' proxies a PostgreSQL storage, campaign.storage is {kind!r} "
             "(a journal file cannot be proxied: optuna#6084; a 'grpc://' storage already is one)",
         )
+    _check_proxy_tls(sec["slurm"], base, source)
     if s["objective"] not in s["metrics"]:
         raise _fail(
             source,

@@ -217,15 +217,17 @@ def secret_parameters(url: str) -> list[str]:
     return [name for name in names if secret_name(name)]
 
 
-def _split(url: str) -> SplitResult:
-    """``urlsplit(url)`` (port read once); StorageError, URL redacted, for what it refuses."""
+def _split(url: str) -> tuple[SplitResult, int | None]:
+    """``(urlsplit(url), port)``, port None when it is not a number in 0-65535;
+    StorageError (URL redacted) for text that is not a URL (an unbalanced ``[``)."""
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError as exc:
-        what = "the port is not a number" if "port" in str(exc).lower() else "not a URL"
-        raise StorageError(f"storage URL {redact(url)!r}: {what}") from None
-    return parts
+    except ValueError:
+        raise StorageError(f"storage URL {redact(url)!r}: not a URL ({EXPECTED})") from None
+    try:
+        return parts, parts.port
+    except ValueError:
+        return parts, None
 
 
 def _has_password(url: str) -> bool:
@@ -263,7 +265,9 @@ def check_postgres_url(url: str) -> None:
             "remove it from the URL; put it in a connection service file "
             "(~/.pg_service.conf, mode 600) and add '?service=NAME' to the URL"
         )
-    parts = _split(url)
+    parts, port = _split(url)
+    if port is None and parts.netloc.rpartition("@")[2].rpartition("]")[2].count(":"):
+        raise StorageError(f"storage URL {redact(url)!r}: the port is not a number in 0-65535")
     if not parts.hostname or not parts.path.strip("/"):
         raise StorageError(
             f"storage URL {redact(url)!r}: expected "
@@ -290,10 +294,9 @@ def grpc_address(url: str) -> tuple[str, int]:
             f"storage URL {redact(url)!r}: a proxy URL has no user or password (the "
             f"database credentials stay with the proxy, its token is in a file); {expected}"
         )
-    parts = _split(url)
+    parts, port = _split(url)
     if parts.path.strip("/") or parts.query or parts.fragment or "?" in url or "#" in url:
         raise StorageError(f"storage URL {redact(url)!r}: no path or query allowed; {expected}")
-    port = parts.port
     if not parts.hostname or port is None or not 1 <= port <= 65535:
         raise StorageError(
             f"storage URL {redact(url)!r}: host and port (1-65535) required; {expected}"
