@@ -346,6 +346,9 @@ def make_report(campaign: Campaign) -> Report:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from hpo.studies import open_created_storage
+
+    open_created_storage(campaign)  # never created: said so, and nothing made on disk
     folder = campaign.run_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
     summaries = _summaries(campaign)
