@@ -150,7 +150,7 @@ def start_proxy(
     with one cell per run: (process, proxy URL, token file, the cells' study names)."""
     from hpo.cells import campaign_cells
     from hpo.config import load_campaign
-    from hpo.launch import token_file
+    from hpo.proxy_access import token_file
 
     toml = tmp / "proxy.toml"
     signals = ", ".join(str(100 * (i + 1)) for i in range(runs))

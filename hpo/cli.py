@@ -216,8 +216,8 @@ def _worker_storage(campaign, args):
     """The campaign's storage, or the proxy of ``--proxy`` / ``--proxy-file`` once it answers
     (with the token of ``--token-file``, TLS verified with ``--tls-ca``; both default to
     the campaign's)."""
-    from hpo.launch import tls_ca, token_file
     from hpo.proxy import connect
+    from hpo.proxy_access import tls_ca, token_file
     from hpo.studies import open_campaign_storage
 
     if not (args.proxy or args.proxy_file):

@@ -49,8 +49,6 @@ __all__ = [
     "render_chain",
     "resubmit_bumphunt",
     "resume",
-    "tls_ca",
-    "token_file",
 ]
 
 
@@ -72,18 +70,6 @@ def jobs_file(campaign: Campaign) -> Path:
 def address_file(campaign: Campaign) -> Path:
     """Where the storage proxy job (``hpo proxy``) writes its address for the workers."""
     return campaign.run_dir / "slurm" / "proxy.json"
-
-
-def token_file(campaign: Campaign) -> Path:
-    """The campaign's proxy token (owner-only): ``<run_dir>/slurm/proxy.token``."""
-    return campaign.run_dir / "slurm" / "proxy.token"
-
-
-def tls_ca(campaign: Campaign) -> Path | None:
-    """What workers verify the proxy's certificate with (None: the proxy serves no TLS)."""
-    s = campaign.slurm
-    ca = s.proxy_tls_ca or s.proxy_tls_cert
-    return Path(ca) if ca else None
 
 
 def _proxy_time(campaign: Campaign) -> str:
@@ -137,6 +123,8 @@ def _hpo(campaign: Campaign, *args: str) -> list[str]:
 
 def _worker_args(campaign: Campaign) -> list[str]:
     """``worker``, with where the proxy is, its token file and the CA of its TLS."""
+    from hpo.proxy_access import tls_ca, token_file
+
     proxy = campaign.slurm.proxy
     if proxy == "none":
         return ["worker"]
@@ -148,6 +136,8 @@ def _worker_args(campaign: Campaign) -> list[str]:
 
 def _proxy_args(campaign: Campaign) -> list[str]:
     """The proxy job: every interface (the workers run on other nodes), the token, TLS."""
+    from hpo.proxy_access import token_file
+
     s = campaign.slurm
     args = ["proxy", "--host", "0.0.0.0", "--expose", "--address-file", str(address_file(campaign))]
     args += ["--token-file", str(token_file(campaign))]
@@ -224,6 +214,7 @@ def _prepare(campaign: Campaign) -> None:
     from hpo.config import run_dir_undone_on_error
     from hpo.data import ensure_data
     from hpo.preflight import check_data
+    from hpo.proxy_access import token_file
     from hpo.studies import create_studies, open_campaign_storage
     from storage.proxy_auth import ensure_token
 

@@ -11,8 +11,8 @@ With ``[slurm] proxy = "grpc://host:port"`` the tasks connect to a proxy the use
 (``hpo proxy campaign.toml --host 0.0.0.0 --expose --port 13000`` on a machine that reaches
 the database). Either way the database password stays where the proxy runs.
 
-Who gets in: only a client holding the campaign's token (``hpo.launch.token_file``, written
-owner-only by ``hpo launch`` or the first ``hpo proxy``; workers read it from there), and
+Who gets in: only a client holding the campaign's token (``hpo.proxy_access.token_file``,
+written owner-only by ``hpo launch`` or the first ``hpo proxy``; workers read it from there), and
 only for the campaign's own studies. A host other than loopback needs ``expose``; with
 ``[slurm] proxy_tls_cert`` / ``proxy_tls_key`` (or ``--tls-cert`` / ``--tls-key``) the
 proxy serves TLS and workers verify its certificate against ``proxy_tls_ca``.
@@ -116,12 +116,12 @@ def serve(
     once it listens and removes the file when it stops. Workers reach it at ``advertise``
     (default: ``host``, or this machine's host name when ``host`` is a wildcard such as
     0.0.0.0). Serves only clients with the token in ``token`` (default
-    ``hpo.launch.token_file``, written first if missing), only the campaign's studies, over TLS
-    with ``tls`` = (certificate, key). A non-loopback ``host`` needs ``expose``. Logs one
-    line of counters every ``poll`` seconds.
+    ``hpo.proxy_access.token_file``, written first if missing), only the campaign's
+    studies, over TLS with ``tls`` = (certificate, key). A non-loopback ``host`` needs
+    ``expose``. Logs one line of counters every ``poll`` seconds.
     """
     from hpo.cells import campaign_cells
-    from hpo.launch import token_file
+    from hpo.proxy_access import token_file
     from objectives.files import atomic_write_json
     from storage.addresses import redact
     from storage.proxy import APPLICATION_NAME, DEFAULT_THREADS, read_address, start_proxy
@@ -220,7 +220,8 @@ def serve(
 
 def proxy_status(campaign: Campaign) -> list[str]:
     """``hpo status`` lines: the proxy's address and whether it answers."""
-    from hpo.launch import address_file, tls_ca, token_file
+    from hpo.launch import address_file
+    from hpo.proxy_access import tls_ca, token_file
     from storage.errors import StorageError
     from storage.proxy import probe, read_address
 

@@ -33,10 +33,18 @@ def direction(metric: str) -> str:
 
 
 def open_campaign_storage(campaign: Campaign):
-    """The campaign's Optuna storage (journal file by default); creates an absent journal."""
+    """The campaign's Optuna storage (journal file by default); creates an absent journal.
+    A ``grpc://`` storage is reached with the campaign's proxy token (and TLS CA)."""
+    from hpo.proxy_access import tls_ca, token_file
     from storage.urls import open_storage
 
-    return open_storage(campaign.storage, run_dir=campaign.run_dir, campaign=str(campaign.path))
+    return open_storage(
+        campaign.storage,
+        run_dir=campaign.run_dir,
+        campaign=str(campaign.path),
+        token_file=token_file(campaign),
+        tls_ca=tls_ca(campaign),
+    )
 
 
 def open_created_storage(campaign: Campaign):

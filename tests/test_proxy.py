@@ -180,7 +180,7 @@ def test_many_workers_fill_a_study_exactly_on_two_connections(postgres_url, tmp_
 def _token(toml: Path) -> Path:
     """The campaign's proxy token file (``hpo proxy`` writes it when missing)."""
     from hpo.config import load_campaign
-    from hpo.launch import token_file
+    from hpo.proxy_access import token_file
 
     return token_file(load_campaign(toml))
 

@@ -262,7 +262,7 @@ def test_hpo_status_is_not_fooled_by_a_foreign_client(postgres_url, tmp_path) ->
     from _chain_fixture import write_campaign
 
     from hpo.config import load_campaign
-    from hpo.launch import token_file
+    from hpo.proxy_access import token_file
     from hpo.studies import create_studies
 
     toml = write_campaign(tmp_path, "sec", postgres_url, n_trials=10, metrics=["argos"])
@@ -308,6 +308,12 @@ def test_hpo_status_is_not_fooled_by_a_foreign_client(postgres_url, tmp_path) ->
         assert status.returncode == 0, status.stderr
         assert " 10/10 " in status.stdout and "11/10" not in status.stdout, status.stdout
         assert len(other.trials) == 1
+        # the campaign with the proxy as its storage: reached with the campaign's token
+        via = toml.with_name("via-proxy.toml")
+        via.write_text(toml.read_text().replace(postgres_url, url))
+        status = hpo("status", str(via))
+        assert status.returncode == 0, status.stderr
+        assert f"storage {url}" in status.stdout and " 10/10 " in status.stdout, status.stdout
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -370,7 +376,8 @@ def test_launch_writes_one_owner_only_token_per_campaign(postgres_url, tmp_path,
 
     import workers.slurm
     from hpo.config import load_campaign
-    from hpo.launch import launch, token_file
+    from hpo.launch import launch
+    from hpo.proxy_access import token_file
 
     monkeypatch.setattr(workers.slurm, "submit", lambda path, **_: str(abs(hash(path)) % 10**6))
     toml = write_campaign(tmp_path, "tok", postgres_url, n_trials=2, slurm_more='proxy = "job"')
