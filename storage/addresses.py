@@ -79,16 +79,13 @@ def _cut(url: str) -> tuple[str, str | None, str]:
 
     The user-info runs to the *last* ``@`` after ``scheme://`` (or from the start when
     there is no ``//``: ``u:PW@host``), so a password holding ``/ ? # @ :`` is inside
-    it whole (an ``@`` in a query value makes more of the text user-info: hidden too,
-    never less). ``journal:///abs/path`` has none (a home folder may hold an ``@``).
-    ``None`` when there is no ``@``.
+    it whole (an ``@`` in a query value or a file name makes more of the text user-info:
+    hidden too, never less). ``None`` when there is no ``@``.
     """
     match = _SCHEME_RE.match(url)
     start = 0
     if match and url[match.end() :].startswith("//"):
         start = match.end() + 2
-        if match.group(1).lower() == JOURNAL_SCHEME and url[start : start + 1] == "/":
-            return url, None, ""
     at = url.rfind("@", start)
     if at < 0:
         return url[:start], None, url[start:]
