@@ -209,9 +209,10 @@ def parse_journal_path(url: str, *, run_dir: Path | None = None) -> Path:
 def secret_parameters(url: str) -> list[str]:
     """Names of the parameters of ``url`` (query or fragment) that hold a secret."""
     _, userinfo, rest = _cut(url)
-    text = rest if userinfo is not None else url
-    names = [p.partition("=")[0] for p in re.split(r"[?&;#]", text)[1:] if "=" in p]
-    return [name for name in names if secret_name(name)]
+    names = []
+    for text in (url, rest) if userinfo is not None else (url,):  # both readings
+        names += [p.partition("=")[0] for p in re.split(r"[?&;#]", text)[1:] if "=" in p]
+    return list(dict.fromkeys(name for name in names if secret_name(name)))
 
 
 def _split(url: str) -> tuple[SplitResult, int | None]:
