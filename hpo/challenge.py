@@ -27,7 +27,7 @@ import numpy as np
 
 from hpo.cells import ENSEMBLE, CampaignCell, campaign_cells
 from hpo.config import Campaign
-from hpo.plots import save_figure
+from hpo.plots import save_figure, subplots
 
 __all__ = ["RunSet", "challenge_outputs", "run_sets"]
 
@@ -157,7 +157,7 @@ def _plot_roc(campaign: Campaign, cell_sets: list[RunSet], folder: Path, plt) ->
     cc = cell_sets[0].cc
     signals = cell_sets[0].signals
     limits = dm_limits(campaign, cc.point.channel) or {}
-    fig, axes = plt.subplots(1, len(signals), figsize=(4.2 * len(signals), 3.8), squeeze=False)
+    fig, axes = subplots(plt, 1, len(signals))
     for k, (ax, name) in enumerate(zip(axes[0], signals, strict=True)):
         for rs in cell_sets:
             bkg, sig = rs.test_signal < 0, rs.test_signal == k
@@ -176,12 +176,10 @@ def _plot_roc(campaign: Campaign, cell_sets: list[RunSet], folder: Path, plt) ->
         ax.set_yscale("log")
         ax.set_ylim(1e-5, 1)
         ax.set_xlim(0, 1)
-        ax.set_xlabel(f"signal efficiency ({name})")
+        ax.set_xlabel(rf"signal efficiency $\epsilon_S$ ({name})")
         if k == 0:
-            ax.set_ylabel("background efficiency")
-            ax.legend(fontsize=6)
-    fig.suptitle(cc.key, fontsize=9)
-    fig.tight_layout()
+            ax.set_ylabel(r"background efficiency $\epsilon_B$")
+            ax.legend(title=cc.key)
     paths = save_figure(fig, folder, f"roc_{cc.key}")
     plt.close(fig)
     return paths
@@ -208,7 +206,7 @@ def _plot_eps_s(campaign: Campaign, sets: list[RunSet], folder: Path, plt) -> li
         signals = chosen[0].signals
         limits = dm_limits(campaign, channel) or {}
         effs = CHALLENGE_EFFICIENCIES
-        fig, axes = plt.subplots(1, len(effs), figsize=(4.5 * len(effs), 3.8), squeeze=False)
+        fig, axes = subplots(plt, 1, len(effs))
         x = np.arange(len(signals))
         width = 0.8 / max(len(chosen), 1)
         for i, rs in enumerate(chosen):
@@ -233,12 +231,12 @@ def _plot_eps_s(campaign: Campaign, sets: list[RunSet], folder: Path, plt) -> li
                     x, [limits[n][key] for n in signals], marker="_", s=300, c="k", label="exact LR"
                 )
             ax.axhline(eps, color="grey", lw=0.6, ls=":")  # random guessing
-            ax.set_xticks(x, signals, rotation=30, fontsize=7)
+            ax.set_xticks(x, signals, rotation=30, ha="right")
+            ax.set_xlim(-0.5, len(signals) - 0.5)
+            ax.tick_params(axis="x", which="minor", bottom=False, top=False)
             ax.set_yscale("log")
-            ax.set_ylabel(f"signal efficiency at eps_B = {efficiency_label(eps)}")
-        axes[0][0].legend(fontsize=6)
-        fig.suptitle(f"channel {channel}", fontsize=9)
-        fig.tight_layout()
+            ax.set_ylabel(rf"$\epsilon_S$ at $\epsilon_B$ = {efficiency_label(eps)}")
+        axes[0][0].legend(title=f"channel {channel}")
         paths += save_figure(fig, folder, f"eps_s_chan{channel}")
         plt.close(fig)
     return paths

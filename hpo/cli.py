@@ -75,21 +75,33 @@ def cmd_validate(args) -> int:
     writable_run_dir(c, create=False)
     _print_notes(check_data(c, files_exist=all(p.is_file() for p in data_files(c))))
     _warn_shared_journal(c)
-    print(
-        f"{c.path}: valid; {len(c.grid_points())} cells, {c.search.n_trials} trials each "
-        f"({c.search.sampler}, {c.search.repetitions} repetitions, pruner {c.search.pruner}), "
-        f"storage {redact(c.storage)}, run_dir {c.run_dir}"
-    )
+    print(f"{c.path}: valid; {_what_runs(c)}, storage {redact(c.storage)}, run_dir {c.run_dir}")
     if c.bumphunt is not None:
         from hpo.bumphunt import task_units, tasks
 
         n_tasks = len(tasks(c))
         n_units = sum(len(task_units(c, t)) for t in range(n_tasks))
+        sources = ", ".join(c.bumphunt.hp)
         print(
             f"bump hunt: {len(c.regions)} windows x {c.bumphunt.folds} folds = {n_tasks} tasks, "
-            f"{n_units} trainings in all ({n_units // n_tasks} per task)"
+            f"{n_units} trainings in all ({n_units // n_tasks} per task), "
+            f"hyperparameters: {sources}"
         )
     return 0
+
+
+def _what_runs(c) -> str:
+    """The cells and the search that really runs (a default-hp bump hunt needs none)."""
+    s = c.search
+    search = (
+        f"{s.n_trials} trials each ({s.sampler}, {s.repetitions} repetitions, pruner {s.pruner})"
+    )
+    if c.bumphunt is not None and set(c.bumphunt.hp) == {"default"}:
+        return (
+            f"{len(c.grid_points())} cells; the bump hunt (hpo bumphunt) trains default "
+            f"hyperparameters and runs no search; hpo run / pipeline / launch search {search}"
+        )
+    return f"{len(c.grid_points())} cells, {search}"
 
 
 def _warn_shared_journal(c) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 from hpo.cells import campaign_cells
 from hpo.challenge import challenge_outputs
 from hpo.config import Campaign
-from hpo.plots import save_figure
+from hpo.plots import pyplot, save_figure, subplots
 from hpo.products import limit as exact_limit
 from hpo.select import load_selections
 
@@ -109,8 +109,7 @@ def _plot_max_sic(summaries: list[dict], folder: Path, plt) -> list[Path]:
         )
     if not panels:
         return []
-    n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 4.2), squeeze=False)
+    fig, axes = subplots(plt, 1, len(panels))
     for ax, (key, lines) in zip(axes[0], sorted(panels.items()), strict=True):
         mode, rot, feats, stat = key
         for (clf, src), pts in sorted(lines.items()):
@@ -121,11 +120,10 @@ def _plot_max_sic(summaries: list[dict], folder: Path, plt) -> list[Path]:
             )
             if len(pts) > 1:
                 ax.fill_between(pts[:, 0], pts[:, 2], pts[:, 3], alpha=0.15)
-        ax.set_title(f"{mode}{' rotated' if rot else ''}, {feats}, {stat} statistics")
-        ax.set_xlabel("injected signal events N")
+        ax.set_xlabel("injected signal events $N$")
         ax.set_ylabel("max SIC (median, 16-84 %)")
         ax.axhline(1.0, color="grey", lw=0.8, ls=":")
-        ax.legend(fontsize=7)
+        ax.legend(title=f"{mode}{' rotated' if rot else ''}, {feats}, {stat} statistics")
     return save_figure(fig, folder, "max_sic_vs_signal")
 
 
@@ -160,8 +158,8 @@ def _plot_sic_curves(campaign: Campaign, folder: Path, plt) -> dict[str, list[Pa
         root = campaign.run_dir / "final" / cc.key
         if not root.exists():
             continue
-        fig, ax = plt.subplots(figsize=(5.5, 4.2))
-        drawn = False
+        fig, axes = subplots(plt)
+        ax, drawn = axes[0][0], False
         for src_dir in sorted(p for p in root.iterdir() if p.is_dir()):
             src = src_dir.name
             selection = src if src != "default" else cc.metrics[0]
@@ -186,10 +184,9 @@ def _plot_sic_curves(campaign: Campaign, folder: Path, plt) -> dict[str, list[Pa
                 lw=1,
                 label=f"exact likelihood ratio (max {limit['max_sic']:.1f})",
             )
-        ax.set_xlabel("signal efficiency")
-        ax.set_ylabel("SIC")
-        ax.set_title(cc.key, fontsize=9)
-        ax.legend(fontsize=7)
+        ax.set_xlabel(r"signal efficiency $\epsilon_S$")
+        ax.set_ylabel(r"SIC = $\epsilon_S\,/\,\epsilon_B^{1/2}$")
+        ax.legend(title=cc.key)
         by_cell[cc.study_name] = save_figure(fig, folder, f"sic_{cc.key}")
         plt.close(fig)
     return by_cell
@@ -218,13 +215,13 @@ def _plot_argos_vs_truth(campaign: Campaign, folder: Path, plt) -> list[Path]:
             points[cc.key] = (xs, ys)
     if not points:
         return []
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    fig, axes = subplots(plt)
+    ax = axes[0][0]
     for key, (xs, ys) in points.items():
-        ax.scatter(xs, ys, s=12, label=key, alpha=0.7)
+        ax.scatter(xs, ys, s=24, label=key, alpha=0.7)
     ax.set_xlabel("ARGOS (label-free, held-out half)")
     ax.set_ylabel("true max SIC (test set)")
-    ax.set_title("every trial: ARGOS vs truth")
-    ax.legend(fontsize=6)
+    ax.legend(title="every trial: ARGOS vs truth")
     paths = save_figure(fig, folder, "argos_vs_truth")
     plt.close(fig)
     return paths
@@ -261,7 +258,8 @@ def _plot_selection(selections: list[dict], folder: Path, plt) -> dict[str, list
         panels[s["group"]["panel"]].append(s)
     by_study: dict[str, list[Path]] = {}
     for panel, groups in sorted(panels.items()):
-        fig, ax = plt.subplots(figsize=(6.5, 4.6))
+        fig, axes = subplots(plt, wide=1.3)
+        ax = axes[0][0]
         detectors: dict[str, list] = defaultdict(list)
         chosen: dict[str, list] = defaultdict(list)
         one_detector: list[tuple] = []  # ARGOS's one detector for every run
@@ -297,10 +295,9 @@ def _plot_selection(selections: list[dict], folder: Path, plt) -> dict[str, list
             ax.plot(
                 xs, ys, color="grey", ls="--", marker="_", ms=16, label="exact likelihood ratio"
             )
-        ax.set_title(f"detector selection, {panel}", fontsize=9)
-        ax.set_xlabel("injected signal events N")
+        ax.set_xlabel("injected signal events $N$")
         ax.set_ylabel("max SIC (median, 16-84 %)")
-        ax.legend(fontsize=6, ncol=2)
+        ax.legend(title=f"detector selection, {panel}", ncol=2)
         paths = save_figure(fig, folder, f"selection_{panel}")
         plt.close(fig)
         for s in groups:
@@ -341,29 +338,24 @@ def _digest(path: Path) -> str:
 
 def make_report(campaign: Campaign) -> Report:
     """Write every plot and return the terminal table."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from hpo.studies import open_created_storage
 
     open_created_storage(campaign)  # never created: said so, and nothing made on disk
     folder = campaign.run_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
     summaries = _summaries(campaign)
-    files = _plot_max_sic(summaries, folder, plt)
-    plt.close("all")
-    sic_plots = _plot_sic_curves(campaign, folder, plt)
-    files += [p for ps in sic_plots.values() for p in ps]
-    files += _plot_argos_vs_truth(campaign, folder, plt)
     selections = load_selections(campaign)
-    selection_plots = _plot_selection(selections, folder, plt)
-    files += sorted({p for ps in selection_plots.values() for p in ps})
-    plt.close("all")
-    dm_files, dm_table = challenge_outputs(campaign, folder, plt)
-    files += dm_files
-    plt.close("all")
+    with pyplot(campaign.report) as plt:
+        files = _plot_max_sic(summaries, folder, plt)
+        plt.close("all")
+        sic_plots = _plot_sic_curves(campaign, folder, plt)
+        files += [p for ps in sic_plots.values() for p in ps]
+        files += _plot_argos_vs_truth(campaign, folder, plt)
+        selection_plots = _plot_selection(selections, folder, plt)
+        files += sorted({p for ps in selection_plots.values() for p in ps})
+        plt.close("all")
+        dm_files, dm_table = challenge_outputs(campaign, folder, plt)
+        files += dm_files
     for plots, attr in ((sic_plots, "sic_plot_sha"), (selection_plots, "selection_plot_sha")):
         try:
             attach_plots(campaign, plots, attr)

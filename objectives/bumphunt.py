@@ -50,6 +50,7 @@ __all__ = [
     "delta_sys_of_runs",
     "exact_fold_scores",
     "measure_delta_sys",
+    "passes",
     "score_fold",
     "significance",
     "threshold",
@@ -120,12 +121,17 @@ class Counts:
         return self.eps_eff * self.n
 
 
-def _passing(scores: np.ndarray, cut: float, saturated: float | None) -> int:
+def passes(scores: np.ndarray, cut: float, saturated: float | None = SATURATED) -> np.ndarray:
+    """Which ``scores`` pass the cut: ``>= cut``, never NaN, never the ``saturated`` value."""
     s = np.asarray(scores, dtype=float)
     ok = s >= cut  # NaN never passes
     if saturated is not None:
         ok &= s != saturated
-    return int(np.count_nonzero(ok))
+    return ok
+
+
+def _passing(scores: np.ndarray, cut: float, saturated: float | None) -> int:
+    return int(np.count_nonzero(passes(scores, cut, saturated)))
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ __all__ = [
     "prepare",
     "random_rotation",
     "read_samples",
+    "training_events",
 ]
 
 log = logging.getLogger(__name__)
@@ -211,27 +212,39 @@ def cathode_template(
     return mjj[:want], xs[:want]
 
 
-def _template(mode: str, rd, data: DataSpec, n_data: int) -> np.ndarray:
+def _template(mode: str, rd, data: DataSpec, n_data: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(mjj, x)`` of the template of ``mode``."""
     if mode == "IAD":
         if rd.iad_template is None:
             raise DataError(rd.info.get("no_extra_background", "IAD needs data.extrabkg_file"))
-        return rd.iad_template.x
+        return rd.iad_template.mjj, rd.iad_template.x
     if mode == "CWoLa":
-        return rd.sidebands.x
+        return rd.sidebands.mjj, rd.sidebands.x
     if data.samples_file is None:
         raise DataError("CATHODE mode needs data.samples_file (background-model samples)")
-    return cathode_template(data.samples_file, n_data, rd.sr.x.shape[1])[1]
+    return cathode_template(data.samples_file, n_data, rd.sr.x.shape[1])
+
+
+def training_events(mode: str, signal: int, data: DataSpec):
+    """``(rd, (mjj1, X1), (mjj0, X0))``: the raw label-1 events and template of a cell.
+
+    Before standardisation and rotation, in the row order of the prepared cell (a
+    held-out fold's ``data_index`` / ``template_index`` count these rows). The same
+    event has the same raw row in every cell it is part of (the bump hunt's windows
+    overlap: :mod:`objectives.delta_sys` tells events apart by these rows).
+    """
+    if data.train_on == "sidebands" and mode != "CATHODE":
+        raise ValueError(f"{mode} cells train on signal-region data; only CATHODE on sidebands")
+    rd = data.events(signal)
+    one = rd.sr if data.train_on == "sr" else rd.sidebands
+    return rd, (one.mjj, one.x), _template(mode, rd, data, len(one))
 
 
 @functools.lru_cache(maxsize=16)
 def _prepare(mode: str, signal: int, rotation: bool, data: DataSpec) -> PreparedCell:
     from objectives.metrics import balanced_weights
 
-    if data.train_on == "sidebands" and mode != "CATHODE":
-        raise ValueError(f"{mode} cells train on signal-region data; only CATHODE on sidebands")
-    rd = data.events(signal)
-    X1 = rd.sr.x if data.train_on == "sr" else rd.sidebands.x
-    X0 = _template(mode, rd, data, len(X1))
+    rd, (_, X1), (_, X0) = training_events(mode, signal, data)
     if X0.shape[0] == 0:
         raise DataError(f"{mode} template for {data.data_file} in {rd.region.describe()} is empty")
     X = np.concatenate([X1, X0])

@@ -103,11 +103,12 @@ def test_objectives_never_imports_optuna():
 
 
 def test_packages_import_light():
-    """``import hpo.cli`` etc. load neither torch nor scikit-learn (the CLI starts fast)."""
+    """``import hpo.cli`` etc. load neither torch, scikit-learn nor the plotting libraries."""
     code = (
-        "import sys, hpo.cli, hpo.config, objectives.registry, objectives.evaluate;"
+        "import sys, hpo.cli, hpo.config, hpo.plots, objectives.registry, objectives.evaluate;"
         "import storage.urls, workers.worker, workers.slurm;"
-        "heavy = [m for m in ('torch', 'sklearn', 'nflows') if m in sys.modules];"
+        "heavy = ('torch', 'sklearn', 'nflows', 'matplotlib', 'mplhep');"
+        "heavy = [m for m in heavy if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)

@@ -248,6 +248,61 @@ def test_background_only_closes_within_statistics_and_never_reaches_3_sigma(scan
     assert all(abs(d) < 0.3 for d in measured), measured
 
 
+def test_delta_sys_has_an_error_and_is_never_applied_to_its_own_series(scan):
+    """Issue 26 §7: value ± bootstrap error; the signal-0 series it is measured on gets none."""
+    from hpo.bumphunt_combine import summary
+
+    campaign, _ = scan
+    r = _results(campaign)
+    d = r["delta_sys"]["HGB-norot-baseline"]
+    assert all(e > 0 for e in d["errors"]) and d["bootstrap"]["replicates"] > 900
+    assert d["consistent_with_zero"] == [
+        abs(v) < 2 * e for v, e in zip(d["values"], d["errors"], strict=True)
+    ]
+    assert d["applied"] == [max(v, 0.0) for v in d["values"]]  # negative_delta_sys = "zero"
+    assert d["sigma_sys"] == [abs(v) for v in d["values"]]
+    own = r["series"]["HGB-IAD-norot-N0-baseline"]
+    assert (
+        own["delta_sys_applied"] == [0.0, 0.0]
+        and "measured on this series" in own["delta_sys_note"]
+    )
+    other = r["series"]["HGB-IAD-norot-N300-baseline"]
+    assert other["delta_sys_applied"] == d["applied"] and other["delta_sys_note"] is None
+    for i, eps in enumerate(("0.1", "0.01")):
+        for w in ("w3", "w5", "w7"):
+            assert {x["delta_sys"] for x in own["windows"][w][eps]["runs"]} == {0.0}
+            runs = other["windows"][w][eps]["runs"]
+            assert {(x["delta_sys"], x["sigma_sys"]) for x in runs} == {
+                (d["applied"][i], d["sigma_sys"][i])
+            }
+    text = summary(campaign)
+    for value, error in zip(d["values"], d["errors"], strict=True):
+        assert f"δ_sys = {value:+.3g} ± {error:.2g}" in text
+    assert "a negative delta_sys is applied as 0" in text
+    assert "HGB-IAD-norot-N0-baseline *" in text and "* no δ_sys applied" in text
+    assert "exact LR, background only (true δ_sys = 0): ε_B = 0.1: δ_sys = " in text
+
+
+def test_the_exact_ratio_closes_on_the_exact_background(scan):
+    """Known truth: with an exact template the optimal score's delta_sys is 0."""
+    campaign, _ = scan
+    d = _results(campaign)["limit_delta_sys"]
+    for value, error in zip(d["values"], d["errors"], strict=True):
+        assert 0 < error < 0.5 and abs(value) < 3 * error, (value, error)
+
+
+def test_a_negative_delta_sys_never_raises_z_unless_asked():
+    from hpo.bumphunt_combine import _applied
+
+    c = Counts(n=2000, n_after=30, n_samples=4000, n_samples_after=40)  # expected 20
+    zero, apply = _applied({"values": [-0.2]}, "zero"), _applied({"values": [-0.2]}, "apply")
+    assert (zero["applied"], zero["sigma_sys"]) == ([0.0], [0.2])
+    assert (apply["applied"], apply["sigma_sys"]) == ([-0.2], [0.2])
+    plain = WindowNumbers.of(c).Z
+    assert WindowNumbers.of(c, zero["applied"][0], zero["sigma_sys"][0]).Z <= plain
+    assert WindowNumbers.of(c, apply["applied"][0], apply["sigma_sys"][0]).Z > plain  # why
+
+
 def test_signal_peaks_in_the_window_of_3_5_TeV_and_the_exact_ratio_bounds_it(scan):
     campaign, _ = scan
     r = _results(campaign)

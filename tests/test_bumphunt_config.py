@@ -116,6 +116,18 @@ def test_windows_are_a_grid_dimension_with_their_regions(tmp_path):
         ({"bumphunt": "[bumphunt]\nfolds = 1"}, "bumphunt.folds: must be an integer in [2, 20]"),
         ({"bumphunt": "[bumphunt]\nwindow = 5"}, "bumphunt.window: unknown field; valid fields"),
         (
+            {"bumphunt": '[bumphunt]\nnegative_delta_sys = "keep"'},
+            "bumphunt.negative_delta_sys: must be one of 'zero', 'apply', got 'keep'",
+        ),
+        (
+            {"bumphunt": '[bumphunt]\n[report]\nexperiment = "CDF"'},
+            "report.experiment: must be one of 'none', 'ATLAS', 'CMS', 'LHCb', 'ALICE', got 'CDF'",
+        ),
+        (
+            {"bumphunt": '[bumphunt]\n[report]\nlabel = "Preliminary"'},
+            "report.label: is the text after the experiment's name; set report.experiment",
+        ),
+        (
             {
                 "data": 'source = "lhco"\ndata_file = "d.h5"\nextrabkg_file = "e.h5"',
                 "bumphunt": '[bumphunt]\ndelta_sys = "mc"',
@@ -140,6 +152,27 @@ def test_bad_bumphunt_fields_are_one_line_errors(tmp_path, fields, message):
     proc = hpo("validate", str(path))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith(f"hpo: error: {path}: {message}"), proc.stderr
+
+
+def test_validate_says_a_default_hp_bump_hunt_runs_no_search(tmp_path):
+    """Not "2 trials each" as if the bump hunt searched (issue 26 §7)."""
+    out = hpo("validate", str(_write(tmp_path))).stdout
+    assert "the bump hunt (hpo bumphunt) trains default hyperparameters and runs no search" in out
+    assert "hpo run / pipeline / launch search 2 trials each" in out
+    assert "hyperparameters: default" in out
+    path = _write(tmp_path, bumphunt='[bumphunt]\nhp = ["default", "argos"]')
+    out = hpo("validate", str(path)).stdout
+    assert "6 cells, 2 trials each" in out and "no search" not in out, out
+    assert "hyperparameters: default, argos" in out
+
+
+def test_report_section_and_negative_delta_sys(tmp_path):
+    c = load_campaign(_write(tmp_path))
+    assert (c.report.experiment, c.bumphunt.negative_delta_sys) == ("none", "zero")
+    text = '[bumphunt]\nnegative_delta_sys = "apply"\n[report]\nexperiment = "CMS"\n'
+    c = load_campaign(_write(tmp_path, bumphunt=text + 'label = "Private work"'))
+    assert c.bumphunt.negative_delta_sys == "apply"
+    assert (c.report.experiment, c.report.label) == ("CMS", "Private work")
 
 
 def test_per_mode_delta_sys_table(tmp_path):
