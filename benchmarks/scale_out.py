@@ -9,7 +9,9 @@ duplicated trials, and the CPU time per trial of the workers, the proxy and Post
 (``/proc`` and the reaped children's rusage). ``direct``: every worker holds its own
 connection (one per process, as ``benchmarks/storage_overhead.py`` measures;
 PostgreSQL's default ``max_connections = 100`` caps it below 100 workers). ``proxy``:
-the workers talk to one ``hpo proxy`` process (``--threads`` database connections).
+the workers talk to one ``hpo proxy`` process (``--threads`` database connections) with
+the campaign's token; each run fills one cell of the proxy's throwaway campaign (a proxy
+serves its campaign's studies only).
 
 The workers are local processes forked from one launcher after the imports
 (``benchmarks/_fork_workers.py``): 512 separate interpreters would need ~15 GB and
@@ -42,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from storage_overhead import measure, noop_options, postgres_url  # noqa: E402
 
-from storage.proxy import read_address  # noqa: E402
+from storage.proxy import ProxyStorage, read_address  # noqa: E402
 
 FORK = Path(__file__).resolve().parent / "_fork_workers.py"
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
@@ -118,7 +121,13 @@ class _Child:
         return json.loads(self.codes.read_text())[self.index]
 
 
-def forked_spawn(nice: int, sleep: float = 0.0, poll: float = 5.0, stagger: float = 0.0):
+def forked_spawn(
+    nice: int,
+    sleep: float = 0.0,
+    poll: float = 5.0,
+    stagger: float = 0.0,
+    token_file: Path | None = None,
+):
     def spawn(url: str, name: str, n: int, target: int, tmp: Path) -> list[_Child]:
         codes = tmp / f"{name}-codes.json"
         argv = [sys.executable, str(FORK), "--n", str(n), "--nice", str(nice)]
@@ -127,6 +136,7 @@ def forked_spawn(nice: int, sleep: float = 0.0, poll: float = 5.0, stagger: floa
         argv += ["--storage", url, "--study", name]
         argv += noop_options(target, "b{i}", tmp / f"{name}-{{i}}.json", poll=poll)
         argv += ["--sleep", str(sleep)]
+        argv += ["--token-file", str(token_file)] if token_file else []
         launcher = subprocess.Popen(argv, env=ENV)
         return [_Child(launcher, codes, i) for i in range(n)]
 
@@ -134,11 +144,21 @@ def forked_spawn(nice: int, sleep: float = 0.0, poll: float = 5.0, stagger: floa
 
 
 def start_proxy(
-    url: str, tmp: Path, threads: int, priority: int | None
-) -> tuple[subprocess.Popen, str]:
-    """``hpo proxy`` on a throwaway campaign whose storage is ``url`` (at nice ``priority``)."""
+    url: str, tmp: Path, threads: int, priority: int | None, runs: int
+) -> tuple[subprocess.Popen, str, Path, list[str]]:
+    """``hpo proxy`` on a throwaway campaign whose storage is ``url`` (at nice ``priority``)
+    with one cell per run: (process, proxy URL, token file, the cells' study names)."""
+    from hpo.cells import campaign_cells
+    from hpo.config import load_campaign
+    from hpo.proxy_access import token_file
+
     toml = tmp / "proxy.toml"
-    toml.write_text(f'[campaign]\nname = "scale"\nstorage = "{url}"\n')
+    signals = ", ".join(str(100 * (i + 1)) for i in range(runs))
+    toml.write_text(
+        f'[campaign]\nname = "scale-{uuid.uuid4().hex[:8]}"\nstorage = "{url}"\n'
+        f"[grid]\nsignal = [{signals}]\n"
+    )
+    campaign = load_campaign(toml)
     address = tmp / "proxy.json"
     argv = [sys.executable, "-m", "hpo", "proxy", str(toml), "--threads", str(threads)]
     argv += ["--address-file", str(address)]
@@ -151,7 +171,8 @@ def start_proxy(
         if proc.poll() is not None or time.monotonic() > end:
             raise SystemExit(f"hpo proxy did not start:\n{(tmp / 'proxy.log').read_text()}")
         time.sleep(0.2)
-    return proc, proxy
+    names = [cc.study_name for cc in campaign_cells(campaign)]
+    return proc, proxy, token_file(campaign), names
 
 
 def main() -> int:
@@ -228,12 +249,27 @@ def main() -> int:
             target = args.trials_per_worker * n
             show("direct", n, measure(url, n, target, tmp, spawn=spawn, cpu=CpuMeter))
         if args.proxy:
-            proc, proxy = start_proxy(url, tmp, args.threads, args.proxy_priority)
+            runs = len(args.proxy)
+            proc, proxy, token, names = start_proxy(
+                url, tmp, args.threads, args.proxy_priority, runs
+            )
+            proxied = forked_spawn(args.worker_nice, args.sleep, args.poll, args.stagger, token)
+            client = ProxyStorage(proxy, token_file=token)  # the campaign's studies only
             try:
-                for n in args.proxy:
+                for n, name in zip(args.proxy, names, strict=False):
                     target = args.trials_per_worker * n
                     meter = functools.partial(CpuMeter, proc.pid)
-                    result = measure(proxy, n, target, tmp, database=url, spawn=spawn, cpu=meter)
+                    result = measure(
+                        proxy,
+                        n,
+                        target,
+                        tmp,
+                        database=url,
+                        spawn=proxied,
+                        cpu=meter,
+                        name=name,
+                        storage=client,
+                    )
                     show("proxy", n, result)
             finally:
                 proc.terminate()

@@ -110,6 +110,8 @@ def measure(
     database: str | None = None,
     spawn=spawn_noop_workers,
     cpu=None,
+    name: str | None = None,
+    storage=None,
 ) -> dict:
     """Fill one fresh study on ``url`` to ``target`` COMPLETE trials with ``n_workers``.
 
@@ -117,9 +119,11 @@ def measure(
     itself when it is one); ``spawn(url, name, n, target, tmp)`` starts the workers and
     returns objects with ``wait()``; ``cpu()`` (optional) starts a meter whose
     ``per_trial_ms(trials)``, read once the workers are done, goes into the result.
+    ``name`` / ``storage``: the study (default a fresh name) and how this process reaches
+    ``url`` (default ``open_storage(url)``; a proxy client with its token).
     """
-    storage = open_storage(url)
-    name = f"bench-{uuid.uuid4().hex[:8]}"
+    storage = storage or open_storage(url)
+    name = name or f"bench-{uuid.uuid4().hex[:8]}"
     optuna.create_study(study_name=name, storage=storage, direction="maximize")
     database = database or (url if url.startswith("postgresql") else None)
     sampler = ConnectionSampler(database) if database else None

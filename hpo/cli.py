@@ -127,23 +127,25 @@ def _print_notes(notes: list[str]) -> None:
 def cmd_create(args) -> int:
     from hpo import products
     from hpo.cells import campaign_cells
-    from hpo.config import writable_run_dir
+    from hpo.config import run_dir_undone_on_error, writable_run_dir
     from hpo.data import ensure_data
     from hpo.preflight import check_data
     from hpo.studies import create_studies, open_campaign_storage
+    from storage.addresses import redact
     from workers.signals import safe_point
 
     c = _campaign(args)
     check_data(c, files_exist=False)  # the user's files, or the generator's capacity
-    writable_run_dir(c)
-    storage = open_campaign_storage(c)  # fail fast on an unreachable database
+    with run_dir_undone_on_error(c):  # a storage that fails leaves no empty run_dir
+        writable_run_dir(c)
+        storage = open_campaign_storage(c)  # fail fast on an unreachable database
     files = ensure_data(c)
     safe_point()  # a stop signal ends `create` between its steps (and in flow epochs)
     _print_notes(check_data(c, record=True))
     products.resolve(c)  # CATHODE templates, background flows, parsed events: built once
     safe_point()
     studies = create_studies(c, storage)
-    print(f"campaign {c.name}: {len(studies)} studies in {c.storage} (run dir {c.run_dir})")
+    print(f"campaign {c.name}: {len(studies)} studies in {redact(c.storage)} (run dir {c.run_dir})")
     print("data: " + "\n      ".join(str(f) for f in files))
     for cc in campaign_cells(c):
         print(f"  {cc.study_name}")
@@ -226,16 +228,19 @@ def _worker_reason(log_file: Path | None, code: int) -> str:
 
 
 def _worker_storage(campaign, args):
-    """The campaign's storage, or the proxy of ``--proxy`` / ``--proxy-file`` once it answers."""
+    """The campaign's storage, or the proxy of ``--proxy`` / ``--proxy-file`` once it answers
+    (with the token of ``--token-file``, TLS verified with ``--tls-ca``; both default to
+    the campaign's)."""
     from hpo.proxy import connect
+    from hpo.proxy_access import tls_ca, token_file
     from hpo.studies import open_campaign_storage
 
-    if args.proxy:
-        return connect(url=args.proxy, patience=args.storage_patience)
-    if args.proxy_file:
-        path = Path(args.proxy_file).resolve()
-        return connect(address_file=path, patience=args.storage_patience)
-    return open_campaign_storage(campaign)
+    if not (args.proxy or args.proxy_file):
+        return open_campaign_storage(campaign)
+    token = Path(args.token_file).resolve() if args.token_file else token_file(campaign)
+    ca = Path(args.tls_ca).resolve() if args.tls_ca else tls_ca(campaign)
+    where = {"url": args.proxy} if args.proxy else {"address_file": Path(args.proxy_file).resolve()}
+    return connect(**where, patience=args.storage_patience, token=token, ca=ca)
 
 
 def _check_device(campaign) -> None:
@@ -505,10 +510,15 @@ def cmd_launch(args) -> int:
 
 
 def cmd_proxy(args) -> int:
+    from hpo.errors import UsageError
     from hpo.proxy import serve
 
     c = _campaign(args)
     address = Path(args.address_file).resolve() if args.address_file else None
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key: give both (the proxy's TLS) or neither")
+    cert = args.tls_cert or c.slurm.proxy_tls_cert
+    key = args.tls_key or c.slurm.proxy_tls_key
     return serve(
         c,
         host=args.host,
@@ -517,6 +527,9 @@ def cmd_proxy(args) -> int:
         threads=args.threads,
         address=address,
         until_workers_end=args.until_workers_end,
+        expose=args.expose,
+        token=Path(args.token_file).resolve() if args.token_file else None,
+        tls=(Path(cert).resolve(), Path(key).resolve()) if cert else None,
     )
 
 
@@ -528,12 +541,12 @@ def cmd_dashboard(args) -> int:
 
 def cmd_repair(args) -> int:
     from hpo.errors import UsageError
-    from storage.addresses import JOURNAL_SCHEME, parse_journal_path, scheme
+    from storage.addresses import JOURNAL_SCHEME, parse_journal_path, redact, scheme
     from storage.journal import rewrite_journal
 
     c = _campaign(args)
     if scheme(c.storage) != JOURNAL_SCHEME:
-        raise UsageError(f"hpo repair rewrites journal files; {c.name} uses {c.storage}")
+        raise UsageError(f"hpo repair rewrites journal files; {c.name} uses {redact(c.storage)}")
     path = parse_journal_path(c.storage, run_dir=c.run_dir)
     if not path.is_file():
         raise UsageError(f"{path}: no journal (the campaign was never created)")
@@ -626,6 +639,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--proxy-file",
         metavar="PATH",
         help="reach the storage through the proxy whose address `hpo proxy` writes here",
+    )
+    sp.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="the proxy's token (owner-only file; default <run_dir>/slurm/proxy.token)",
+    )
+    sp.add_argument(
+        "--tls-ca",
+        metavar="PEM",
+        help="verify the proxy's TLS certificate with this CA (default: [slurm] proxy_tls_ca "
+        "or proxy_tls_cert; none: plain gRPC)",
     )
     sp = add("export", cmd_export, "export the best hyperparameters per cell and metric as JSON")
     sp.add_argument("--yaml", metavar="DIR", help="also write the reference's YAML layout here")
@@ -728,6 +752,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="server threads = database connections at most (default 8)",
     )
     sp.add_argument("--address-file", metavar="PATH", help="write the proxy's grpc:// URL here")
+    sp.add_argument(
+        "--expose",
+        action="store_true",
+        help="allow a non-loopback --host (clients still need the token; add TLS)",
+    )
+    sp.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="clients must send the token in this owner-only file (default "
+        "<run_dir>/slurm/proxy.token, written if missing)",
+    )
+    sp.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (chain)")
+    sp.add_argument("--tls-key", metavar="PEM", help="... and this private key")
     sp.add_argument(
         "--until-workers-end",
         action="store_true",

@@ -36,12 +36,13 @@ all of those that apply; its campaigns default to their methods' own metrics
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ __all__ = [
     "SearchConfig",
     "SlurmConfig",
     "load_campaign",
+    "run_dir_undone_on_error",
+    "writable_run_dir",
 ]
 
 from hpo.pruners import PRUNERS, resolve_pruner
@@ -65,7 +68,7 @@ from objectives.devices import DEVICES
 from objectives.regions import DEFAULT_REGION, Region
 from objectives.registry import DIRECTIONS, MODES, ORACLES, get_method, method_names
 from objectives.unsupervised.params import BACKBONES
-from storage.addresses import GRPC_SCHEME, POSTGRES_SCHEME, check_url
+from storage.addresses import GRPC_SCHEME, POSTGRES_SCHEME, check_url, redact
 from storage.errors import StorageError
 from workers.slurm import TIME_RULE, valid_time
 
@@ -319,6 +322,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "python": (_NONEMPTY, None),
         "proxy": (_PROXY, "none"),
         "proxy_time": (_rule(lambda v: v == "" or _SLURM_TIME[0](v), "'' or " + TIME_RULE), ""),
+        "proxy_tls_cert": (_STR, ""),
+        "proxy_tls_key": (_STR, ""),
+        "proxy_tls_ca": (_STR, ""),
     },
     "bumphunt": {
         "folds": (_int_at_least(2, 20), 5),
@@ -712,6 +718,11 @@ class SlurmConfig:
     proxy: str = "none"
     #: time limit of the proxy job ("": the worker time x the array's waves)
     proxy_time: str = ""
+    #: the proxy job's TLS certificate and key (PEM; "": plain gRPC, token still required)
+    proxy_tls_cert: str = ""
+    proxy_tls_key: str = ""
+    #: the CA workers verify the proxy's certificate with ("": proxy_tls_cert, self-signed)
+    proxy_tls_ca: str = ""
 
 
 @dataclass(frozen=True)
@@ -844,6 +855,11 @@ class Campaign:
 
 
 # ----------------------------------------------------------------------------- loading
+def _shown(value: Any) -> str:
+    """A field's value for a message, redacted (a URL field may hold a password)."""
+    return repr(redact(value)) if isinstance(value, str) else redact(repr(value))
+
+
 def _fail(source: str, dotted: str, message: str) -> ConfigError:
     return ConfigError(f"{source}: {dotted}: {message}")
 
@@ -869,7 +885,7 @@ def _section(raw: dict, name: str, source: str, campaign_seed: int = 0) -> dict[
             continue
         value = table[key]
         if not check(value):
-            raise _fail(source, f"{name}.{key}", f"must be {expected}, got {value!r}")
+            raise _fail(source, f"{name}.{key}", f"must be {expected}, got {_shown(value)}")
         out[key] = value
     return out
 
@@ -1093,6 +1109,28 @@ def _bumphunt(b: dict, sec: dict, base: Path, source: str) -> BumpHuntConfig:
     )
 
 
+def _check_proxy_tls(slurm: dict, base: Path, source: str) -> None:
+    """The proxy's TLS files: with a proxy, existing, cert and key together (resolved)."""
+    given = [k for k in ("proxy_tls_cert", "proxy_tls_key", "proxy_tls_ca") if slurm[k]]
+    if given and slurm["proxy"] == "none":
+        raise _fail(source, f"slurm.{given[0]}", "needs slurm.proxy ('job' or 'grpc://...')")
+    if bool(slurm["proxy_tls_cert"]) != bool(slurm["proxy_tls_key"]):
+        missing = "proxy_tls_key" if slurm["proxy_tls_cert"] else "proxy_tls_cert"
+        raise _fail(source, f"slurm.{missing}", "is required with the other (the proxy's TLS)")
+    if slurm["proxy_tls_cert"] and slurm["proxy"] != "job":
+        raise _fail(
+            source,
+            "slurm.proxy_tls_cert",
+            "only for proxy = 'job' (a proxy you run takes --tls-cert/--tls-key; give its "
+            "CA as slurm.proxy_tls_ca)",
+        )
+    for key in given:
+        path = _resolve(base, slurm[key])
+        if not path.is_file():
+            raise _fail(source, f"slurm.{key}", f"{path}: no such file")
+        slurm[key] = str(path)
+
+
 def _report(r: dict, raw: dict, source: str) -> ReportConfig:
     """The validated ``[report]`` section (a label needs an experiment to follow)."""
     if r["experiment"] == "none" and "label" in raw.get("report", {}):
@@ -1138,6 +1176,29 @@ def writable_run_dir(campaign: Campaign, *, create: bool = True) -> Path:
             f"{campaign.run_dir} is not a writable directory ({exc.strerror or exc})",
         ) from None
     return campaign.run_dir
+
+
+@contextlib.contextmanager
+def run_dir_undone_on_error(campaign: Campaign) -> Iterator[None]:
+    """Inside, a run directory that did not exist before is removed again, with the empty
+    folders made in it and above it, when the block fails (a ``create`` that fails at the
+    storage leaves no empty run_dir). A folder that holds a file is kept."""
+    made = []
+    folder = campaign.run_dir
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
+    try:
+        yield
+    except BaseException:
+        if made:
+            for root, _, _ in sorted(os.walk(made[0]), key=lambda w: -len(w[0])):
+                with contextlib.suppress(OSError):
+                    os.rmdir(root)  # empty folders only
+            for parent in made[1:]:
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
+        raise
 
 
 def load_campaign(path: str | Path) -> Campaign:
@@ -1194,6 +1255,7 @@ def load_campaign(path: str | Path) -> Campaign:
             f"'job' proxies a PostgreSQL storage, campaign.storage is {kind!r} "
             "(a journal file cannot be proxied: optuna#6084; a 'grpc://' storage already is one)",
         )
+    _check_proxy_tls(sec["slurm"], base, source)
     if s["objective"] not in s["metrics"]:
         raise _fail(
             source,

@@ -11,29 +11,20 @@ never created is refused (nothing is created on disk).
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 
 from hpo.config import Campaign
 from hpo.errors import UsageError
+from hpo.exposure import is_loopback
 
 __all__ = ["check_address", "serve"]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_address(host: str, port: int, *, expose: bool) -> None:
     """Refuse a bad port, a port in use, or a non-loopback host without ``expose``."""
     if not 1 <= port <= 65535:
         raise UsageError(f"--port {port}: must be a port number in 1..65535")
-    if not _is_loopback(host) and not expose:
+    if not is_loopback(host) and not expose:
         raise UsageError(
             f"--host {host}: not a loopback address; the dashboard has no authentication and "
             "lets anyone who reaches it read every study and edit notes. Add --expose to "
@@ -60,7 +51,7 @@ def serve(
 
     check_address(host, port, expose=expose)
     storage = open_created_storage(campaign)
-    if not _is_loopback(host):
+    if not is_loopback(host):
         print(
             f"warning: serving on {host}:{port} without authentication: anyone who reaches it "
             "can read every study of this storage and edit notes",

@@ -148,7 +148,7 @@ def export_campaign(
     with bulk_read():
         problems, loaded = _load_complete(campaign, storage, require_complete)
     if problems:
-        raise ExportError("cannot export; incomplete cells:\n  " + "\n  ".join(problems))
+        raise ExportError(_describe_problems(problems))
 
     # versions, git revision and data hashes once per export, not once per file
     common = {**data_provenance(campaign), **stamp()}
@@ -177,6 +177,21 @@ def export_campaign(
         log.info("exporting %s (%d complete trials)", cc.study_name, len(done))
     _write_all(files)
     return [path for write, path, _ in files if write is atomic_write_json]
+
+
+#: Incomplete cells named in the one-line export error (``--debug`` logs every one).
+SHOWN_PROBLEMS = 3
+
+
+def _describe_problems(problems: list[str]) -> str:
+    """One line: the first incomplete cells, how many more (each logged at debug level)."""
+    for problem in problems:
+        log.debug("incomplete cell %s", problem)
+    shown = "; ".join(problems[:SHOWN_PROBLEMS])
+    more = len(problems) - SHOWN_PROBLEMS
+    return f"cannot export; incomplete cells: {shown}" + (
+        f"; and {more} more (`hpo --debug export` lists every one)" if more > 0 else ""
+    )
 
 
 def _load_complete(campaign: Campaign, storage, require_complete: bool):

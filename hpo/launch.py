@@ -1,7 +1,8 @@
 """``hpo launch``: the SLURM job chain of a campaign, rendered and submitted in one go.
 
 0. with ``[slurm] proxy = "job"``: the **storage proxy** job (``hpo proxy``), which the
-   array waits for (``after``: it has started); see :mod:`hpo.proxy`;
+   array waits for (``after``: it has started); it and the workers share the campaign's
+   token file (written owner-only here); see :mod:`hpo.proxy`;
 1. the worker **array job** (``hpo worker`` in every task, on the shared storage, or
    through the proxy: ``--proxy-file`` / ``--proxy``);
 2. a **pick-best** job, ``afterany`` on the array: checks that every cell reached
@@ -121,10 +122,28 @@ def _hpo(campaign: Campaign, *args: str) -> list[str]:
 
 
 def _worker_args(campaign: Campaign) -> list[str]:
+    """``worker``, with where the proxy is, its token file and the CA of its TLS."""
+    from hpo.proxy_access import tls_ca, token_file
+
     proxy = campaign.slurm.proxy
-    if proxy == "job":
-        return ["worker", "--proxy-file", str(address_file(campaign))]
-    return ["worker"] if proxy == "none" else ["worker", "--proxy", proxy]
+    if proxy == "none":
+        return ["worker"]
+    where = ["--proxy-file", str(address_file(campaign))] if proxy == "job" else ["--proxy", proxy]
+    ca = tls_ca(campaign)
+    tls = ["--tls-ca", str(ca)] if ca else []
+    return ["worker", *where, "--token-file", str(token_file(campaign)), *tls]
+
+
+def _proxy_args(campaign: Campaign) -> list[str]:
+    """The proxy job: every interface (the workers run on other nodes), the token, TLS."""
+    from hpo.proxy_access import token_file
+
+    s = campaign.slurm
+    args = ["proxy", "--host", "0.0.0.0", "--expose", "--address-file", str(address_file(campaign))]
+    args += ["--token-file", str(token_file(campaign))]
+    if s.proxy_tls_cert:
+        args += ["--tls-cert", s.proxy_tls_cert, "--tls-key", s.proxy_tls_key]
+    return [*args, "--until-workers-end"]
 
 
 def render_chain(campaign: Campaign) -> dict[str, ChainJob]:
@@ -138,8 +157,7 @@ def render_chain(campaign: Campaign) -> dict[str, ChainJob]:
 
     chain: dict[str, ChainJob] = {}
     if campaign.slurm.proxy == "job":
-        args = ["proxy", "--host", "0.0.0.0", "--address-file", str(address_file(campaign))]
-        chain["proxy"] = job("proxy", "proxy", [*args, "--until-workers-end"])
+        chain["proxy"] = job("proxy", "proxy", _proxy_args(campaign))
     chain |= {
         # the array starts once the proxy has (it waits for the proxy's address file)
         "worker": job(
@@ -191,15 +209,23 @@ def _write_scripts(campaign: Campaign, chain: dict[str, ChainJob]) -> dict[str, 
 
 
 def _prepare(campaign: Campaign) -> None:
-    """What ``hpo create`` does up front: the data checked, the studies made."""
+    """What ``hpo create`` does up front: the data checked, the studies made; with a proxy,
+    the campaign's token (owner-only, kept across launches: running workers hold it)."""
+    from hpo.config import run_dir_undone_on_error
     from hpo.data import ensure_data
     from hpo.preflight import check_data
-    from hpo.studies import create_studies
+    from hpo.proxy_access import token_file
+    from hpo.studies import create_studies, open_campaign_storage
+    from storage.proxy_auth import ensure_token
 
     check_data(campaign, files_exist=False)
+    with run_dir_undone_on_error(campaign):  # fail fast on the storage, leaving nothing
+        storage = open_campaign_storage(campaign)
     ensure_data(campaign)
     check_data(campaign, record=True)
-    create_studies(campaign)
+    create_studies(campaign, storage)
+    if campaign.slurm.proxy != "none":
+        ensure_token(token_file(campaign))
 
 
 def launch(campaign: Campaign, *, dry_run: bool = False) -> str:

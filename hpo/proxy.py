@@ -8,8 +8,14 @@ array task runs ``hpo worker --proxy-file <that file>``, waits for the proxy to 
 and talks to it only. The proxy ends when the array it serves has ended (``jobs.json``).
 
 With ``[slurm] proxy = "grpc://host:port"`` the tasks connect to a proxy the user runs
-(``hpo proxy campaign.toml --host 0.0.0.0 --port 13000`` on a machine that reaches the
-database). Either way the database password stays where the proxy runs.
+(``hpo proxy campaign.toml --host 0.0.0.0 --expose --port 13000`` on a machine that reaches
+the database). Either way the database password stays where the proxy runs.
+
+Who gets in: only a client holding the campaign's token (``hpo.proxy_access.token_file``,
+written owner-only by ``hpo launch`` or the first ``hpo proxy``; workers read it from there), and
+only for the campaign's own studies. A host other than loopback needs ``expose``; with
+``[slurm] proxy_tls_cert`` / ``proxy_tls_key`` (or ``--tls-cert`` / ``--tls-key``) the
+proxy serves TLS and workers verify its certificate against ``proxy_tls_ca``.
 """
 
 from __future__ import annotations
@@ -35,13 +41,44 @@ log = logging.getLogger(__name__)
 _WILDCARD = ("0.0.0.0", "::", "")
 
 
-def connect(*, url: str | None = None, address_file: Path | None = None, patience: float):
-    """A proxy client for a worker, once the proxy answers (StorageError after ``patience``)."""
+def connect(
+    *,
+    url: str | None = None,
+    address_file: Path | None = None,
+    patience: float,
+    token: Path,
+    ca: Path | None = None,
+):
+    """A proxy client for a worker, once the proxy answers (StorageError after ``patience``,
+    or at once for an unreadable token file or a refused token)."""
     from storage.proxy import ProxyStorage
 
-    storage = ProxyStorage(url, address_file=address_file)
+    storage = ProxyStorage(url, address_file=address_file, token_file=token, tls_ca=ca)
     storage.wait_ready(patience)
     return storage
+
+
+def _check_exposure(host: str, expose: bool, tls: bool, token: Path) -> None:
+    """A host other than loopback only with ``expose`` (and a warning without TLS)."""
+    from hpo.errors import UsageError
+    from hpo.exposure import is_loopback
+
+    if is_loopback(host):
+        return
+    if not expose:
+        raise UsageError(
+            f"--host {host or '0.0.0.0'}: not a loopback address; the proxy serves the "
+            f"campaign's studies to anyone on the network who holds its token ({token}). "
+            "Add --expose to serve there (with --tls-cert/--tls-key on a network you do not "
+            "trust), or keep 127.0.0.1"
+        )
+    if not tls:
+        print(
+            f"warning: serving on {host or '0.0.0.0'} without TLS: the token and the trials "
+            "cross the network in clear (--tls-cert/--tls-key, or [slurm] proxy_tls_cert / "
+            "proxy_tls_key, serve TLS)",
+            flush=True,
+        )
 
 
 def _array_ended(campaign: Campaign, own_job: str | None) -> str | None:
@@ -69,18 +106,29 @@ def serve(
     address: Path | None = None,
     until_workers_end: bool = False,
     poll: float = 30.0,
+    expose: bool = False,
+    token: Path | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> int:
     """Run the proxy until SIGTERM / SIGINT (or the array's end); returns an exit code.
 
-    Writes ``{"url", "campaign", "job", "host", "pid", "started"}`` to ``address`` once it
-    listens and removes the file when it stops. Workers reach it at ``advertise`` (default:
-    ``host``, or this machine's host name when ``host`` is a wildcard such as 0.0.0.0).
-    Logs one line of counters every ``poll`` seconds.
+    Writes ``{"url", "campaign", "job", "host", "pid", "started", "tls"}`` to ``address``
+    once it listens and removes the file when it stops. Workers reach it at ``advertise``
+    (default: ``host``, or this machine's host name when ``host`` is a wildcard such as
+    0.0.0.0). Serves only clients with the token in ``token`` (default
+    ``hpo.proxy_access.token_file``, written first if missing), only the campaign's
+    studies, over TLS with ``tls`` = (certificate, key). A non-loopback ``host`` needs
+    ``expose``. Logs one line of counters every ``poll`` seconds.
     """
+    from hpo.cells import campaign_cells
+    from hpo.proxy_access import token_file
     from objectives.files import atomic_write_json
     from storage.addresses import redact
     from storage.proxy import APPLICATION_NAME, DEFAULT_THREADS, read_address, start_proxy
+    from storage.proxy_auth import ensure_token
 
+    token = token or token_file(campaign)
+    _check_exposure(host, expose, tls is not None, token)
     advertise = advertise or (socket.gethostname() if host in _WILDCARD else host)
     server = start_proxy(
         campaign.storage,
@@ -89,6 +137,9 @@ def serve(
         advertise=advertise,
         threads=threads or DEFAULT_THREADS,
         application_name=f"{APPLICATION_NAME}:{campaign.name}",
+        token=ensure_token(token),
+        studies=[cc.study_name for cc in campaign_cells(campaign)],
+        tls=tls,
     )
     own_job = os.environ.get("SLURM_JOB_ID")
     stop = threading.Event()
@@ -118,22 +169,27 @@ def serve(
                     "host": socket.gethostname(),
                     "pid": os.getpid(),
                     "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                    "tls": tls is not None,
                 },
             )
         print(
-            f"storage proxy of campaign {campaign.name} on {server.url} for "
-            f"{redact(campaign.storage)}: at most {threads or DEFAULT_THREADS} database "
-            f"connections" + (f"; address in {address}" if address else ""),
+            f"storage proxy of campaign {campaign.name} on {server.url}"
+            + (" (TLS)" if tls else "")
+            + f" for {redact(campaign.storage)}: at most {threads or DEFAULT_THREADS} "
+            f"database connections; clients need the token in {token}"
+            + (f"; address in {address}" if address else ""),
             flush=True,
         )
         served = 0
         reason = ""
         while not stop.wait(poll):
             errors, last = server.storage_errors
+            refused, why = server.refused
             print(
                 f"proxy: {server.requests - served} requests in {poll:g} s, "
                 f"{server.connections()} database connections, {errors} database errors"
-                + (f" (last: {last})" if errors else ""),
+                + (f" (last: {last})" if errors else "")
+                + (f", {refused} calls refused (last: {why})" if refused else ""),
                 flush=True,
             )
             served = server.requests
@@ -165,6 +221,8 @@ def serve(
 def proxy_status(campaign: Campaign) -> list[str]:
     """``hpo status`` lines: the proxy's address and whether it answers."""
     from hpo.launch import address_file
+    from hpo.proxy_access import tls_ca, token_file
+    from storage.errors import StorageError
     from storage.proxy import probe, read_address
 
     mode = campaign.slurm.proxy
@@ -173,7 +231,10 @@ def proxy_status(campaign: Campaign) -> list[str]:
     url = mode if mode != "job" else read_address(address_file(campaign))
     if url is None:
         return [f"storage proxy: none running (no address in {address_file(campaign)})"]
-    problem = probe(url)
+    try:
+        problem = probe(url, token_file=token_file(campaign), tls_ca=tls_ca(campaign))
+    except StorageError as exc:  # the token file: unreadable here
+        return [f"storage proxy: {url}: cannot ask it ({exc})"]
     if problem is None:
         return [f"storage proxy: {url} answers"]
     return [

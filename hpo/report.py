@@ -338,6 +338,9 @@ def _digest(path: Path) -> str:
 
 def make_report(campaign: Campaign) -> Report:
     """Write every plot and return the terminal table."""
+    from hpo.studies import open_created_storage
+
+    open_created_storage(campaign)  # never created: said so, and nothing made on disk
     folder = campaign.run_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
     summaries = _summaries(campaign)

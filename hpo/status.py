@@ -8,7 +8,8 @@ __all__ = ["campaign_status"]
 
 
 def _journal_warning(campaign: Campaign) -> list[str]:
-    """A warning line when the journal holds torn or unreadable records (full scan)."""
+    """A warning line when the journal holds unreadable records (full scan). A torn tail
+    is not mentioned: opening the journal next cuts it and says so (one message)."""
     from storage.addresses import JOURNAL_SCHEME, parse_journal_path, scheme
     from storage.journal import check_journal
 
@@ -18,19 +19,21 @@ def _journal_warning(campaign: Campaign) -> list[str]:
     if not path.is_file():
         return []
     health = check_journal(path, full=True)
-    return [] if health.ok else [f"warning: {health.describe(str(campaign.path))}"]
+    problem = health.describe(str(campaign.path), torn_tail=False)
+    return [f"warning: {problem}"] if problem else []
 
 
 def campaign_status(campaign: Campaign) -> str:
     """A plain-text status of the campaign."""
     from hpo.launch import recorded_jobs
     from hpo.studies import open_created_storage, progress
+    from storage.addresses import redact
 
     warning = _journal_warning(campaign)  # before opening: opening cuts a torn tail
     rows = progress(campaign, open_created_storage(campaign))
     name_w = max([len(r.study_name) for r in rows] + [5])
     out = [
-        f"campaign {campaign.name}  storage {campaign.storage}  run dir {campaign.run_dir}",
+        f"campaign {campaign.name}  storage {redact(campaign.storage)}  run dir {campaign.run_dir}",
         *warning,
         "",
         f"{'study':<{name_w}}  complete  pruned  running  waiting  failed  best so far",

@@ -33,10 +33,18 @@ def direction(metric: str) -> str:
 
 
 def open_campaign_storage(campaign: Campaign):
-    """The campaign's Optuna storage (journal file by default); creates an absent journal."""
+    """The campaign's Optuna storage (journal file by default); creates an absent journal.
+    A ``grpc://`` storage is reached with the campaign's proxy token (and TLS CA)."""
+    from hpo.proxy_access import tls_ca, token_file
     from storage.urls import open_storage
 
-    return open_storage(campaign.storage, run_dir=campaign.run_dir, campaign=str(campaign.path))
+    return open_storage(
+        campaign.storage,
+        run_dir=campaign.run_dir,
+        campaign=str(campaign.path),
+        token_file=token_file(campaign),
+        tls_ca=tls_ca(campaign),
+    )
 
 
 def open_created_storage(campaign: Campaign):
@@ -48,10 +56,10 @@ def open_created_storage(campaign: Campaign):
     whole list of studies: a database may hold many campaigns.
     """
     from hpo.errors import UsageError
-    from storage.addresses import JOURNAL_SCHEME, parse_journal_path, scheme
+    from storage.addresses import JOURNAL_SCHEME, parse_journal_path, redact, scheme
 
     missing = UsageError(
-        f"campaign {campaign.name} has no studies yet in {campaign.storage}: "
+        f"campaign {campaign.name} has no studies yet in {redact(campaign.storage)}: "
         f"run `hpo create {campaign.path}` first"
     )
     if scheme(campaign.storage) == JOURNAL_SCHEME:

@@ -66,6 +66,7 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -83,6 +84,7 @@ from optuna.storages.journal import (
     JournalStorage,
 )
 from optuna.storages.journal._base import BaseJournalSnapshot  # not re-exported by Optuna
+from optuna.trial import TrialState
 
 from storage import journal_snapshot
 from storage.bulk_read import bulk_read
@@ -143,6 +145,9 @@ _STATE_NEEDS = {
 }
 
 
+_TRIAL_ID = re.compile(rb'"trial_id"\s*:\s*(\d+)')
+
+
 class BadLine(NamedTuple):
     """A line that is not a valid record: where it starts, its 1-based number, its start."""
 
@@ -189,10 +194,14 @@ class JournalHealth:
         """True when there is neither a torn tail nor a bad line."""
         return self.torn_tail_bytes == 0 and not self.bad_lines
 
-    def describe(self, campaign: str | None = None) -> str:
-        """One line for users: what is wrong and what to do ('' when healthy)."""
+    def describe(self, campaign: str | None = None, *, torn_tail: bool = True) -> str:
+        """One line for users: what is wrong and what to do ('' when healthy).
+
+        ``torn_tail=False`` leaves the torn tail out: for a caller that opens the journal
+        next, which cuts it and says so itself (bytes dropped, backup).
+        """
         problems = []
-        if self.torn_tail_bytes:
+        if self.torn_tail_bytes and torn_tail:
             problems.append(
                 f"torn last record ({self.torn_tail_bytes} bytes at byte offset "
                 f"{self.tail_offset}; cut, with a backup, the next time a process opens or "
@@ -223,6 +232,8 @@ class RepairReport:
     dropped: tuple[DroppedBytes, ...]
     studies: int
     trials: int
+    #: trials not restored whole: "<study> trial <n> (<STATE>: what is missing)"
+    incomplete: tuple[str, ...] = ()
 
     @property
     def bytes_dropped(self) -> int:
@@ -240,11 +251,21 @@ class RepairReport:
         if self.dropped:
             first = self.dropped[0]
             where = f" (first: line {first.line_number}, byte offset {first.offset})"
+        partial = ""
+        if self.incomplete:
+            shown = "; ".join(self.incomplete[:3])
+            more = len(self.incomplete) - 3
+            partial = (
+                f"; {len(self.incomplete)} trial(s) not restored whole, their values stand "
+                f"without what the dropped bytes held: {shown}"
+                + (f"; and {more} more" if more > 0 else "")
+            )
         return (
             f"journal {self.path}: kept {self.records_kept} records "
             f"({self.records_salvaged} recovered from damaged lines), dropped "
             f"{self.bytes_dropped} bytes in {len(self.dropped)} place(s){where}; "
             f"{self.studies} studies, {self.trials} trials; original kept as {self.backup}"
+            f"{partial}"
         )
 
 
@@ -856,6 +877,7 @@ def rewrite_journal(path: str | os.PathLike[str]) -> RepairReport:
 def _rewrite_locked(path: str, tmp: str) -> RepairReport:
     kept = salvaged = 0
     dropped: list[DroppedBytes] = []
+    named: set[int] = set()  # trial ids found in the dropped bytes
     changed = False
     first_drop: int | None = None
     with open(path, "rb") as src, open(tmp, "wb") as out:
@@ -876,6 +898,7 @@ def _rewrite_locked(path: str, tmp: str) -> RepairReport:
             for start, end in spans:
                 excerpt = _excerpt(line[start:end])
                 dropped.append(DroppedBytes(offset + start, number, end - start, excerpt))
+                named.update(int(i) for i in _TRIAL_ID.findall(line[start:end]))
         out.flush()
         os.fsync(out.fileno())
         size_after = out.tell()
@@ -891,6 +914,7 @@ def _rewrite_locked(path: str, tmp: str) -> RepairReport:
             f"journal file {path}: the rewritten journal failed verification ({problem}); "
             "the original was left unchanged"
         )
+    before = _snapshot(JournalStorage(_RecordsBackend(lambda: _kept_records(path, first_drop))))
     backup = _link_backup(path, "repair")
     os.replace(tmp, path)
     _fsync_dir(path)
@@ -907,6 +931,35 @@ def _rewrite_locked(path: str, tmp: str) -> RepairReport:
         dropped=tuple(dropped),
         studies=len(snap),
         trials=sum(len(trials) for _, trials in snap.values()),
+        incomplete=_not_whole(snap, before, named),
     )
     _logger.warning("%s", report.describe())
     return report
+
+
+def _not_whole(after: dict, before: dict, named: set[int]) -> tuple[str, ...]:
+    """Trials the rewrite could not restore whole (see :class:`RepairReport`).
+
+    Only trials not yet finished where the first bad line starts can have lost a record.
+    Of those: a COMPLETE trial without a parameter that most other COMPLETE trials of its
+    study have (its ``set_trial_param`` record was dropped), and any trial whose id is
+    in the dropped bytes (a damaged record that still shows it).
+    """
+    found = []
+    for name, (_, trials) in after.items():
+        finished = {t.number for t in before.get(name, ((), []))[1] if t.state.is_finished()}
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        for trial in trials:
+            if trial.number in finished:
+                continue
+            others = [t for t in complete if t.number != trial.number]
+            usual = {p for t in others for p in t.params}
+            usual = {p for p in usual if 2 * sum(p in t.params for t in others) > len(others)}
+            is_complete = trial.state == TrialState.COMPLETE
+            missing = sorted(usual - set(trial.params)) if is_complete else []
+            why = [f"no {', '.join(missing)}"] if missing else []
+            if trial._trial_id in named:
+                why.append("a dropped record named it")
+            if why:
+                found.append(f"{name} trial {trial.number} ({trial.state.name}: {'; '.join(why)})")
+    return tuple(found)

@@ -63,7 +63,7 @@ def _wrap(url: str, action: str, exc: BaseException) -> StorageError:
             f"storage {redact(url)}: the Optuna schema is outdated for optuna "
             f"{optuna.__version__}; run `{UPGRADE_COMMAND}`"
         )
-    detail = _first_line(exc)
+    detail = _first_line(exc).replace(url, redact(url))  # SQLAlchemy may quote the URL
     return StorageError(f"storage {redact(url)}: {action} failed: {detail}; {_hint(detail)}")
 
 

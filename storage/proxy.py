@@ -18,10 +18,13 @@ loop waits out like a database outage (``storage_patience``). With an ``address_
 (written by the proxy when it listens) the client re-reads the address after each such
 error, so workers follow a proxy that was restarted elsewhere (a requeued SLURM job).
 
-The proxy has no authentication (Optuna's proxy is insecure gRPC): anyone who reaches
-its port reads and writes the studies, as with the database port itself. The database
-password stays with the proxy (libpq reads ``$PGPASSWORD`` or ``~/.pgpass`` there);
-workers only ever see ``grpc://host:port``.
+Who may use it (:mod:`storage.proxy_auth`, :mod:`storage.proxy_scope`): with a ``token``
+every call must carry it (gRPC metadata; workers read it from an owner-only file), with
+``studies`` only those studies are served (a campaign's own: no other study of the
+database can be listed, created, read or written), and with ``tls`` the proxy serves TLS
+to clients that verify its certificate. The database password stays with the proxy
+(libpq reads ``$PGPASSWORD`` or ``~/.pgpass`` there); workers only ever see
+``grpc://host:port`` and the path of the token file.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import threading
 import time
 import warnings
 from collections import namedtuple
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +57,14 @@ from storage.addresses import GRPC_SCHEME, POSTGRES_SCHEME, check_url, grpc_addr
 from storage.counts import count_by_state, states_present
 from storage.deaf import deaf_threads
 from storage.errors import StorageError
+from storage.proxy_auth import (
+    TokenCheck,
+    channel_credentials,
+    read_token,
+    server_credentials,
+    token_metadata,
+)
+from storage.proxy_scope import PROBE_STUDY, StudyScope
 
 __all__ = [
     "APPLICATION_NAME",
@@ -92,6 +103,8 @@ TRANSIENT = frozenset(
         grpc.StatusCode.CANCELLED,  # a call in flight while the channel was replaced
     }
 )
+#: gRPC status codes that mean "the proxy refuses this client": a user error, never retried
+REFUSED = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
 _CLIENT_OPTIONS = [
     ("grpc.max_receive_message_length", -1),
     ("grpc.max_send_message_length", -1),
@@ -309,7 +322,15 @@ class _Counters:
     by_method: collections.Counter = field(default_factory=collections.Counter)
     storage_errors: int = 0
     last_error: str = ""
+    refused: int = 0
+    last_refusal: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def refuse(self, reason: str) -> None:
+        """Count a call refused by the token check or the study scope."""
+        with self.lock:
+            self.refused += 1
+            self.last_refusal = reason
 
 
 class _StorageErrors(grpc.ServerInterceptor):
@@ -378,6 +399,12 @@ class ProxyServer:
         """(database errors so far, the last one's first line)."""
         return self._counters.storage_errors, self._counters.last_error
 
+    @property
+    def refused(self) -> tuple[int, str]:
+        """(calls refused so far: no or a wrong token, another study; the last reason)."""
+        with self._counters.lock:
+            return self._counters.refused, self._counters.last_refusal
+
     def connections(self) -> int:
         """Database connections the proxy holds now (its pool's checked-in + checked-out)."""
         engine = getattr(self._backend, "engine", None)
@@ -401,16 +428,22 @@ def start_proxy(
     advertise: str | None = None,
     threads: int = DEFAULT_THREADS,
     application_name: str = APPLICATION_NAME,
+    token: str | None = None,
+    studies: Iterable[str] | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> ProxyServer:
     """Serve the PostgreSQL storage at ``storage_url`` on ``host:port`` (0: any free port).
 
     ``advertise`` is the host name workers use in the returned URL (default ``host``;
     give the node's name when binding ``0.0.0.0``). The database gets at most ``threads``
-    connections, named ``application_name`` (at most 63 characters kept).
+    connections, named ``application_name`` (at most 63 characters kept). ``token``: every
+    call must carry it; ``studies``: the only studies served; ``tls``: (certificate, key)
+    PEM files to serve TLS with (see :func:`serve_backend`; ``hpo proxy`` sets all three).
 
     Raises:
         StorageError: not a PostgreSQL URL (Optuna's proxy does not serve journal files,
-            optuna#6084), the database is unreachable, or the port cannot be bound.
+            optuna#6084), the database is unreachable, the port cannot be bound, or the
+            TLS files cannot be read.
     """
     from storage.postgres import open_postgres
 
@@ -423,27 +456,60 @@ def start_proxy(
         )
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads: must be an integer >= 1, got {threads!r}")
+    credentials = None if tls is None else server_credentials(*tls)  # before connecting
     backend = open_postgres(storage_url, pool_size=threads, application_name=application_name[:63])
-    server = serve_backend(backend, host=host, port=port, advertise=advertise, threads=threads)
+    server = serve_backend(
+        backend,
+        host=host,
+        port=port,
+        advertise=advertise,
+        threads=threads,
+        token=token,
+        studies=studies,
+        credentials=credentials,
+    )
     _logger.info("storage proxy for %s listening on %s", redact(storage_url), server.url)
     return server
 
 
 def serve_backend(
-    backend, *, host: str, port: int, advertise: str | None = None, threads: int
+    backend,
+    *,
+    host: str,
+    port: int,
+    advertise: str | None = None,
+    threads: int,
+    token: str | None = None,
+    studies: Iterable[str] | None = None,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> ProxyServer:
-    """Serve any Optuna RDB-like ``backend`` (``start_proxy`` does this for PostgreSQL)."""
+    """Serve any Optuna RDB-like ``backend`` (``start_proxy`` does this for PostgreSQL).
+
+    ``token``: calls without it are refused (``UNAUTHENTICATED``) before anything else;
+    ``studies``: calls on any other study are refused (``PERMISSION_DENIED``);
+    ``credentials``: served over TLS (``storage.proxy_auth.server_credentials``).
+    None: no such check (in-process tests; ``hpo proxy`` always has a token and a scope).
+    """
     counters = _Counters()
+    interceptors: list[grpc.ServerInterceptor] = []
+    if token is not None:
+        interceptors.append(TokenCheck(token, counters.refuse))
+    interceptors.append(_StorageErrors(counters))  # around the scope: its lookups too
+    if studies is not None:
+        interceptors.append(StudyScope(backend, studies, counters.refuse))
     server = grpc.server(
         ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxy"),
-        interceptors=[_StorageErrors(counters)],
+        interceptors=interceptors,
         options=_SERVER_OPTIONS,
     )
     servicer = _Servicer(backend)
     api_pb2_grpc.add_StorageServiceServicer_to_server(servicer, server)
     server.add_generic_rpc_handlers((_counts_handler(backend),))
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        if credentials is None:
+            bound = server.add_insecure_port(f"{host}:{port}")
+        else:
+            bound = server.add_secure_port(f"{host}:{port}", credentials)
     except RuntimeError:
         bound = 0
     if not bound:
@@ -480,11 +546,13 @@ class _Guard(grpc.UnaryUnaryClientInterceptor):
         details = _Details(
             client_call_details.method,
             client_call_details.timeout or owner.timeout,
-            client_call_details.metadata,
+            (*(client_call_details.metadata or ()), *owner._metadata),
             client_call_details.credentials,
             client_call_details.wait_for_ready,
         )
         outcome = continuation(details, request)
+        if isinstance(outcome, grpc.RpcError) and outcome.code() in REFUSED:
+            raise StorageError(owner._refusal(outcome)) from None
         if isinstance(outcome, grpc.RpcError) and outcome.code() in TRANSIENT:
             owner._stale = True
             # gRPC's details repeat themselves ("failed to connect to all addresses; last
@@ -507,9 +575,14 @@ class ProxyStorage(GrpcStorageProxy):
         address_file: the file a proxy writes when it listens (``{"url": ...}``), re-read
             after every failed call, so a restarted proxy is found at its new address.
         timeout: seconds a call may take (then ``StorageInternalError``).
+        token_file: the proxy's token file (owner-only; read at each connection), sent
+            with every call; None: no token (a proxy that asks for none).
+        tls_ca: the CA (PEM) the proxy's certificate must be signed by: a TLS connection
+            that verifies it; None: plain gRPC.
 
     Every "cannot reach the storage" error (proxy down, hung or unreachable, or the
-    database behind it) is raised as ``optuna.exceptions.StorageInternalError``.
+    database behind it) is raised as ``optuna.exceptions.StorageInternalError``; a
+    refusal (no or a wrong token, a study the proxy does not serve) as ``StorageError``.
     """
 
     def __init__(
@@ -518,10 +591,14 @@ class ProxyStorage(GrpcStorageProxy):
         *,
         address_file: str | Path | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        token_file: str | Path | None = None,
+        tls_ca: str | Path | None = None,
     ) -> None:
         if (url is None) == (address_file is None):
             raise ValueError("ProxyStorage: give exactly one of url and address_file")
         self._address_file = None if address_file is None else str(address_file)
+        self._token_file = None if token_file is None else str(token_file)
+        self._tls_ca = None if tls_ca is None else str(tls_ca)
         self.timeout = float(timeout)
         self._stale = False
         self._counts_unsupported = False
@@ -542,8 +619,13 @@ class ProxyStorage(GrpcStorageProxy):
         else:
             host, port = grpc_address(self.url)
             self._host, self._port, target = host, port, f"{host}:{port}"
+        # the token once there is a proxy to send it to (`hpo proxy` writes it first)
+        token = None
+        if self._token_file is not None and self.url != _NO_ADDRESS:
+            token = read_token(self._token_file)
+        self._metadata = () if token is None else token_metadata(token)
         with deaf_threads():  # gRPC's threads start with the first channel
-            channel = grpc.insecure_channel(target, options=_CLIENT_OPTIONS)
+            channel = _channel(target, self._tls_ca)
         self._channel = grpc.intercept_channel(channel, _Guard(self))
         self._raw_channel = channel
         self._stub = api_pb2_grpc.StorageServiceStub(self._channel)
@@ -559,8 +641,8 @@ class ProxyStorage(GrpcStorageProxy):
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
-        for name in ("_raw_channel", "_relaxed", "_synced", "_counted", "_count"):
-            state.pop(name, None)
+        for name in ("_raw_channel", "_relaxed", "_synced", "_counted", "_count", "_metadata"):
+            state.pop(name, None)  # the token is read from its file again
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
@@ -639,6 +721,20 @@ class ProxyStorage(GrpcStorageProxy):
         """Close the channel."""
         self._raw_channel.close()
 
+    def _refusal(self, error: grpc.RpcError) -> str:
+        """One line for a refused call (what was refused, and what to check)."""
+        if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+            hint = (
+                f"its token is not the one in {self._token_file}"
+                if self._token_file
+                else "it wants a token (hpo worker --token-file)"
+            )
+            return f"storage proxy {self.url} refused this client: {error.details()}; {hint}"
+        return (
+            f"storage proxy {self.url} refused: {error.details()} (a proxy serves its own "
+            "campaign's studies only: is this worker's campaign the proxy's?)"
+        )
+
     def _follow(self) -> None:
         """After a failed call: take the proxy's new address from its file, if it moved."""
         if not self._stale or self._address_file is None:
@@ -696,27 +792,41 @@ class ProxyStorage(GrpcStorageProxy):
                 )
 
 
-_PROBE_NAME = "wsad-hpo proxy probe (no such study)"
+def _channel(target: str, tls_ca: str | None) -> grpc.Channel:
+    """A plain channel, or with ``tls_ca`` one that verifies the proxy's certificate."""
+    if tls_ca is None:
+        return grpc.insecure_channel(target, options=_CLIENT_OPTIONS)
+    return grpc.secure_channel(target, channel_credentials(tls_ca), options=_CLIENT_OPTIONS)
 
 
 def _ping(storage) -> None:
     """One cheap round trip to the database (a study name that does not exist)."""
     try:
-        storage.get_study_id_from_name(_PROBE_NAME)
+        storage.get_study_id_from_name(PROBE_STUDY)
     except KeyError:
         pass
 
 
-def probe(url: str, timeout: float = 3.0) -> str | None:
-    """None if the proxy at ``url`` answers within ``timeout`` s, else why not (one line)."""
+def probe(
+    url: str,
+    timeout: float = 3.0,
+    *,
+    token_file: str | Path | None = None,
+    tls_ca: str | Path | None = None,
+) -> str | None:
+    """None if the proxy at ``url`` answers within ``timeout`` s, else why not (one line).
+
+    StorageError for an unreadable token file (see ``storage.proxy_auth.read_token``).
+    """
     host, port = grpc_address(url)
-    channel = grpc.insecure_channel(f"{host}:{port}", options=_CLIENT_OPTIONS)
+    metadata = () if token_file is None else token_metadata(read_token(token_file))
+    channel = _channel(f"{host}:{port}", None if tls_ca is None else str(tls_ca))
     try:
         grpc.channel_ready_future(channel).result(timeout=timeout)
         stub = api_pb2_grpc.StorageServiceStub(channel)
-        request = api_pb2.GetStudyIdFromNameRequest(study_name=_PROBE_NAME)
+        request = api_pb2.GetStudyIdFromNameRequest(study_name=PROBE_STUDY)
         try:
-            stub.GetStudyIdFromName(request, timeout=timeout)
+            stub.GetStudyIdFromName(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 raise

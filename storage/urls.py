@@ -58,17 +58,23 @@ def _open_journal(url: str, run_dir: Path | None, campaign: str | None):
         return open_journal_storage(path, campaign=campaign)
     except OSError as exc:
         raise StorageError(
-            f"storage URL {url!r}: cannot open journal file {path}: {exc.strerror or exc}"
+            f"storage URL {redact(url)!r}: cannot open journal file {path}: {exc.strerror or exc}"
         ) from exc
 
 
 def open_storage(
-    url: str, *, run_dir: Path | None = None, campaign: str | None = None
+    url: str,
+    *,
+    run_dir: Path | None = None,
+    campaign: str | None = None,
+    token_file: Path | None = None,
+    tls_ca: Path | None = None,
 ) -> optuna.storages.BaseStorage:
     """Open the Optuna storage named by ``url`` (see the module docstring for the schemes).
 
     ``campaign`` (a campaign file) only completes the ``hpo repair`` hint of a damaged
-    journal.
+    journal. ``token_file`` / ``tls_ca``: how a ``grpc://`` proxy is reached (its token,
+    the CA of its TLS certificate; see ``storage.proxy.ProxyStorage``).
 
     Raises:
         StorageError: unknown scheme, password in the URL, unreachable server, wrong
@@ -81,7 +87,7 @@ def open_storage(
     if kind == GRPC_SCHEME:
         from storage.proxy import ProxyStorage
 
-        proxy = ProxyStorage(url)
+        proxy = ProxyStorage(url, token_file=token_file, tls_ca=tls_ca)
         proxy.wait_ready(PROXY_PATIENCE)
         return proxy
     from optuna.storages import _CachedStorage

@@ -1,7 +1,7 @@
 """A worker process for tests and benchmarks: run_worker with a no-op/sleep objective.
 
 Usage: python tests/_noop_worker.py (--storage URL | --proxy-file PATH) --study NAME --target N
-       --worker-id ID
+       --worker-id ID [--token-file PATH]
        [--sleep S] [--fail MESSAGE] [--lease-interval S] [--lease-expiry S] [--poll S]
        [--summary PATH] [--storage-patience S]
 The objective suggests x in [0, 1) and returns x after sleeping ``--sleep`` seconds in
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll", type=float, default=0.5)
     parser.add_argument("--summary", type=Path, default=None)
     parser.add_argument("--storage-patience", type=float, default=300.0)
+    parser.add_argument("--token-file", type=Path, default=None, help="a proxy's token")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -63,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.proxy_file is not None or args.storage.startswith("grpc://"):
         from storage.proxy import ProxyStorage  # a crowd of workers may wait a while
 
-        storage = ProxyStorage(args.storage, address_file=args.proxy_file)
+        storage = ProxyStorage(
+            args.storage, address_file=args.proxy_file, token_file=args.token_file
+        )
         storage.wait_ready(args.storage_patience)
     else:
         storage = open_storage(args.storage)

@@ -407,3 +407,52 @@ def test_storage_survives_pickling(tmp_path):
     storage = pickle.loads(pickle.dumps(open_journal_storage(path)))
     assert ask_tell(storage) == 5
     assert states(plain(path)) == [(n, "COMPLETE") for n in range(6)]
+
+
+def _param_line(path: Path, trial_id: int, name: str) -> bytes:
+    """The journal line that set parameter ``name`` of trial ``trial_id``."""
+    for line in lines(path):
+        record = json.loads(line)
+        if record.get("trial_id") == trial_id and record.get("param_name") == name:
+            return line
+    raise AssertionError(f"no {name} record of trial {trial_id}")
+
+
+@pytest.mark.parametrize("damage", ["whole line", "tail of the line"])
+def test_repair_names_a_complete_trial_it_could_not_restore_whole(tmp_path, damage):
+    """Issue 26 §6: a COMPLETE trial that lost its `max_leaf_nodes` record stayed
+    COMPLETE after `hpo repair`, unmentioned."""
+    path = tmp_path / "optuna.journal"
+    study = optuna.create_study(study_name=STUDY, storage=plain(path))
+    study.optimize(
+        lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("max_leaf_nodes", 2, 99),
+        n_trials=5,
+    )
+    line = _param_line(path, study.trials[3]._trial_id, "max_leaf_nodes")
+    bad = b"\x00\x00garbage\n" if damage == "whole line" else line[:-12] + b"\x00\n"
+    path.write_bytes(path.read_bytes().replace(line, bad))
+
+    report = rewrite_journal(path)
+    restored = optuna.load_study(study_name=STUDY, storage=plain(path)).trials[3]
+    assert restored.state.name == "COMPLETE" and "max_leaf_nodes" not in restored.params
+    reason = "no max_leaf_nodes" + ("; a dropped record named it" if damage != "whole line" else "")
+    assert report.incomplete == (f"{STUDY} trial 3 (COMPLETE: {reason})",)
+    text = report.describe()
+    assert "\n" not in text
+    assert "1 trial(s) not restored whole, their values stand without what the dropped " in text
+    assert text.endswith(f"{STUDY} trial 3 (COMPLETE: {reason})")
+
+
+def test_hpo_repair_prints_the_trials_it_could_not_restore_whole(tmp_path):
+    from _hpo_cli import hpo
+
+    toml = tmp_path / "c.toml"
+    toml.write_text('[campaign]\nname = "r"\nstorage = "journal:///' + f'{tmp_path}/j.journal"\n')
+    path = tmp_path / "j.journal"
+    study = optuna.create_study(study_name=STUDY, storage=plain(path))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("k", 2, 9), n_trials=3)
+    line = _param_line(path, study.trials[1]._trial_id, "k")
+    path.write_bytes(path.read_bytes().replace(line, b"\x00\x00garbage\n"))
+    done = hpo("repair", str(toml))
+    assert done.returncode == 0, done.stderr
+    assert f"{STUDY} trial 1 (COMPLETE: no k)" in done.stdout, done.stdout

@@ -177,6 +177,14 @@ def test_many_workers_fill_a_study_exactly_on_two_connections(postgres_url, tmp_
         delete_quietly(optuna.storages.RDBStorage(postgres_url), name)
 
 
+def _token(toml: Path) -> Path:
+    """The campaign's proxy token file (``hpo proxy`` writes it when missing)."""
+    from hpo.config import load_campaign
+    from hpo.proxy_access import token_file
+
+    return token_file(load_campaign(toml))
+
+
 def _start_hpo_proxy(
     toml: Path, address: Path, log: Path, previous: str | None = None
 ) -> subprocess.Popen:
@@ -202,20 +210,23 @@ def _start_hpo_proxy(
 def test_workers_wait_out_a_killed_proxy_and_follow_its_successor(postgres_url, tmp_path) -> None:
     """SIGKILL the proxy mid-trial: workers keep waiting, then continue through a new
     proxy on another port (same address file); counts exact, cut trials re-run."""
+    from hpo.cells import campaign_cells
+    from hpo.config import load_campaign
+
     toml = tmp_path / "c.toml"
-    toml.write_text(f'[campaign]\nname = "px"\nstorage = "{postgres_url}"\n')
+    campaign = unique_name("proxy-kill")
+    toml.write_text(f'[campaign]\nname = "{campaign}"\nstorage = "{postgres_url}"\n')
     address, proxy_log = tmp_path / "proxy.json", tmp_path / "proxy.log"
     first = _start_hpo_proxy(toml, address, proxy_log)
     url = read_address(address)
     storage = optuna.storages.RDBStorage(postgres_url)
-    name = unique_name("proxy-kill")
+    name = campaign_cells(load_campaign(toml))[0].study_name  # the proxy serves its own only
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
     procs, second = [], None
     try:
         target = 24
-        procs = [
-            _worker(tmp_path, name, i, target, "--proxy-file", address, sleep=1.0) for i in range(3)
-        ]
+        where = ("--proxy-file", address, "--token-file", _token(toml))
+        procs = [_worker(tmp_path, name, i, target, *where, sleep=1.0) for i in range(3)]
         _until(
             lambda: len(study.get_trials(states=(TrialState.COMPLETE,))) >= 3,
             120,
@@ -266,7 +277,7 @@ def test_a_hung_proxy_is_a_timeout_then_recovers(postgres_url, tmp_path) -> None
     address, log = tmp_path / "proxy.json", tmp_path / "proxy.log"
     proc = _start_hpo_proxy(toml, address, log)
     try:
-        client = ProxyStorage(address_file=address, timeout=2.0)
+        client = ProxyStorage(address_file=address, timeout=2.0, token_file=_token(toml))
         client.wait_ready(30)
         proc.send_signal(signal.SIGSTOP)
         t0 = time.monotonic()
@@ -317,10 +328,15 @@ def test_launch_puts_the_proxy_first_and_no_password_in_any_script(
         f"{folder / 'worker.sbatch'}"
     ) in out
     proxy, worker = (folder / "proxy.sbatch").read_text(), (folder / "worker.sbatch").read_text()
-    assert f"-m hpo proxy --host 0.0.0.0 --address-file {address} --until-workers-end" in proxy
+    token = folder / "proxy.token"
+    assert (
+        f"-m hpo proxy --host 0.0.0.0 --expose --address-file {address} --token-file {token} "
+        "--until-workers-end"
+    ) in proxy
     assert "#SBATCH --time=60" in proxy  # 10 min x 5 waves + 10
     assert "--array" not in proxy
-    assert f"-m hpo worker --proxy-file {address} {toml}" in worker
+    assert f"-m hpo worker --proxy-file {address} --token-file {token} {toml}" in worker
+    assert not token.exists()  # a dry run writes no token
     assert "unset PGPASSWORD" in worker and "unset PGPASSWORD" not in proxy
     assert "not-in-any-script" not in out
     for script in folder.glob("*.sbatch"):

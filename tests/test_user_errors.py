@@ -113,6 +113,24 @@ CASES = [
         "search.n_trials",
     ),
     ("repair never created", {}, ["repair"], "no journal"),
+    ("report never created", {}, ["report"], "has no studies yet"),
+    (
+        "create on an unreachable database",
+        {
+            "replace": (
+                'run_dir = "run"',
+                'run_dir = "run"\nstorage = "postgresql+psycopg2://u@127.0.0.1:1/db"',
+            )
+        },
+        ["create"],
+        "connecting failed",
+    ),
+    (
+        "create on a journal that is a folder",
+        {"replace": ('run_dir = "run"', 'run_dir = "run"\nstorage = "journal:///tmp"')},
+        ["create"],
+        "journal file /tmp: cannot",
+    ),
 ]
 if not torch.cuda.is_available():  # a worker or final run on a node without a GPU
     CUDA = {"replace": ("repetitions = 1", 'repetitions = 1\ndevice = "cuda"')}
@@ -142,3 +160,32 @@ def test_user_error_is_one_line_exit_2_and_creates_nothing(tmp_path, name, build
     assert needle in lines[0], lines[0]
     assert "s3cr3tpw" not in proc.stderr + proc.stdout
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_export_without_a_complete_trial_is_one_line(tmp_path) -> None:
+    """Issue 26 §6: the error listed every cell on lines of their own."""
+    path = campaign(tmp_path, replace=("signal = [100]", "signal = [100, 200, 300, 400]"))
+    assert hpo("create", str(path)).returncode == 0
+    proc = hpo("export", str(path))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("hpo: error: cannot export; incomplete cells: e.HGB-IAD-")
+    assert lines[0].endswith("and 1 more (`hpo --debug export` lists every one)")
+    debug = hpo("--debug", "export", str(path))
+    assert debug.stderr.count("incomplete cell e.HGB-IAD-") == 4, debug.stderr
+
+
+def test_status_on_a_torn_journal_says_one_thing(tmp_path) -> None:
+    """Issue 26 §6: status said "dropped 94 bytes" and "cut ... the next time" at once."""
+    path = campaign(tmp_path)
+    assert hpo("create", str(path)).returncode == 0
+    journal = tmp_path / "run" / "optuna.journal"
+    with journal.open("ab") as f:
+        f.write(b'{"op_code": 4, "worker_id": "w", "study_id": 0, "datetime_sta')
+    proc = hpo("status", str(path))
+    assert proc.returncode == 0, proc.stderr
+    said = proc.stdout + proc.stderr
+    assert said.count("torn last record") == 1, said
+    assert "dropped 61 bytes of a torn last record" in said
+    assert "the next time" not in said
