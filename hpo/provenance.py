@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["campaign_provenance", "data_provenance", "stamp"]
+__all__ = ["campaign_provenance", "data_provenance", "methods_provenance", "stamp"]
 
 
 @functools.cache
@@ -76,12 +76,39 @@ def data_provenance(campaign) -> dict[str, Any]:
     }
 
 
+def methods_provenance(campaign) -> dict[str, dict[str, Any]]:
+    """Where each method of ``grid.classifiers`` came from.
+
+    ``{"kind": "built-in"}`` for ours; for another package's: the target, its installed
+    distribution and version, or -- for a module found on PYTHONPATH that no installed
+    distribution holds -- its source file and that file's SHA-256.
+    """
+    from objectives.files import file_sha256
+    from objectives.registry import origin
+
+    out = {}
+    for name in campaign.grid.classifiers:
+        where = origin(name)
+        entry = where.to_dict()
+        if where.kind == "built-in":
+            entry.pop("target", None)
+        elif where.distribution is None and where.file:
+            try:
+                entry["sha256"] = file_sha256(Path(where.file))
+            except OSError:
+                entry["sha256"] = None
+        out[name] = entry
+    return out
+
+
 def campaign_provenance(campaign) -> dict[str, Any]:
-    """The campaign file and its hash, the data files and theirs, and :func:`stamp`."""
+    """The campaign file and its hash, the data files and theirs, the methods' origins,
+    and :func:`stamp`."""
     return {
         "campaign": campaign.name,
         "campaign_file": str(campaign.path),
         "campaign_sha256": campaign.sha256,
         **data_provenance(campaign),
+        "methods": methods_provenance(campaign),
         **stamp(),
     }
