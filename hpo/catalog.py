@@ -114,6 +114,8 @@ def format_text(rows: list[dict[str, Any]]) -> str:
         source = "built-in" if where["kind"] == "built-in" else where.get("target", "")
         if where.get("distribution"):
             source += f" ({where['distribution']} {where['version']})"
+        elif where.get("file"):
+            source += f" ({where['file']})"
         metrics = ", ".join(
             f"{m} ({'max' if d == 'maximize' else 'min'}{', truth' if m in row['oracles'] else ''})"
             for m, d in row["metrics"].items()

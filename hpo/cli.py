@@ -498,6 +498,7 @@ def cmd_launch(args) -> int:
 
     c = _campaign(args)
     _warn_shared_journal(c)
+    _check_methods(c)  # before anything is submitted
     if args.resume:
         from hpo.launch import resume
 

@@ -11,7 +11,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["campaign_provenance", "data_provenance", "methods_provenance", "stamp"]
+__all__ = [
+    "campaign_provenance",
+    "data_provenance",
+    "methods_provenance",
+    "source_sha256",
+    "stamp",
+]
 
 
 @functools.cache
@@ -76,14 +82,30 @@ def data_provenance(campaign) -> dict[str, Any]:
     }
 
 
+def source_sha256(path: Path) -> str:
+    """SHA-256 of a module's source: the file itself, or for a package (``__init__.py``)
+    every ``.py`` file under its folder, each path with its content's hash."""
+    import hashlib
+
+    from objectives.files import file_sha256
+
+    if path.name != "__init__.py":
+        return file_sha256(path)
+    lines = [
+        f"{p.relative_to(path.parent).as_posix()} {file_sha256(p)}\n"
+        for p in sorted(path.parent.rglob("*.py"))
+    ]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
 def methods_provenance(campaign) -> dict[str, dict[str, Any]]:
     """Where each method of ``grid.classifiers`` came from.
 
     ``{"kind": "built-in"}`` for ours; for another package's: the target, its installed
     distribution and version, or -- for a module found on PYTHONPATH that no installed
-    distribution holds -- its source file and that file's SHA-256.
+    distribution holds -- its source file and :func:`source_sha256` (the whole package
+    where the method's module is one).
     """
-    from objectives.files import file_sha256
     from objectives.registry import origin
 
     out = {}
@@ -94,7 +116,7 @@ def methods_provenance(campaign) -> dict[str, dict[str, Any]]:
             entry.pop("target", None)
         elif where.distribution is None and where.file:
             try:
-                entry["sha256"] = file_sha256(Path(where.file))
+                entry["sha256"] = source_sha256(Path(where.file))
             except OSError:
                 entry["sha256"] = None
         out[name] = entry
