@@ -191,10 +191,12 @@ class Method:
         return dict(space)
 
     def make_estimator(self, hp: Mapping[str, Any], *, seed: int, n_jobs: int = 1, device="cpu"):
-        """The classifier-family estimator for checked ``hp`` (ValueError without one)."""
+        """The classifier-family estimator for checked ``hp`` (ValueError without one);
+        a method that does not train on a device gets ``device="cpu"``."""
         if self.estimator is None:
             raise ValueError(f"{self.name} has no estimator (it evaluates through its own code)")
-        return resolve(self.estimator)(dict(hp), seed=int(seed), n_jobs=n_jobs, device=device)
+        where = device if self.device else "cpu"
+        return resolve(self.estimator)(dict(hp), seed=int(seed), n_jobs=n_jobs, device=where)
 
     def evaluate(
         self, hp: Mapping[str, Any] | None, cell, split, *, n_jobs: int = 1, device: str = "cpu"

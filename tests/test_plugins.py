@@ -331,3 +331,24 @@ def test_installed_example_runs_the_pipeline_and_is_selected_against_hgb(tmp_pat
     assert (provenance["distribution"], provenance["version"]) == ("wsad-lightgbm", "0.1.0")
     finals = list((run / "final" / "LightGBM-IAD-norot-N1000-baseline").rglob("run*.json"))
     assert {f.parent.name for f in finals} == {"half", "full"}
+
+
+def test_a_method_that_trains_on_the_cpu_never_gets_a_device():
+    from objectives.hyperparameters import int_rule
+    from objectives.methods import classifier_method
+
+    seen = []
+
+    def factory(hp, *, seed, n_jobs=1, device="cpu"):
+        seen.append(device)
+
+    for trains_on_device in (False, True):
+        method = classifier_method(
+            "Probe",
+            estimator=factory,
+            hyperparameters={"k": int_rule(1, 0, 9)},
+            space={},
+            device=trains_on_device,
+        )
+        method.make_estimator(method.validate({}), seed=0, device="cuda")
+    assert seen == ["cpu", "cuda"]
