@@ -168,6 +168,8 @@ def main() -> None:
             f" {c:8.2f}{'':<12} {c / hgb_cost:5.2f}x"
         )
     for metric, label in LABELS.items():
+        if metric == "max_sic":  # label-picked: a table of its own, never beside the others
+            print("\nwith labels (reference): the detector of the best half-statistics max SIC")
         sel = summary["selected"][metric]
         picks = ", ".join(f"{k.split('/')[0]} {v}" for k, v in sorted(sel["picks"].items()))
         print(f"{label:<16} {_band(sel['max_sic'], limit):<36} picks per run: {picks}")
