@@ -145,7 +145,8 @@ def main() -> None:
     def progress(done: int, total: int, what: str) -> None:
         print(f"[{time.monotonic() - t0:7.0f} s] final {done}/{total} {what}", flush=True)
 
-    run_final(campaign, sources=["default"], progress=progress)
+    run_final(campaign, sources=["default"], progress=progress)  # skips the runs made
+    final_s = time.monotonic() - t0
     (summary,) = run_select(campaign)
     cost = _cost(campaign, args.runs)
     limit = summary["exact_limit_max_sic"]
@@ -173,7 +174,7 @@ def main() -> None:
         sel = summary["selected"][metric]
         picks = ", ".join(f"{k.split('/')[0]} {v}" for k, v in sorted(sel["picks"].items()))
         print(f"{label:<16} {_band(sel['max_sic'], limit):<36} picks per run: {picks}")
-    print(f"final runs took {time.monotonic() - t0:.0f} s; summary in {campaign.run_dir}/select")
+    print(f"final runs (those not made before) took {final_s:.0f} s wall; {campaign.run_dir}")
 
 
 if __name__ == "__main__":
