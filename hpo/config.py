@@ -353,6 +353,251 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
 }
 
 
+#: What each SCHEMA field does, one entry per field (docs/campaign.md prints it beside the
+#: field's rule and default; ``tests/test_docs.py`` fails while a field has none).
+#: After changing SCHEMA or this table: ``python -m hpo.config_doc > docs/campaign.md``.
+DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "campaign": {
+        "name": "Names the campaign's studies and its default run directory.",
+        "run_dir": (
+            "Where every output goes, relative to the campaign file; unset: `runs/<name>` "
+            "next to the file. `hpo validate` checks that it is (or can become) a writable "
+            "folder."
+        ),
+        "storage": (
+            "Where the studies live: `journal:<file>` (relative to `run_dir`; no server), "
+            "`postgresql+psycopg2://user@host:port/db` (the password comes from `$PGPASSWORD` "
+            "or `~/.pgpass`; a URL holding one is refused) or `grpc://host:port` (a storage "
+            "proxy). See [storage.md](storage.md)."
+        ),
+        "seed": "The default of `data.seed` and `search.seed`.",
+    },
+    "data": {
+        "source": (
+            "`synthetic` (the built-in generator, exact likelihood ratio known), `lhco` (the "
+            "LHC Olympics R&D files) or `darkmachines` (DarkMachines-format events for the "
+            "unsupervised detectors). See [data.md](data.md) and "
+            "[unsupervised.md](unsupervised.md)."
+        ),
+        "scale": (
+            "Size of a synthetic set relative to its full size (the LHCO-like set at 1.0: "
+            "the R&D sizes, 1M background and 100k signal events)."
+        ),
+        "seed": (
+            "Seed of the synthetic data, of the DarkMachines training / test split and of "
+            "the background flow's training."
+        ),
+        "region": (
+            "The signal region of every cell, in TeV; its short sidebands are 0.2 TeV either "
+            "side. Not together with `grid.windows`."
+        ),
+        "shifted": "Synthetic: CATHODE's correlation test (mJ1 and ΔmJ += 0.1·mjj).",
+        "data_file": (
+            "lhco, required there: the R&D features file (pandas HDF5: `pxj1 … tau3j2, "
+            "label`, GeV)."
+        ),
+        "extrabkg_file": "lhco, required there: the signal-region-only extra QCD background file.",
+        "background_model": (
+            "The CATHODE template: `file` reads `samples_file`; `truth` samples the exact "
+            "synthetic background (synthetic source, baseline features only); `flow` trains "
+            "the conditional MAF background model on the sidebands once per signal amount "
+            "and caches it."
+        ),
+        "samples_file": (
+            '`background_model = "file"`, required for CATHODE cells there: `.npy` rows '
+            "`[mjj, features…]`, at least as many rows as signal-region data events."
+        ),
+        "include_delta_r": "Adds ΔR between the two jets as a feature.",
+        "n_noise": "Adds this many Gaussian noise features.",
+        "background_hp": (
+            "Settings of the background flow over the published ones (15 × 128 MAF, Adam "
+            "1e-4, batch 256, 100 epochs); a `BackgroundFlow` cell's exported best can be "
+            "pasted here. See [density.md](density.md)."
+        ),
+        "background_file": (
+            "darkmachines: the background events file; with `signal_files`, or neither for "
+            "the synthetic DarkMachines set."
+        ),
+        "signal_files": "darkmachines: the signal events files, as a table name = file.",
+        "test_fraction": (
+            "darkmachines: the share of the background held out as test events (the rest is "
+            "the training pool; every signal event is a test event)."
+        ),
+        "max_objects": (
+            "darkmachines: object slots per event (an event with more keeps its highest-pT "
+            "objects, and they are counted)."
+        ),
+        "skip_bad_lines": (
+            "darkmachines: skip and count malformed lines (`note:` lines) instead of stopping "
+            "at the first one."
+        ),
+        "apply_cuts": (
+            "darkmachines: apply the channel's cuts; false: the files already hold the one "
+            "channel of `grid.channels`, which then only labels them."
+        ),
+    },
+    "grid": {
+        "classifiers": (
+            "The methods. Classifiers `HGB`, `AdaBoost`, `NN` run in every mode and rotation; "
+            "the density methods `ANODE`, `R-ANODE`, `BackgroundFlow` give one cell per "
+            "signal amount and feature set, mode `density`; the unsupervised `dSVDD`, "
+            '`DROCC`, `DDD` need `data.source = "darkmachines"` (all three by default '
+            "there) and give one cell per backbone and channel."
+        ),
+        "modes": (
+            "How a classifier is trained: `IAD` (against simulated signal-region background), "
+            "`CWoLa` (against sideband data), `CATHODE` (against background-model samples)."
+        ),
+        "rotation": (
+            "Whether the features get the reference's fixed random rotation (the paper's "
+            "separate setting)."
+        ),
+        "signal": "Injected signal amounts N (signal events added to the data).",
+        "feature_sets": (
+            "`baseline`: [mJ1, mJ2−mJ1, τ21(J1), τ21(J2)]; the extended N-subjettiness sets "
+            "need `tau{N}j{J}_{beta}` columns in an LHCO file."
+        ),
+        "windows": (
+            "The bump hunt's signal-region windows, each a cell of its own: window w = "
+            "[3.3, 3.7] + (w − 5)·0.1 TeV. Unset: the one region `data.region` (window 5). "
+            "Not together with `data.region`."
+        ),
+        "backbones": (
+            "Unsupervised: the networks (`MLP`; `ParT`, `ParT+pair`); a grid dimension, "
+            "never a hyperparameter."
+        ),
+        "channels": ("Unsupervised: the DarkMachines channels; `all` applies no cuts."),
+    },
+    "search": {
+        "n_trials": (
+            "Trials per cell; each cell ends with exactly this many (PRUNED ones count too "
+            "unless `count_pruned = false`)."
+        ),
+        "sampler": (
+            "`tpe` is seeded per worker; `random` reproduces the paper (each trial's draw "
+            "depends only on the seed, study and trial number)."
+        ),
+        "seed": "Seed of the samplers.",
+        "metrics": (
+            "What every trial records and `hpo export` exports. Default: the first method's "
+            "metrics (`argos`, `bce`, `max_sic` for classifiers; `val_loss` and the truth "
+            "oracles for the unsupervised methods)."
+        ),
+        "objective": (
+            "The metric that drives the sampler; one of `metrics` (default `val_loss` with "
+            '`data.source = "darkmachines"`).'
+        ),
+        "repetitions": (
+            "Half-statistics evaluations per trial, each on a 50/50 split seeded by its "
+            "index; the trial's value is their mean."
+        ),
+        "n_startup_trials": "TPE: random trials before the model proposes.",
+        "n_jobs": "CPU threads of one evaluation.",
+        "pruner": (
+            "`auto`: `wilcoxon` where a trial has repetitions left after `pruner_startup`, "
+            "else `none`. `wilcoxon`: a paired signed-rank test against the best trial on the "
+            "same repetitions. `halving`: successive halving over repetitions. `none`: the "
+            "paper's protocol. See [search.md](search.md#pruning)."
+        ),
+        "pruner_p": "wilcoxon: prune a trial worse than the best one at this p-value.",
+        "pruner_startup": (
+            "Repetitions a trial always runs before it may be pruned; below `repetitions` "
+            "when a pruner is named."
+        ),
+        "count_pruned": (
+            "Whether PRUNED trials count toward `n_trials` (false: only COMPLETE ones do, so "
+            "pruning buys more trials instead of saving CPU)."
+        ),
+        "argos_min_template": (
+            "ARGOS counts only cuts passing at least this many template events. 0 is the "
+            "paper's ARGOS; 25 is the rule the truth Max SIC uses for its background. See "
+            "[selection.md](selection.md#select-with-an-argos-floor)."
+        ),
+        "device": (
+            "Where the NN, the flows and the unsupervised networks train. `auto` takes a GPU "
+            "when torch sees one; `cuda` on a node without one stops `hpo run`, `pipeline`, "
+            "`worker` and `final` before any training."
+        ),
+        "fixed": (
+            "Tables `[search.fixed.<METHOD>]`: hyperparameters held fixed, not searched "
+            "(e.g. `n_ensemble`), checked by the method's own rules."
+        ),
+        "space": (
+            "Tables `[search.space.<METHOD>]`: replace a hyperparameter's search range "
+            "(`type` = `int`, `float` or `categorical`; `low`, `high`, `step`, `log` or "
+            "`choices`). A hyperparameter cannot be both fixed and searched."
+        ),
+    },
+    "final": {
+        "n_runs": "Final runs per cell, hyperparameter source and statistics.",
+        "statistics": (
+            "Train the final runs on `half` and / or `full` statistics; `hpo select` needs `half`."
+        ),
+        "defaults": "Also run the method's default hyperparameters (source `default`).",
+        "ensemble": (
+            "Also average the scores of every completed trial (source `ensemble`; the "
+            "unsupervised methods)."
+        ),
+    },
+    "slurm": {
+        "partition": '`--partition` of every job (`""`: the cluster\'s default).',
+        "account": '`--account` of every job (`""`: none).',
+        "time": "Time limit of each worker array task.",
+        "final_time": (
+            "Time limit of the other jobs (pick-best, finals, select, report, bump hunt)."
+        ),
+        "cpus_per_task": "`--cpus-per-task` of every job.",
+        "gpus_per_task": "`--gres=gpu:N` on the workers and the final runs.",
+        "mem": "`--mem` of every job.",
+        "array_size": "Tasks in the worker array.",
+        "array_parallel": "Array tasks that run at once (`--array=0-(size-1)%parallel`).",
+        "signal": (
+            "The warning signal before the time limit (`--signal=B:<spec>`): workers "
+            "re-queue their trial, the other jobs stop with one line, keeping what they "
+            "finished."
+        ),
+        "setup": "Shell lines each job runs first, e.g. `source .venv/bin/activate`.",
+        "extra": "Extra `#SBATCH` lines.",
+        "python": "The Python that runs `hpo` in the jobs; unset: the one running `hpo launch`.",
+        "proxy": (
+            "How the workers reach the storage: `none` (directly), `job` (`hpo launch` first "
+            "starts a storage proxy job; PostgreSQL storage only) or `grpc://host:port` (a "
+            "proxy you run). See [storage.md](storage.md#grpc-storage-proxy)."
+        ),
+        "proxy_time": (
+            "The proxy job's time limit; `\"\"`: the worker `time` × the array's waves + 10 min."
+        ),
+    },
+    "bumphunt": {
+        "folds": (
+            "k of the k-fold scan: each unit trains on k − 1 folds and scores the held-out one."
+        ),
+        "eps_b": "Background efficiencies of the cut and count.",
+        "runs": "Runs of the scan, each with its own folds.",
+        "hp": (
+            "Hyperparameter sources: `default` or metrics of `search.metrics` (the best "
+            "exported per window)."
+        ),
+        "delta_sys": (
+            "The background's systematic uncertainty: `closure` (from the grid's signal-0 "
+            "series), `mc` (an alternative simulation; not for CWoLa; CATHODE needs "
+            '`data.background_model = "truth"`), `sidebands` (CATHODE with background '
+            "model `truth` or `flow`), one number > −1 per `eps_b`, or a table of those per "
+            "mode. The measured ones need 0 in `grid.signal`. See [bumphunt.md](bumphunt.md)."
+        ),
+        "mismodelling": (
+            "Synthetic: how far the alternative simulation of `mc` moves the background's "
+            "latent feature means, × (0.03, 0.03, 0.05, 0.05)."
+        ),
+        "alt_extrabkg_file": (
+            'lhco with `delta_sys = "mc"`, required there: the alternative simulation\'s '
+            "extra background (e.g. Herwig); refused for the synthetic source."
+        ),
+        "retries": "SLURM: how often the combine job resubmits killed bump-hunt tasks.",
+    },
+}
+
+
 # ----------------------------------------------------------------------------- dataclasses
 @dataclass(frozen=True)
 class DataConfig:
