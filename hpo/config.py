@@ -442,7 +442,10 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
             "the density methods `ANODE`, `R-ANODE`, `BackgroundFlow` give one cell per "
             "signal amount and feature set, mode `density`; the unsupervised `dSVDD`, "
             '`DROCC`, `DDD` need `data.source = "darkmachines"` (all three by default '
-            "there) and give one cell per backbone and channel."
+            "there) and give one cell per backbone and channel. A method of another package "
+            "is named by its entry point (`wsad_hpo.methods`) or as `module:attribute` on "
+            "`PYTHONPATH`; `hpo methods` lists what the environment offers. See "
+            "[methods.md](methods.md)."
         ),
         "modes": (
             "How a classifier is trained: `IAD` (against simulated signal-region background), "
