@@ -159,12 +159,15 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def _module_origin(kind: str, target: str, module: str) -> Origin:
-    """The distribution installing ``module``'s top package, else its source file."""
+def _module_origin(kind: str, target: str, module: str, dist: Any = None) -> Origin:
+    """``dist`` (an entry point's distribution), else the distribution installing
+    ``module``'s top package, else only its source file."""
     from importlib.metadata import PackageNotFoundError, packages_distributions, version
 
-    top = module.split(".")[0]
     file = getattr(sys.modules.get(module), "__file__", None)
+    if dist is not None:
+        return Origin(kind, target, dist.name, dist.version, file)
+    top = module.split(".")[0]
     for dist in packages_distributions().get(top, ()):
         try:
             return Origin(kind, target, dist, version(dist), file)
@@ -173,10 +176,13 @@ def _module_origin(kind: str, target: str, module: str) -> Origin:
     return Origin(kind, target, file=file)
 
 
-def load_method(target: str, *, kind: str = "module", label: str | None = None) -> Method:
+def load_method(
+    target: str, *, kind: str = "module", label: str | None = None, dist: Any = None
+) -> Method:
     """Import the method at ``target`` (``"module:attribute"``), check it, register it.
 
-    ``kind`` and ``label`` say where the target came from in messages and provenance.
+    ``kind`` and ``label`` say where the target came from in messages and provenance,
+    ``dist`` the distribution that declared it (an entry point's).
     Loading the same target twice returns the registered method. Raises MethodError.
     """
     if target in _BY_TARGET:
@@ -202,7 +208,7 @@ def load_method(target: str, *, kind: str = "module", label: str | None = None) 
     if kind == "built-in":
         source = Origin(kind, target)
     else:
-        source = _module_origin(kind, target, module)
+        source = _module_origin(kind, target, module, dist)
     name = obj.name
     if name in _REGISTRY:
         if _REGISTRY[name] is obj:  # the same object under another target (a re-export)
@@ -285,7 +291,8 @@ def _load_entry_point(name: str) -> Method:
     ep = _entry_points()[name]
     dist = getattr(ep, "dist", None)
     owner = f" of {dist.name} {dist.version}" if dist is not None else ""
-    method = load_method(ep.value, kind="entry point", label=f"{name!r} (entry point{owner})")
+    label = f"{name!r} (entry point{owner})"
+    method = load_method(ep.value, kind="entry point", label=label, dist=dist)
     if method.name != name:
         raise MethodError(
             f"method {name!r} (entry point{owner}): {ep.value} is named {method.name!r}; "

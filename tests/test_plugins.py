@@ -352,3 +352,25 @@ def test_a_method_that_trains_on_the_cpu_never_gets_a_device():
         )
         method.make_estimator(method.validate({}), seed=0, device="cuda")
     assert seen == ["cpu", "cuda"]
+
+
+def test_an_entry_point_records_its_distribution_where_the_module_lies_elsewhere(
+    plugin_path, tmp_path, monkeypatch
+):
+    """As with an editable install: the entry point's distribution declares the method,
+    its module is found elsewhere on the path; provenance names the distribution."""
+    method_module(plugin_path, "probe_elsewhere", name="Probe")
+    site = tmp_path / "site"
+    dist = site / "wsad_probe-0.2.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: wsad-probe\nVersion: 0.2\n")
+    (dist / "entry_points.txt").write_text("[wsad_hpo.methods]\nProbe = probe_elsewhere:method\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(plugin_path)]))
+    done = hpo("methods", "--json", "Probe")
+    assert done.returncode == 0, done.stderr
+    where = json.loads(done.stdout)[0]["origin"]
+    assert (where["kind"], where["distribution"], where["version"]) == (
+        "entry point",
+        "wsad-probe",
+        "0.2",
+    )
