@@ -15,7 +15,7 @@ import os
 import numpy as np
 import pytest
 from _hpo_cli import hpo
-from _plugin_fixture import campaign, install_example, method_module
+from _plugin_fixture import EXAMPLE, campaign, install_example, method_module
 
 from objectives.errors import MethodError
 from objectives.registry import BUILTINS, get_method, load_method, method_names, origin
@@ -315,6 +315,8 @@ def test_installed_example_runs_the_pipeline_and_is_selected_against_hgb(tmp_pat
         "version": "0.1.0",
         "file": str(site / "wsad_lightgbm" / "__init__.py"),
     }
+    shipped = hpo("validate", str(EXAMPLE / "lightgbm.toml"))  # the example's own campaign
+    assert shipped.returncode == 0, shipped.stderr
     fixed = "\n[search.fixed.HGB]\nn_ensemble = 2\n[search.fixed.LightGBM]\nn_ensemble = 2\n"
     path = campaign(tmp_path / "c", ["HGB", "LightGBM"], extra=fixed, n_runs=2)
     done = hpo("pipeline", str(path), "--workers", "2")
