@@ -79,24 +79,6 @@ class _MemoryBackend(BaseJournalBackend):
         self.logs.extend(json.loads(json.dumps(log)) for log in logs)
 
 
-def _distributions(space: dict[str, dict]) -> dict[str, optuna.distributions.BaseDistribution]:
-    from optuna.distributions import (
-        CategoricalDistribution,
-        FloatDistribution,
-        IntDistribution,
-    )
-
-    out = {}
-    for name, e in space.items():
-        if e["type"] == "int":
-            out[name] = IntDistribution(e["low"], e["high"], log=e.get("log", False))
-        elif e["type"] == "float":
-            out[name] = FloatDistribution(e["low"], e["high"], log=e.get("log", False))
-        else:
-            out[name] = CategoricalDistribution(e["choices"])
-    return out
-
-
 def _draw(dist, rng: np.random.Generator) -> Any:
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
@@ -128,8 +110,7 @@ def _write_trial(storage, study_id: int, cc, rng, renewals: int, worker: str) ->
     """One trial, operation by operation, as a worker writes it."""
     from hpo.spaces import space_for
 
-    space = space_for(cc.point.classifier)
-    dists = _distributions(space)
+    dists = space_for(cc.point.classifier)  # Optuna distributions
     trial_id = storage.create_new_trial(study_id)
     params = {}
     for name, dist in dists.items():

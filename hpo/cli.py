@@ -35,6 +35,8 @@ the sliding-window bump hunt ([bumphunt] section, grid.windows):
 on a SLURM cluster (PostgreSQL storage):
   hpo db upgrade examples/cluster.toml; hpo launch examples/cluster.toml [--dry-run]
   hpo status examples/cluster.toml;  hpo dashboard examples/cluster.toml
+
+what grid.classifiers may name (built-in and installed methods):  hpo methods [--json]
 """
 
 
@@ -73,6 +75,7 @@ def cmd_validate(args) -> int:
 
     c = _campaign(args)
     writable_run_dir(c, create=False)
+    _check_methods(c)
     _print_notes(check_data(c, files_exist=all(p.is_file() for p in data_files(c))))
     _warn_shared_journal(c)
     print(f"{c.path}: valid; {_what_runs(c)}, storage {redact(c.storage)}, run_dir {c.run_dir}")
@@ -110,6 +113,14 @@ def _what_runs(c) -> str:
     return f"{len(c.grid_points())} cells, {search}"
 
 
+def _check_methods(c) -> None:
+    """Fit each method from another package on a few synthetic events (MethodError: one line)."""
+    from hpo.method_check import check_campaign_methods
+
+    for name in check_campaign_methods(c):
+        print(f"method {name}: loaded, checked on synthetic events")
+
+
 def _warn_shared_journal(c) -> None:
     from storage.addresses import shared_journal_warning
 
@@ -135,6 +146,7 @@ def cmd_create(args) -> int:
     from workers.signals import safe_point
 
     c = _campaign(args)
+    _check_methods(c)
     check_data(c, files_exist=False)  # the user's files, or the generator's capacity
     with run_dir_undone_on_error(c):  # a storage that fails leaves no empty run_dir
         writable_run_dir(c)
@@ -488,6 +500,14 @@ def cmd_pipeline(args) -> int:
     return 0
 
 
+def cmd_methods(args) -> int:
+    from hpo.catalog import catalog, format_json, format_text
+
+    rows = catalog(args.names)
+    print(format_json(rows) if args.json else format_text(rows))
+    return 0
+
+
 def cmd_status(args) -> int:
     from hpo.status import campaign_status
 
@@ -500,6 +520,7 @@ def cmd_launch(args) -> int:
 
     c = _campaign(args)
     _warn_shared_journal(c)
+    _check_methods(c)  # before anything is submitted
     if args.resume:
         from hpo.launch import resume
 
@@ -778,6 +799,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow a non-loopback --host (the dashboard has no authentication)",
     )
+    sp = sub.add_parser(
+        "methods",
+        help="every method this environment can see: family, modes, metrics, "
+        "hyperparameters, search ranges",
+        description="List the built-in methods and those of installed packages (entry "
+        "points of wsad_hpo.methods): what grid.classifiers may name.",
+    )
+    sp.set_defaults(func=cmd_methods)
+    sp.add_argument("names", nargs="*", help="only these methods (a name or 'module:attribute')")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of text")
     db = sub.add_parser("db", help="storage maintenance")
     dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dbsub.add_parser("upgrade", help="apply Optuna's schema migrations to the storage")

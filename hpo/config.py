@@ -72,7 +72,7 @@ from storage.addresses import GRPC_SCHEME, POSTGRES_SCHEME, check_url, redact
 from storage.errors import StorageError
 from workers.slurm import TIME_RULE, valid_time
 
-#: Every method of ``grid.classifiers`` (the registry's).
+#: The built-in methods of ``grid.classifiers`` (the registry's; other packages add theirs).
 CLASSIFIERS = method_names()
 #: Every selection metric a method reports (the registry's).
 METRICS = tuple(DIRECTIONS)
@@ -250,7 +250,15 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "apply_cuts": (_BOOL, True),
     },
     "grid": {
-        "classifiers": (_list_of(CLASSIFIERS), ["HGB"]),
+        "classifiers": (
+            _distinct(
+                lambda x: isinstance(x, str) and x != "",
+                "a non-empty list of distinct method names (see hpo methods): "
+                + ", ".join(map(repr, CLASSIFIERS))
+                + ", an installed package's or 'module:attribute'",
+            ),
+            ["HGB"],
+        ),
         "modes": (_list_of(MODES), ["IAD"]),
         "rotation": (
             _distinct(lambda x: isinstance(x, bool), "a non-empty list of distinct booleans"),
@@ -455,7 +463,10 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
             "the density methods `ANODE`, `R-ANODE`, `BackgroundFlow` give one cell per "
             "signal amount and feature set, mode `density`; the unsupervised `dSVDD`, "
             '`DROCC`, `DDD` need `data.source = "darkmachines"` (all three by default '
-            "there) and give one cell per backbone and channel."
+            "there) and give one cell per backbone and channel. A method of another package "
+            "is named by its entry point (`wsad_hpo.methods`) or as `module:attribute` on "
+            "`PYTHONPATH`; `hpo methods` lists what the environment offers. See "
+            "[methods.md](methods.md)."
         ),
         "modes": (
             "How a classifier is trained: `IAD` (against simulated signal-region background), "
@@ -906,6 +917,7 @@ def _check_source(raw: dict, sec: dict, source: str) -> None:
         sec["grid"]["classifiers"] = [
             m for m in method_names("unsupervised") if not (user_files and m in SYNTHETIC_ONLY)
         ]
+    sec["grid"]["classifiers"] = _resolve_methods(sec["grid"]["classifiers"], source)
     for clf in sec["grid"]["classifiers"]:
         if (get_method(clf).family == "unsupervised") != dm:
             need = f"data.source = {DM_SOURCE!r}" if not dm else "data.source 'synthetic' or 'lhco'"
@@ -970,6 +982,30 @@ def _check_exact_baselines(sec: dict, source: str) -> None:
         )
 
 
+def _method(name: str, source: str, dotted: str):
+    """The registry's method ``name`` (built-in, entry point, 'module:attribute') with its
+    search space checked; ConfigError naming ``dotted`` and what is wrong otherwise."""
+    from hpo.spaces import check_space
+    from objectives.errors import HyperparameterError
+    from objectives.registry import get_method
+
+    try:
+        method = get_method(name)
+        check_space(method)
+    except HyperparameterError as exc:  # MethodError included: a broken method
+        raise _fail(source, dotted, str(exc)) from None
+    return method
+
+
+def _resolve_methods(names: list[str], source: str) -> list[str]:
+    """``grid.classifiers`` as registered names ('module:attribute' -> the method's name)."""
+    resolved = [_method(n, source, "grid.classifiers").name for n in names]
+    twice = sorted({n for n in resolved if resolved.count(n) > 1})
+    if twice:
+        raise _fail(source, "grid.classifiers", f"names the method {twice[0]!r} twice")
+    return resolved
+
+
 def _resolve(base: Path, value: str | None) -> Path | None:
     if value is None:
         return None
@@ -981,10 +1017,14 @@ def _validate_per_classifier(search: dict, source: str) -> None:
     from hpo.spaces import validate_fixed, validate_space_overrides
 
     for table in ("fixed", "space"):
+        named = {
+            _method(clf, source, f"search.{table}.{clf}").name: e
+            for clf, e in search[table].items()
+        }
+        search[table] = named
+    for table in ("fixed", "space"):
         for clf, entries in search[table].items():
             dotted = f"search.{table}.{clf}"
-            if clf not in CLASSIFIERS:
-                raise _fail(source, dotted, "unknown classifier; valid: " + ", ".join(CLASSIFIERS))
             if not isinstance(entries, dict):
                 raise _fail(source, dotted, "must be a table")
             try:

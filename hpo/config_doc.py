@@ -66,8 +66,9 @@ _SECTIONS = {
         "signal amount × feature set (× window)."
     ),
     "search": (
-        "How each cell's study is searched ([search.md](search.md)). The search spaces "
-        "themselves are data in `hpo/spaces.py`."
+        "How each cell's study is searched ([search.md](search.md)). Each method declares "
+        "its own search space (the built-ins' in `objectives/builtins.py`; `hpo methods` "
+        "prints them)."
     ),
     "final": "The final runs on the exported hyperparameters (`hpo final`).",
     "slurm": "The SLURM chain that `hpo launch` submits ([slurm.md](slurm.md)).",

@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.cells import CampaignCell, campaign_cells
 from hpo.config import Campaign
-from hpo.provenance import data_provenance, stamp
+from hpo.provenance import data_provenance, methods_provenance, stamp
 from hpo.studies import open_created_storage
 from objectives.files import atomic_write_json, atomic_write_text
 from objectives.registry import DIRECTIONS
@@ -151,7 +151,7 @@ def export_campaign(
         raise ExportError(_describe_problems(problems))
 
     # versions, git revision and data hashes once per export, not once per file
-    common = {**data_provenance(campaign), **stamp()}
+    common = {**data_provenance(campaign), "methods": methods_provenance(campaign), **stamp()}
     files: list[tuple[Callable[[Path, Any], Path], Path, Any]] = []
     for cc, study, done in loaded:
         for metric in cc.metrics:

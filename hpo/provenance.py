@@ -11,7 +11,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["campaign_provenance", "data_provenance", "stamp"]
+__all__ = [
+    "campaign_provenance",
+    "data_provenance",
+    "methods_provenance",
+    "source_sha256",
+    "stamp",
+]
 
 
 @functools.cache
@@ -76,12 +82,55 @@ def data_provenance(campaign) -> dict[str, Any]:
     }
 
 
+def source_sha256(path: Path) -> str:
+    """SHA-256 of a module's source: the file itself, or for a package (``__init__.py``)
+    every ``.py`` file under its folder, each path with its content's hash."""
+    import hashlib
+
+    from objectives.files import file_sha256
+
+    if path.name != "__init__.py":
+        return file_sha256(path)
+    lines = [
+        f"{p.relative_to(path.parent).as_posix()} {file_sha256(p)}\n"
+        for p in sorted(path.parent.rglob("*.py"))
+    ]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def methods_provenance(campaign) -> dict[str, dict[str, Any]]:
+    """Where each method of ``grid.classifiers`` came from.
+
+    ``{"kind": "built-in"}`` for ours; for another package's: the target, its installed
+    distribution and version, or -- for a module found on PYTHONPATH that no installed
+    distribution holds -- its source file and :func:`source_sha256` (the whole package
+    where the method's module is one).
+    """
+    from objectives.registry import origin
+
+    out = {}
+    for name in campaign.grid.classifiers:
+        where = origin(name)
+        entry = where.to_dict()
+        if where.kind == "built-in":
+            entry.pop("target", None)
+        elif where.distribution is None and where.file:
+            try:
+                entry["sha256"] = source_sha256(Path(where.file))
+            except OSError:
+                entry["sha256"] = None
+        out[name] = entry
+    return out
+
+
 def campaign_provenance(campaign) -> dict[str, Any]:
-    """The campaign file and its hash, the data files and theirs, and :func:`stamp`."""
+    """The campaign file and its hash, the data files and theirs, the methods' origins,
+    and :func:`stamp`."""
     return {
         "campaign": campaign.name,
         "campaign_file": str(campaign.path),
         "campaign_sha256": campaign.sha256,
         **data_provenance(campaign),
+        "methods": methods_provenance(campaign),
         **stamp(),
     }

@@ -1,117 +1,66 @@
-"""Search spaces, defined once as data, equal to the reference study's.
+"""Search spaces: each method's own (declared with the method), as Optuna distributions.
 
-Each entry is ``{"type": "int"|"float"|"categorical", ...}``. Integer ranges
-of the reference are half-open (``int[2, 200)``); here ``high`` is inclusive
-(199). ``10^U(-4, -0.1)`` is a log-uniform float in ``[1e-4, 10**-0.1]``.
+A method declares its space (``Method.space``, :mod:`objectives.methods`) as plain data
+-- ``{"type": "int" | "float" | "categorical", "low", "high", "step", "log",
+"choices"}`` -- or as Optuna distributions, or as a callable building either on first
+use; the built-ins' live in :mod:`objectives.builtins`. This module is the one place
+that turns them into :class:`optuna.distributions.BaseDistribution` objects and checks
+them: an entry that is neither, or a search default outside its range (unless the
+method says why in ``defaults_outside_space``), is a MethodError naming the method.
 
-A campaign may override entries (``[search.space.HGB]``) and fix
-hyperparameters that are not searched (``[search.fixed.HGB]``, e.g. the
-ensemble size). What differs between the search and the final runs (the NN's
-20 vs 100 epochs, the flows' 30 vs published epochs) is the method's own
-default, declared in the registry (``objectives.registry``).
+A campaign may override entries (``[search.space.HGB]``, plain data) and fix
+hyperparameters that are not searched (``[search.fixed.HGB]``, e.g. the ensemble size).
+What differs between the search and the final runs (the NN's 20 vs 100 epochs, the
+flows' 30 vs published epochs) is the method's own default.
 """
 
 from __future__ import annotations
 
-import copy
+import math
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = [
     "SEARCH_SPACES",
+    "as_data",
+    "check_space",
+    "describe",
+    "distribution",
     "hyperparameters",
+    "method_space",
     "space_for",
     "suggest",
     "validate_fixed",
     "validate_space_overrides",
 ]
 
-_LR = {"type": "float", "low": 1e-4, "high": 10**-0.1, "log": True}
 
-SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
-    "HGB": {
-        "learning_rate": _LR,
-        "max_iter": {"type": "int", "low": 2, "high": 199},
-        "max_leaf_nodes": {"type": "int", "low": 2, "high": 99},
-        "max_depth": {"type": "int", "low": 2, "high": 14},
-        "l2_regularization": {"type": "float", "low": 0.0, "high": 10.0},
-        "max_bins": {"type": "int", "low": 31, "high": 254},
-    },
-    "AdaBoost": {
-        "max_depth": {"type": "int", "low": 2, "high": 14},
-        "max_leaf_nodes": {"type": "int", "low": 2, "high": 99},
-        "min_samples_leaf": {"type": "int", "low": 1, "high": 99},
-        "learning_rate": _LR,
-        "n_estimators": {"type": "int", "low": 2, "high": 99},
-    },
-    "NN": {
-        "lr": {"type": "categorical", "choices": [1e-2, 5e-3, 1e-3, 5e-4, 1e-4]},
-        "batch_size": {"type": "categorical", "choices": [64, 128, 256, 512, 1024, 2048, 4096]},
-        "dropout": {"type": "categorical", "choices": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]},
-        "weight_decay": {"type": "categorical", "choices": [0.0, 1e-5, 1e-4, 1e-3, 1e-2]},
-        "beta1": {"type": "categorical", "choices": [0.8, 0.9, 0.95, 0.99]},
-    },
-}
+class _DeclaredSpaces(Mapping):
+    """Method name -> its declared search space (a read-only view of the registry)."""
 
-#: Spline-flow spaces of the density methods (no published space; ranges around
-#: the R-ANODE slides' setting of 6 x 2 x 64, 8 bins, dropout 0.2, lr 3e-4).
-_SPLINE_FLOW = {
-    "lr": {"type": "float", "low": 1e-4, "high": 3e-3, "log": True},
-    "n_transforms": {"type": "int", "low": 2, "high": 8},
-    "n_blocks": {"type": "int", "low": 1, "high": 3},
-    "hidden": {"type": "categorical", "choices": [32, 64, 128]},
-    "dropout": {"type": "categorical", "choices": [0.0, 0.1, 0.2, 0.3]},
-    "n_bins": {"type": "categorical", "choices": [4, 8, 16]},
-    "batch_size": {"type": "categorical", "choices": [128, 256, 512, 1024]},
-}
-SEARCH_SPACES["ANODE"] = _SPLINE_FLOW
-SEARCH_SPACES["R-ANODE"] = _SPLINE_FLOW
-#: The CATHODE background MAF, around the published 15 x 128, lr 1e-4, batch 256.
-SEARCH_SPACES["BackgroundFlow"] = {
-    "n_blocks": {"type": "int", "low": 4, "high": 20},
-    "hidden": {"type": "categorical", "choices": [32, 64, 128, 256]},
-    "lr": {"type": "float", "low": 3e-5, "high": 3e-3, "log": True},
-    "batch_size": {"type": "categorical", "choices": [256, 512, 1024, 2048, 4096]},
-}
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        from objectives.errors import HyperparameterError
+        from objectives.registry import get_method
 
-#: The unsupervised detectors (seed 002; no published space: ranges around the
-#: method papers' defaults). The backbone is a grid dimension, not searched; the
-#: poster tunes nothing per signal, so these spaces feed the ensemble over trials.
-_NET_LR = {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}
-SEARCH_SPACES["dSVDD"] = {
-    "lr": _NET_LR,
-    "batch_size": {"type": "categorical", "choices": [128, 256, 512]},
-    "weight_decay": {"type": "categorical", "choices": [0.0, 1e-6, 1e-5, 1e-4]},
-}
-#: DROCC: the shell radius in standard deviations of the inputs, its width and weight.
-SEARCH_SPACES["DROCC"] = {
-    "lr": _NET_LR,
-    "radius": {"type": "float", "low": 1.0, "high": 16.0, "log": True},
-    "gamma": {"type": "categorical", "choices": [1.5, 2.0, 3.0]},
-    "mu": {"type": "float", "low": 0.25, "high": 2.0, "log": True},
-}
-#: DDD: one distortion point per trial (its own scan; the band keeps the good ones).
-SEARCH_SPACES["DDD"] = {
-    "sigmas": {"type": "float", "low": 0.02, "high": 1.0, "log": True},
-    "p_drops": {"type": "float", "low": 0.0, "high": 0.5},
-    "p_adds": {"type": "float", "low": 0.0, "high": 0.5},
-    "lr": _NET_LR,
-}
+        try:
+            return get_method(name).search_space()
+        except HyperparameterError:
+            raise KeyError(name) from None
 
-#: The family's baselines (issue 25 §1). Isolation Forest: trees and events per tree
-#: around scikit-learn's 100 x 256, and the share of features per tree.
-SEARCH_SPACES["IsolationForest"] = {
-    "n_estimators": {"type": "categorical", "choices": [100, 200, 400]},
-    "max_samples": {"type": "int", "low": 64, "high": 4096, "log": True},
-    "max_features": {"type": "float", "low": 0.5, "high": 1.0},
-}
-#: FlowDensity: the MAF's size and learning rate around its defaults (5 x 64, 1e-3).
-SEARCH_SPACES["FlowDensity"] = {
-    "n_blocks": {"type": "int", "low": 2, "high": 10},
-    "hidden": {"type": "categorical", "choices": [32, 64, 128]},
-    "lr": {"type": "float", "low": 3e-4, "high": 3e-3, "log": True},
-}
-#: Without hyperparameters: nothing to search (a campaign evaluates them once).
-SEARCH_SPACES.update({name: {} for name in ("MET", "HT", "NObjects", "BkgDensity")})
+    def __iter__(self) -> Iterator[str]:
+        from objectives.registry import method_names
+
+        return iter(method_names())
+
+    def __len__(self) -> int:
+        from objectives.registry import method_names
+
+        return len(method_names())
+
+
+#: Every registered method's declared space, by name (kept for callers of the old table).
+SEARCH_SPACES: Mapping[str, dict[str, Any]] = _DeclaredSpaces()
+
 
 _KEYS = {
     "int": {"type", "low", "high", "step", "log"},
@@ -129,7 +78,7 @@ def _check_entry(name: str, entry: Any) -> None:
         raise ValueError(f"{name}: unknown key {sorted(extra)[0]!r} for type {kind!r}")
     if kind == "categorical":
         choices = entry.get("choices")
-        if not isinstance(choices, list) or not choices:
+        if not isinstance(choices, list | tuple) or not choices:
             raise ValueError(f"{name}: choices must be a non-empty list")
         return
     low, high = entry.get("low"), entry.get("high")
@@ -166,36 +115,142 @@ def validate_fixed(classifier: str, fixed: dict[str, Any]) -> None:
         raise ValueError(str(exc)) from None
 
 
+def distribution(name: str, entry: Any):
+    """``entry`` as an Optuna distribution: a plain-data table converted, a distribution
+    as given; ValueError naming ``name`` for anything else."""
+    from optuna.distributions import (
+        BaseDistribution,
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    if isinstance(entry, BaseDistribution):
+        return entry
+    if not isinstance(entry, dict):
+        raise ValueError(
+            f"{name}: not an Optuna distribution or a table with type = 'int', 'float' or "
+            f"'categorical', got {entry!r}"
+        )
+    _check_entry(name, entry)
+    if entry["type"] == "categorical":
+        return CategoricalDistribution(list(entry["choices"]))
+    log = bool(entry.get("log", False))
+    if entry["type"] == "int":
+        return IntDistribution(entry["low"], entry["high"], log=log, step=entry.get("step", 1))
+    return FloatDistribution(entry["low"], entry["high"], log=log, step=entry.get("step"))
+
+
+def _inside(dist, value: Any) -> bool:
+    """Whether ``value`` is a point of ``dist`` (bounds, integer steps, choices)."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return any(type(value) is type(c) and value == c for c in dist.choices)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(dist, IntDistribution) and float(value) != int(value):
+        return False
+    if not dist.low <= value <= dist.high:
+        return False
+    step = getattr(dist, "step", None)
+    if step is None:
+        return True
+    k = (value - dist.low) / step
+    return math.isclose(k, round(k), abs_tol=1e-8)
+
+
+def method_space(method) -> dict[str, Any]:
+    """``method``'s declared space as Optuna distributions (MethodError for a bad entry)."""
+    from objectives.errors import MethodError
+
+    out = {}
+    for name, entry in method.search_space().items():
+        try:
+            out[name] = distribution(name, entry)
+        except ValueError as exc:
+            raise MethodError(f"method {method.name!r}: space entry {exc}") from None
+    return out
+
+
+def check_space(method) -> dict[str, Any]:
+    """The method's space as distributions, each search default inside its range unless
+    ``defaults_outside_space`` says why; MethodError naming the method otherwise."""
+    from objectives.errors import MethodError
+
+    space = method_space(method)
+    defaults = method.default_hyperparameters()
+    for name, dist in space.items():
+        if name in method.defaults_outside_space or _inside(dist, defaults[name]):
+            continue
+        raise MethodError(
+            f"method {method.name!r}: the default {name} = {defaults[name]!r} lies outside "
+            f"its search space {describe(dist)} (widen the space, change the default, or "
+            "say why in defaults_outside_space)"
+        )
+    return space
+
+
+def describe(dist) -> str:
+    """``float [0.0001, 0.794] log``, ``int [2, 199]``, ``one of 64, 128`` ..."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return "one of " + ", ".join(map(repr, dist.choices))
+    kind = "int" if isinstance(dist, IntDistribution) else "float"
+    text = f"{kind} [{dist.low:g}, {dist.high:g}]"
+    if dist.log:
+        text += " log"
+    step = getattr(dist, "step", None)
+    if step is not None and not (kind == "int" and step == 1):
+        text += f" step {step:g}"
+    return text
+
+
+def as_data(dist) -> dict[str, Any]:
+    """A distribution as the plain-data table it would be declared with (JSON-friendly)."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return {"type": "categorical", "choices": list(dist.choices)}
+    kind = "int" if isinstance(dist, IntDistribution) else "float"
+    out = {"type": kind, "low": dist.low, "high": dist.high, "log": dist.log}
+    if dist.step is not None and not (kind == "int" and dist.step == 1):
+        out["step"] = dist.step
+    return out
+
+
 def space_for(
     classifier: str,
     overrides: dict[str, Any] | None = None,
     fixed: dict[str, Any] | None = None,
-) -> dict[str, dict]:
-    """The search space of a classifier with the campaign's overrides applied.
-
-    A hyperparameter the campaign fixes (``[search.fixed.<CLF>]``) is not searched.
+) -> dict[str, Any]:
+    """The search space of a method as Optuna distributions, the campaign's overrides
+    applied. A hyperparameter the campaign fixes (``[search.fixed.<CLF>]``) is not searched.
     """
-    space = copy.deepcopy(SEARCH_SPACES[classifier])
-    space.update(copy.deepcopy(overrides or {}))
+    from objectives.registry import get_method
+
+    space = method_space(get_method(classifier))
+    space.update({k: distribution(k, v) for k, v in (overrides or {}).items()})
     for name in fixed or {}:
         space.pop(name, None)
     return space
 
 
-def suggest(trial: Any, space: dict[str, dict]) -> dict[str, Any]:
-    """Draw one hyperparameter set from ``space`` through an Optuna trial."""
+def suggest(trial: Any, space: Mapping[str, Any]) -> dict[str, Any]:
+    """Draw one hyperparameter set from ``space`` (distributions or plain-data tables)
+    through an Optuna trial's public ``suggest_*`` calls."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
     params: dict[str, Any] = {}
-    for name, e in space.items():
-        if e["type"] == "int":
-            params[name] = trial.suggest_int(
-                name, e["low"], e["high"], step=e.get("step", 1), log=e.get("log", False)
-            )
-        elif e["type"] == "float":
-            params[name] = trial.suggest_float(
-                name, e["low"], e["high"], step=e.get("step"), log=e.get("log", False)
-            )
+    for name, entry in space.items():
+        d = distribution(name, entry)
+        if isinstance(d, CategoricalDistribution):
+            params[name] = trial.suggest_categorical(name, list(d.choices))
+        elif isinstance(d, IntDistribution):
+            params[name] = trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
         else:
-            params[name] = trial.suggest_categorical(name, e["choices"])
+            params[name] = trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
     return params
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DataError", "HyperparameterError"]
+__all__ = ["DataError", "HyperparameterError", "MethodError"]
 
 
 class DataError(ValueError):
@@ -18,4 +18,14 @@ class HyperparameterError(ValueError):
 
     The message names the parameter, the rule and the value given, e.g.
     ``HGB hyperparameter 'max_iter': must be an integer in [1, 10000], got 0``.
+    """
+
+
+class MethodError(HyperparameterError):
+    """A method (built-in or another package's) cannot be loaded or breaks the interface.
+
+    The message names the method, where it came from and what is wrong, e.g.
+    ``method 'LightGBM' (entry point of wsad-lightgbm 0.1.0): cannot import wsad_lightgbm
+    (ModuleNotFoundError: No module named 'lightgbm')``. A subclass of
+    HyperparameterError: a worker that meets it stops, as for a bad hyperparameter.
     """

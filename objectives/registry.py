@@ -1,41 +1,28 @@
-"""The method registry: every method a campaign cell can run, declared once.
+"""The method registry: every method a campaign cell can run, found through one loader.
 
-A :class:`Method` declares its family, the modes it accepts, its selection
-metrics and their directions (label-free ones first, the truth oracles --
-:data:`ORACLES`, ``max_sic`` for the LHCO families -- last where the method
-gives an anomaly score), its defaults (search and final), its hyperparameter
-validator (one message shape for all, see :mod:`objectives.hyperparameters`),
-what it needs built before trials run, its evaluate function and, where the
-method can average its scores over several hyperparameter sets, its ensemble
-function (both imported on first use, so this module loads neither torch nor
-scikit-learn). :func:`objectives.evaluate.evaluate` looks a method up and
-dispatches; ``hpo`` reads metrics, directions and defaults from here.
+A method is a :class:`~objectives.methods.Method` object at a module attribute (the
+public interface, :mod:`objectives.methods`). :func:`load_method` imports one from a
+``"module:attribute"`` target, checks it against the interface and registers it. Three
+places name targets, and all three go through that one loader:
 
-Families:
+* the built-in methods: :data:`BUILTINS`, attributes of :mod:`objectives.builtins`,
+  registered when this module is imported;
+* entry points of the group ``wsad_hpo.methods`` (:data:`ENTRY_POINT_GROUP`) that
+  installed packages declare (``[project.entry-points."wsad_hpo.methods"] MyNet =
+  "mylab.nets:method"``), loaded when a campaign names them;
+* a campaign's ``grid.classifiers`` entry written ``"module:attribute"`` (found on
+  ``PYTHONPATH``): the method is registered under its own ``name``.
 
-* ``classifier``: HGB, AdaBoost, NN, trained in a weakly supervised mode (IAD,
-  CWoLa, CATHODE); label-free metrics ARGOS (max) and BCE (min);
-* ``density``: ANODE, R-ANODE (anomaly scores from densities against the cached
-  CATHODE background flow) and BackgroundFlow (that flow itself, no anomaly
-  score); mode ``"density"``; label-free metric ``val_loss`` (min), which their
-  studies optimise. ANODE and R-ANODE also report ARGOS (max) and BCE (min) of
-  their anomaly score between held-out signal-region data and held-out samples of
-  that background flow (the CATHODE template of the same flow), so one label-free
-  metric compares them with the classifiers (``hpo select``); ``study_metrics``
-  keeps those out of their studies.
-* ``unsupervised``: dSVDD, DROCC, DDD (seed 002), trained on background only on
-  DarkMachines-format events; the modes are the backbones (``MLP``, ``ParT``,
-  ``ParT+pair``); label-free metric ``val_loss`` (min: the method's own held-out
-  loss, see :mod:`objectives.unsupervised.detector`); truth oracles ``auc`` and
-  ``eps_s_1e-2`` / ``eps_s_1e-3`` / ``eps_s_1e-4`` (signal efficiency at those
-  background efficiencies), each the mean over the data's signals (max). Beside
-  them the family's baselines (:mod:`objectives.unsupervised.baselines`):
-  IsolationForest, FlowDensity, the one-variable cuts MET, HT and NObjects (no
-  hyperparameters, no label-free metric) and, on the synthetic set, BkgDensity
-  (the signal-agnostic limit); their one mode is ``"baseline"``.
+This is pytest's shape (its own plugins are imported by name through the same
+``import_plugin`` as the ``pytest11`` entry points). A method that cannot be loaded, or
+breaks the interface, raises :class:`~objectives.errors.MethodError`: one line naming
+the method, where it came from and what is wrong. :func:`origin` says where a method
+came from (provenance: distribution and version, or the source file of a module that is
+not installed).
 
-Adding a method is one :func:`register` call; the behaviour test in
-``tests/test_registry.py`` runs over every registered method.
+``evaluate`` looks a method up here and dispatches; ``hpo`` reads metrics, directions,
+defaults and spaces from here. Importing this module loads neither torch nor
+scikit-learn (nor optuna: a search space is data until ``hpo.spaces`` reads it).
 
 Example:
     >>> get_method("HGB").metrics
@@ -44,160 +31,118 @@ Example:
     'minimize'
     >>> get_method("ANODE").metrics, get_method("ANODE").searched
     (('val_loss', 'argos', 'bce', 'max_sic'), ('val_loss',))
+    >>> origin("HGB").kind
+    'built-in'
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from objectives.errors import HyperparameterError
+from objectives.errors import HyperparameterError, MethodError
+from objectives.methods import (
+    CLASSIFIER_DIRECTIONS,
+    CLASSIFIER_EVALUATOR,
+    DENSITY_MODE,
+    FAMILIES,
+    MODES,
+    ORACLES,
+    Method,
+)
 
 __all__ = [
+    "BUILTINS",
     "DENSITY_MODE",
     "DIRECTIONS",
+    "ENTRY_POINT_GROUP",
     "MODES",
     "ORACLES",
     "Method",
+    "Origin",
+    "discover",
     "get_method",
+    "load_method",
     "method_names",
+    "origin",
     "register",
 ]
 
-#: The weakly supervised modes of the classifier family.
-MODES = ("IAD", "CWoLa", "CATHODE")
-#: The mode of every density-method cell.
-DENSITY_MODE = "density"
+#: The entry-point group through which installed packages offer methods.
+ENTRY_POINT_GROUP = "wsad_hpo.methods"
+#: The built-in methods, as ``"module:attribute"`` targets of the one loader.
+BUILTINS = tuple(
+    f"objectives.builtins:{attribute}"
+    for attribute in (
+        "HGB",
+        "AdaBoost",
+        "NN",
+        "ANODE",
+        "R_ANODE",
+        "BackgroundFlow",
+        "dSVDD",
+        "DROCC",
+        "DDD",
+        "IsolationForest",
+        "FlowDensity",
+        "MET",
+        "HT",
+        "NObjects",
+        "BkgDensity",
+    )
+)
 #: Direction of every metric any method reports (a metric has one direction everywhere).
 DIRECTIONS: dict[str, str] = {}
-#: The truth-oracle metrics (need labelled test events); every other metric is label-free.
-ORACLES = ("max_sic", "auc", "eps_s_1e-2", "eps_s_1e-3", "eps_s_1e-4")
+#: What a method name may hold (it becomes part of study names and file paths).
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
 @dataclass(frozen=True)
-class Method:
-    """One registered method.
+class Origin:
+    """Where a registered method came from.
 
-    Attributes:
-        name: as written in ``grid.classifiers``.
-        family: ``"classifier"``, ``"density"`` or ``"unsupervised"``.
-        modes: the cell modes it accepts (the backbones, for the unsupervised family).
-        directions: metric -> ``"maximize"`` | ``"minimize"``, label-free metrics first,
-            then the truth oracles (:data:`ORACLES`) if the method gives an anomaly score.
-        defaults: ``defaults(final: bool) -> dict``, search (False) or final-run settings.
-        validator: ``validator(hp, final: bool) -> dict``: ``hp`` over the defaults,
-            checked; raises :class:`~objectives.errors.HyperparameterError`.
-        evaluator: ``"module:function"`` with signature ``(hp, cell, split, *, n_jobs,
-            device)``; ``device`` ("auto", "cpu", "cuda") matters to torch methods only.
-        quick_hp: a setting that fits in seconds on a small cell (smoke runs, the
-            registry's behaviour test), not a recommendation.
-        needs_background_flow: cells need a trained CATHODE background flow.
-        study_metrics: the label-free metrics a study of this method records and may
-            optimise (None: all of them); the others are reported by every evaluation,
-            for selection across detectors only.
-        ensembler: ``"module:function"`` with signature ``(hps, cell, split, *, n_jobs,
-            device)``
-            that trains every hyperparameter set of ``hps`` and averages their scores
-            (the "ensemble over trials" of ``hpo final``), or None.
+    kind: ``"built-in"``, ``"entry point"`` (an installed package's), ``"module"`` (a
+    ``"module:attribute"`` target) or ``"registered"`` (a direct :func:`register` call).
+    distribution / version: the installed distribution that holds the method's module.
+    file: the module's source file (its hash is the provenance where nothing is installed).
     """
 
-    name: str
-    family: str
-    modes: tuple[str, ...]
-    directions: Mapping[str, str]
-    defaults: Callable[[bool], dict[str, Any]] = field(repr=False)
-    validator: Callable[[Mapping[str, Any] | None, bool], dict[str, Any]] = field(repr=False)
-    evaluator: str = field(repr=False)
-    quick_hp: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    needs_background_flow: bool = False
-    study_metrics: tuple[str, ...] | None = None
-    ensembler: str | None = field(default=None, repr=False)
+    kind: str
+    target: str | None = None
+    distribution: str | None = None
+    version: str | None = None
+    file: str | None = None
 
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        """Every metric an evaluation reports, label-free first."""
-        return tuple(self.directions)
+    def describe(self) -> str:
+        """``entry point wsad_lightgbm:method (wsad-lightgbm 0.1.0)``, ``built-in``, ..."""
+        if self.kind == "built-in":
+            return "built-in"
+        text = f"{self.kind} {self.target}" if self.target else self.kind
+        if self.distribution:
+            return f"{text} ({self.distribution} {self.version})"
+        return f"{text} ({self.file})" if self.file else text
 
-    @property
-    def label_free(self) -> tuple[str, ...]:
-        """The metrics computed without truth labels."""
-        return tuple(m for m in self.directions if m not in ORACLES)
-
-    @property
-    def oracles(self) -> tuple[str, ...]:
-        """The truth-oracle metrics it reports (labelled test events needed)."""
-        return tuple(m for m in self.directions if m in ORACLES)
-
-    @property
-    def searched(self) -> tuple[str, ...]:
-        """The label-free metrics its studies may record and optimise."""
-        return self.label_free if self.study_metrics is None else self.study_metrics
-
-    @property
-    def has_score(self) -> bool:
-        """Whether the method gives an anomaly score (and so truth-oracle metrics)."""
-        return bool(self.oracles)
-
-    @property
-    def can_ensemble(self) -> bool:
-        """Whether it can average its scores over several hyperparameter sets."""
-        return self.ensembler is not None
-
-    def default_hyperparameters(self, *, final: bool = False) -> dict[str, Any]:
-        """A fresh dict of defaults: the search setting, or the final runs' with ``final``."""
-        return self.defaults(final)
-
-    def validate(self, hp: Mapping[str, Any] | None, *, final: bool = False) -> dict[str, Any]:
-        """``hp`` over the defaults, every value checked (HyperparameterError otherwise)."""
-        return self.validator(hp, final)
-
-    def evaluate(
-        self, hp: Mapping[str, Any] | None, cell, split, *, n_jobs: int = 1, device: str = "cpu"
-    ):
-        """Validate ``hp`` and run the method's evaluate function (``device``: torch methods)."""
-        return _load(self.evaluator)(self.validate(hp), cell, split, n_jobs=n_jobs, device=device)
-
-    def evaluate_ensemble(self, hps, cell, split, *, n_jobs: int = 1, device: str = "cpu"):
-        """Validate every set of ``hps`` and run the method's ensemble function.
-
-        Raises ValueError for a method without one (``can_ensemble`` is False) and
-        HyperparameterError for an empty ``hps`` or a bad set.
-        """
-        if self.ensembler is None:
-            raise ValueError(f"{self.name} cannot average scores over hyperparameter sets")
-        hps = list(hps)
-        if not hps:
-            raise HyperparameterError(
-                f"{self.name} ensemble: needs at least one hyperparameter set"
-            )
-        checked = [self.validate(hp) for hp in hps]
-        return _load(self.ensembler)(checked, cell, split, n_jobs=n_jobs, device=device)
-
-    def cell_metrics(self, wanted: tuple[str, ...]) -> tuple[str, ...]:
-        """The metrics a cell of this method records, given a campaign's ``search.metrics``.
-
-        The method's study metrics (:attr:`searched`) that the campaign asks for (all of
-        them if it asks for none of them: a density method brings its own ``val_loss``),
-        then the method's truth oracles that the campaign asks for; a method without
-        label-free metrics (a one-variable cut) records its oracles in any case.
-        """
-        chosen = tuple(m for m in self.searched if m in wanted) or self.searched
-        return chosen + tuple(m for m in self.oracles if m in wanted) or self.metrics
-
-
-def _load(target: str):
-    """The function named ``"module:function"`` (imported on first use)."""
-    module, func = target.split(":")
-    return getattr(importlib.import_module(module), func)
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly fields, the unset ones left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 _REGISTRY: dict[str, Method] = {}
+_ORIGINS: dict[str, Origin] = {}
+_BY_TARGET: dict[str, str] = {}  # "module:attribute" -> registered name
 
 
-def register(method: Method) -> Method:
-    """Add ``method``; a metric must keep one direction across all methods."""
+def register(method: Method, origin: Origin | None = None) -> Method:
+    """Add ``method``; a metric must keep one direction across all methods.
+
+    Raises ValueError for a name already taken or a metric whose direction differs.
+    """
     if method.name in _REGISTRY:
         raise ValueError(f"method {method.name!r} is already registered")
     for metric, direction in method.directions.items():
@@ -210,120 +155,206 @@ def register(method: Method) -> Method:
             )
     DIRECTIONS.update(method.directions)
     _REGISTRY[method.name] = method
+    _ORIGINS[method.name] = origin or Origin("registered")
+    return method
+
+
+# ----------------------------------------------------------------------------- the loader
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _module_origin(kind: str, target: str, module: str, dist: Any = None) -> Origin:
+    """``dist`` (an entry point's distribution), else the distribution installing
+    ``module``'s top package, else only its source file."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    file = getattr(sys.modules.get(module), "__file__", None)
+    if dist is not None:
+        return Origin(kind, target, dist.name, dist.version, file)
+    top = module.split(".")[0]
+    for dist in packages_distributions().get(top, ()):
+        try:
+            return Origin(kind, target, dist, version(dist), file)
+        except PackageNotFoundError:
+            continue
+    return Origin(kind, target, file=file)
+
+
+def load_method(
+    target: str, *, kind: str = "module", label: str | None = None, dist: Any = None
+) -> Method:
+    """Import the method at ``target`` (``"module:attribute"``), check it, register it.
+
+    ``kind`` and ``label`` say where the target came from in messages and provenance,
+    ``dist`` the distribution that declared it (an entry point's).
+    Loading the same target twice returns the registered method. Raises MethodError.
+    """
+    if target in _BY_TARGET:
+        return _REGISTRY[_BY_TARGET[target]]
+    where = label or repr(target)
+    if not isinstance(target, str) or not _TARGET_RE.match(target):
+        raise MethodError(f"method {where}: not a 'module:attribute' target")
+    module, _, attribute = target.partition(":")
+    try:
+        obj = importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - any failure of foreign code is one line
+        raise MethodError(f"method {where}: cannot import {module} ({_first_line(exc)})") from exc
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise MethodError(f"method {where}: {module} has no attribute {attribute!r}")
+        obj = getattr(obj, part)
+    if not isinstance(obj, Method):
+        raise MethodError(
+            f"method {where}: {target} is a {type(obj).__name__}, not an "
+            "objectives.methods.Method (see docs/methods.md)"
+        )
+    check_method(obj, where=where)
+    if kind == "built-in":
+        source = Origin(kind, target)
+    else:
+        source = _module_origin(kind, target, module, dist)
+    name = obj.name
+    if name in _REGISTRY:
+        if _REGISTRY[name] is obj:  # the same object under another target (a re-export)
+            _BY_TARGET[target] = name
+            return obj
+        raise MethodError(
+            f"method {where}: its name {name!r} is taken by the {_ORIGINS[name].describe()} "
+            "method; rename it"
+        )
+    try:
+        register(obj, source)
+    except ValueError as exc:
+        raise MethodError(f"method {where}: {exc}") from None
+    _BY_TARGET[target] = name
+    return obj
+
+
+def check_method(method: Method, *, where: str | None = None) -> None:
+    """The interface's rules that need neither optuna nor a fit; MethodError names the first
+    one broken. ``hpo.spaces`` checks the search space, ``hpo validate`` a smoke fit."""
+    where = where or repr(method.name)
+
+    def fail(what: str) -> MethodError:
+        return MethodError(f"method {where}: {what}")
+
+    if not isinstance(method.name, str) or not NAME_RE.match(method.name):
+        raise fail(f"name {method.name!r} must be letters, digits, '_', '.', '-'")
+    if method.family not in FAMILIES:
+        raise fail(f"family must be one of {', '.join(FAMILIES)}, got {method.family!r}")
+    allowed = {"classifier": MODES, "density": (DENSITY_MODE,)}.get(method.family)
+    if allowed is None:  # unsupervised: a backbone, or no backbone (the baselines)
+        from objectives.unsupervised.baselines import BASELINE_MODE
+        from objectives.unsupervised.params import BACKBONES
+
+        allowed = (*BACKBONES, BASELINE_MODE)
+    modes = method.modes
+    if not isinstance(modes, tuple) or not modes or not set(modes) <= set(allowed):
+        raise fail(f"modes must be a non-empty tuple from {', '.join(allowed)}, got {modes!r}")
+    if not isinstance(method.directions, Mapping) or not method.directions:
+        raise fail("directions must map each metric to 'maximize' or 'minimize'")
+    if method.family == "classifier" and method.evaluator == CLASSIFIER_EVALUATOR:
+        if dict(method.directions) != CLASSIFIER_DIRECTIONS:
+            raise fail(f"directions of a classifier are {CLASSIFIER_DIRECTIONS}")
+        if method.estimator is None:
+            raise fail("a classifier evaluated by the service needs an estimator factory")
+    try:
+        defaults = method.default_hyperparameters()
+        final = method.default_hyperparameters(final=True)
+        if not isinstance(defaults, dict) or not isinstance(final, dict):
+            raise TypeError("defaults(final) must return a dict")
+        method.validate(defaults)
+        method.validate(final, final=True)
+        method.validate(dict(method.quick_hp))
+    except HyperparameterError as exc:
+        raise fail(f"its defaults break its own rules: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - foreign code
+        raise fail(f"defaults / validator failed ({_first_line(exc)})") from None
+    if method.epoch_choice is not None and method.epoch_choice not in defaults:
+        raise fail(f"epoch_choice {method.epoch_choice!r} is not one of its hyperparameters")
+    try:
+        space = method.search_space()
+    except Exception as exc:  # noqa: BLE001 - a lazily built space runs foreign code
+        raise fail(f"its search space could not be built ({_first_line(exc)})") from None
+    for name in space:
+        if name not in defaults:
+            raise fail(
+                f"space entry {name!r} is not one of its hyperparameters ({', '.join(defaults)})"
+            )
+    for name in method.defaults_outside_space:
+        if name not in space:
+            raise fail(f"defaults_outside_space names {name!r}, which is not searched")
+
+
+@functools.cache
+def _entry_points() -> dict[str, Any]:
+    """Name -> entry point of every installed package's ``wsad_hpo.methods``."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _load_entry_point(name: str) -> Method:
+    ep = _entry_points()[name]
+    dist = getattr(ep, "dist", None)
+    owner = f" of {dist.name} {dist.version}" if dist is not None else ""
+    label = f"{name!r} (entry point{owner})"
+    method = load_method(ep.value, kind="entry point", label=label, dist=dist)
+    if method.name != name:
+        raise MethodError(
+            f"method {name!r} (entry point{owner}): {ep.value} is named {method.name!r}; "
+            "the entry point's name must be the method's name"
+        )
     return method
 
 
 def get_method(name: str) -> Method:
-    """The registered method ``name``; unknown names raise HyperparameterError listing them."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise HyperparameterError(
-            f"unknown method {name!r}; valid methods are {', '.join(_REGISTRY)}"
-        ) from None
+    """The method ``name``: registered, an installed entry point, or ``"module:attribute"``.
+
+    Unknown names raise HyperparameterError listing the valid ones; a method that cannot
+    be loaded raises MethodError.
+    """
+    if isinstance(name, str):
+        if name in _REGISTRY:
+            return _REGISTRY[name]
+        if name in _BY_TARGET:
+            return _REGISTRY[_BY_TARGET[name]]
+        if name in _entry_points():
+            return _load_entry_point(name)
+        if ":" in name:
+            return load_method(name)
+    known = list(dict.fromkeys([*_REGISTRY, *_entry_points()]))
+    raise HyperparameterError(
+        f"unknown method {name!r}; valid methods are {', '.join(known)}, or a method of "
+        "another package as 'module:attribute' (see hpo methods)"
+    )
 
 
 def method_names(family: str | None = None) -> tuple[str, ...]:
-    """Registered method names (of one family), in registration order."""
+    """Registered method names (of one family), in registration order (built-ins first)."""
     return tuple(n for n, m in _REGISTRY.items() if family is None or m.family == family)
 
 
-# ----------------------------------------------------------------------------- entries
-def _classifier(name: str, quick_hp: dict[str, Any]) -> Method:
-    from objectives.classifiers import _params
-
-    return Method(
-        name=name,
-        family="classifier",
-        modes=MODES,
-        directions={"argos": "maximize", "bce": "minimize", "max_sic": "maximize"},
-        defaults=lambda final: _params.defaults(name, final=final),
-        validator=lambda hp, final: _params.validate(name, hp, final=final),
-        evaluator="objectives.classifiers.evaluate:evaluate_classifier",
-        quick_hp=quick_hp,
-    )
+def discover() -> dict[str, Method | MethodError]:
+    """Every method this environment offers: the built-ins, then each entry point (loaded;
+    the error in its place where it cannot be), then methods registered otherwise."""
+    found: dict[str, Method | MethodError] = {n: _REGISTRY[n] for n in method_names()}
+    for name in _entry_points():
+        try:
+            found[name] = _load_entry_point(name)
+        except MethodError as exc:
+            found[name] = exc
+    found.update({n: _REGISTRY[n] for n in method_names() if n not in found})
+    return found
 
 
-def _density(name: str, quick_hp: dict[str, Any], *, has_score: bool) -> Method:
-    from objectives.flows import hyperparameters as flow_hp
-
-    directions = {"val_loss": "minimize"}
-    if has_score:  # ARGOS and BCE against the flow's samples: selection across detectors
-        directions.update(argos="maximize", bce="minimize", max_sic="maximize")
-    return Method(
-        name=name,
-        family="density",
-        modes=(DENSITY_MODE,),
-        directions=directions,
-        defaults=lambda final: flow_hp.flow_defaults(name, final=final),
-        validator=lambda hp, final: flow_hp.validate_flow(name, hp, final=final),
-        evaluator="objectives.flows.methods:evaluate_density",
-        quick_hp=quick_hp,
-        needs_background_flow=has_score,
-        study_metrics=("val_loss",),
-    )
+def origin(name: str) -> Origin:
+    """Where the method ``name`` came from (loading it first if needed)."""
+    return _ORIGINS[get_method(name).name]
 
 
-def _unsupervised(name: str, quick_hp: dict[str, Any]) -> Method:
-    from objectives.unsupervised import params
-
-    return Method(
-        name=name,
-        family="unsupervised",
-        modes=params.BACKBONES,
-        directions={"val_loss": "minimize", **{m: "maximize" for m in ORACLES[1:]}},
-        defaults=lambda final: params.cell_defaults(name),
-        validator=lambda hp, final: params.validate_cell(name, hp),
-        evaluator="objectives.unsupervised.evaluate:evaluate_unsupervised",
-        quick_hp=quick_hp,
-        ensembler="objectives.unsupervised.evaluate:evaluate_trial_ensemble",
-    )
-
-
-_QUICK_SPLINE = {"epochs": 2, "n_keep": 1, "n_transforms": 1, "n_blocks": 1, "hidden": 16}
-register(_classifier("HGB", {"n_ensemble": 1, "max_iter": 20}))
-register(_classifier("AdaBoost", {"n_ensemble": 1, "n_estimators": 5}))
-register(_classifier("NN", {"epochs": 2, "n_best_epochs": 1, "batch_size": 512, "layers": [16]}))
-register(_density("ANODE", _QUICK_SPLINE, has_score=True))
-register(_density("R-ANODE", _QUICK_SPLINE, has_score=True))
-register(
-    _density(
-        "BackgroundFlow",
-        {"n_blocks": 2, "hidden": 16, "epochs": 2, "n_keep": 1, "batch_size": 512},
-        has_score=False,
-    )
-)
-_QUICK_NET = {"epochs": 2, "batch_size": 128}
-register(_unsupervised("dSVDD", {**_QUICK_NET, "rep_dims": [4]}))
-register(_unsupervised("DROCC", {**_QUICK_NET, "only_ce_epochs": 1, "ascent_steps": 2}))
-# one distortion: a trial is one point of DDD's own scan
-register(_unsupervised("DDD", {**_QUICK_NET, "sigmas": [0.5], "p_drops": [0.0], "p_adds": [0.3]}))
-
-
-# ------------------------------------------------- unsupervised baselines (issue 25 §1)
-# What every detector of the family must beat, and on synthetic data the signal-agnostic
-# limit (objectives.unsupervised.baselines). One mode (no backbone); a method without
-# hyperparameters (the cuts, BkgDensity) is evaluated once per cell, not searched.
-def _baseline(name: str, quick_hp: dict[str, Any]) -> Method:
-    from objectives.unsupervised import baselines
-
-    has_loss = name not in baselines.CUTS  # a cut has no model, so no loss
-    label_free = {"val_loss": "minimize"} if has_loss else {}
-    return Method(
-        name=name,
-        family="unsupervised",
-        modes=(baselines.BASELINE_MODE,),
-        directions={**label_free, **{m: "maximize" for m in ORACLES[1:]}},
-        defaults=lambda final: baselines.defaults(name, final=final),
-        validator=lambda hp, final: baselines.validate(name, hp, final=final),
-        evaluator="objectives.unsupervised.evaluate:evaluate_unsupervised",
-        quick_hp=quick_hp,
-    )
-
-
-register(_baseline("IsolationForest", {"n_estimators": 20, "max_samples": 128}))
-register(_baseline("FlowDensity", {"n_blocks": 2, "hidden": 16, "epochs": 2, "n_keep": 1}))
-register(_baseline("MET", {}))
-register(_baseline("HT", {}))
-register(_baseline("NObjects", {}))
-register(_baseline("BkgDensity", {}))
+for _target in BUILTINS:
+    load_method(_target, kind="built-in")
+del _target

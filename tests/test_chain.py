@@ -195,7 +195,7 @@ def _trial_seconds(toml: Path) -> float:
     clf, search = cc.point.classifier, campaign.search
     fixed = search.fixed.get(clf, {})
     space = space_for(clf, search.space.get(clf), fixed)
-    hp = hyperparameters(clf, {name: e["low"] for name, e in space.items()}, fixed)
+    hp = hyperparameters(clf, {name: d.low for name, d in space.items()}, fixed)
     cell = cc.cell()
     evaluate(hp, cell, "half", run=0, n_jobs=search.n_jobs)  # prepares the cell
     t0 = time.perf_counter()

@@ -26,6 +26,7 @@ from objectives.hyperparameters import validate as _validate
 __all__ = [
     "CLASSIFIERS",
     "RULES",
+    "SEARCH_OVERRIDES",
     "Estimator",
     "Rule",
     "canonical_name",
@@ -72,7 +73,7 @@ RULES: dict[str, dict[str, Rule]] = {
 
 #: Settings that differ between the search (``final=False``) and the final runs: the
 #: NN trains 20 epochs in the search and 100 in the final runs, as in the paper.
-_SEARCH_OVERRIDES: dict[str, dict[str, Any]] = {"NN": {"epochs": 20}}
+SEARCH_OVERRIDES: dict[str, dict[str, Any]] = {"NN": {"epochs": 20}}
 
 
 def canonical_name(name: str) -> str:
@@ -90,7 +91,7 @@ def defaults(name: str, *, final: bool = False) -> dict[str, Any]:
     canon = canonical_name(name)
     hp = defaults_of(RULES[canon])
     if not final:
-        hp.update(copy.deepcopy(_SEARCH_OVERRIDES.get(canon, {})))
+        hp.update(copy.deepcopy(SEARCH_OVERRIDES.get(canon, {})))
     return hp
 
 

@@ -40,21 +40,71 @@ def _label_free(
     return weighted_bce(probs, y, w)
 
 
-def _oracle_epochs(clf, X_test: np.ndarray, y_test: np.ndarray) -> np.ndarray:
-    """NN only: the mean test prediction of the epochs with the highest true max SIC."""
-    from objectives.metrics import max_sic
+class _Scores:
+    """The held-out and test scores of a fitted estimator for each selection metric.
 
-    per_epoch = clf.epoch_predictions(X_test)
-    sics = np.array([max_sic(p, y_test) for p in per_epoch])
-    return per_epoch[clf.best_epochs("max_sic", values=sics)].mean(axis=0)
+    A plain estimator has one ensemble, the same for every selection. One with per-epoch
+    states (``Method.epoch_choice``) averages, per selection, the ``hp[epoch_choice]``
+    epochs that metric ranks best: ARGOS and BCE on the held-out events (weighted, as
+    the NN ranked them in training), the truth oracle ``max_sic`` on the test set.
+    """
+
+    def __init__(self, method, hp: dict, clf, held: tuple, test: tuple, min_template: int):
+        """``held`` = (X, y, w) of the held-out events; ``test`` = (X, y), None without one."""
+        from objectives.classifiers.outputs import class1_probabilities, epoch_probabilities
+
+        (X_va, self.y_va, self.w_va), (X_test, self.y_test) = held, test
+        self.method = method
+        self.min_template = min_template
+        name = method.name
+        if method.epoch_choice is None:
+            self.n_best = None
+            self.va = class1_probabilities(name, clf, X_va)
+            self.test = None if X_test is None else class1_probabilities(name, clf, X_test)
+        else:
+            self.n_best = hp[method.epoch_choice]
+            self.va = epoch_probabilities(name, clf, X_va)
+            self.test = None if X_test is None else epoch_probabilities(name, clf, X_test)
+
+    def key(self, selection: str) -> str:
+        """Selections with the same key share one ensemble."""
+        return "all" if self.n_best is None else selection
+
+    def __call__(self, selection: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(held-out scores or None for the oracle, test scores or None without a test set)."""
+        if self.n_best is None:
+            return self.va, self.test
+        from objectives.classifiers.outputs import best_epochs
+        from objectives.metrics import argos, max_sic, weighted_bce
+
+        if selection == "max_sic":
+            if self.test is None:
+                return None, None
+            values = [max_sic(p, self.y_test) for p in self.test]
+        elif selection == "argos":
+            values = [
+                argos(p, self.y_va, self.w_va, min_template=self.min_template) for p in self.va
+            ]
+        else:
+            values = [weighted_bce(p, self.y_va, self.w_va) for p in self.va]
+        best = best_epochs(values, self.method.directions[selection], self.n_best)
+        if selection == "max_sic":  # averaged in the predictions' own precision, as always
+            return None, self.test[best].mean(axis=0)
+        test = None if self.test is None else self.test[best].astype(np.float64).mean(axis=0)
+        return self.va[best].astype(np.float64).mean(axis=0), test
 
 
 def evaluate_classifier(
     hp: dict, cell: Cell, split: Split, *, n_jobs: int = 1, device: str = "cpu"
 ) -> EvaluationResult:
-    """Train ``cell.classifier`` with ``hp`` on ``cell`` under ``split``; every metric."""
-    from objectives.classifiers import make_classifier
+    """Train ``cell.classifier`` with ``hp`` on ``cell`` under ``split``; every metric.
 
+    The estimator comes from the method's factory (``Method.make_estimator``): the
+    built-in classifiers and other packages' alike.
+    """
+    from objectives.registry import get_method
+
+    method = get_method(cell.classifier)
     t0 = time.perf_counter()
     p = prepare(cell)
     t_prep = time.perf_counter() - t0
@@ -65,41 +115,24 @@ def evaluate_classifier(
     validation = (X_va, y_va, w_va) if split.holds_out else None
 
     seed = split.model_seed()
-    clf = make_classifier(
-        cell.classifier,
-        hp,
-        seed=seed,
-        n_jobs=n_jobs,
-        device=device,
-        argos_min_template=cell.argos_min_template,
-    )
+    clf = method.make_estimator(hp, seed=seed, n_jobs=n_jobs, device=device)
     t1 = time.perf_counter()
     clf.fit(X_tr, y_tr, sample_weight=w_tr, validation=validation)
     t_fit = time.perf_counter() - t1
 
     metrics: dict[str, float] = {}
     has_test = p.X_test is not None
-    result = EvaluationResult(
-        metrics=metrics, truth={}, scores={}, y_test=p.y_test if has_test else None
-    )
+    y_test = p.y_test if has_test else None
+    result = EvaluationResult(metrics=metrics, truth={}, scores={}, y_test=y_test)
+    test = (p.X_test, y_test) if has_test else (None, None)
+    scores = _Scores(method, hp, clf, (X_va, y_va, w_va), test, cell.argos_min_template)
     held: dict[str, np.ndarray] = {}
     cache: dict[str, tuple] = {}  # one prediction per distinct ensemble
     for sel in CLASSIFIER_METRICS:
-        if sel == "max_sic" and clf.selection_dependent:
-            key, p_va = "oracle", None
-            if key not in cache:
-                s_test = _oracle_epochs(clf, p.X_test, p.y_test) if has_test else None
-                cache[key] = (None, s_test, *score_truth(s_test, p.y_test if has_test else None))
-        else:
-            key = sel if clf.selection_dependent else "all"
-            if key not in cache:
-                ranked_by = sel if sel != "max_sic" else "argos"
-                s_test = clf.predict_proba(p.X_test, selection=ranked_by) if has_test else None
-                cache[key] = (
-                    clf.predict_proba(X_va, selection=ranked_by),
-                    s_test,
-                    *score_truth(s_test, p.y_test if has_test else None),
-                )
+        key = "oracle" if sel == "max_sic" and scores.n_best is not None else scores.key(sel)
+        if key not in cache:
+            p_va, s_test = scores(sel)
+            cache[key] = (p_va, s_test, *score_truth(s_test, y_test))
         p_va, s_test, truth, curve = cache[key]
         result.truth[sel], result.curves[sel] = truth, curve
         if s_test is not None:

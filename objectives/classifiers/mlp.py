@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from objectives.classifiers._params import RULES, Estimator, check_inputs
+from objectives.classifiers.outputs import best_epochs as _rank_epochs
 from objectives.devices import torch_threads
 from objectives.metrics import argos, balanced_weights, weighted_bce
 from objectives.safepoints import safe_point
@@ -219,9 +220,7 @@ class MLPClassifier(Estimator):
         v = np.asarray(values, dtype=np.float64)
         if v.shape != (len(self.epoch_states_),):
             raise ValueError(f"values must have one entry per epoch ({len(self.epoch_states_)})")
-        key = -v if directions[selection] == "maximize" else v
-        order = np.argsort(np.nan_to_num(key, nan=np.inf), kind="stable")
-        return order[: min(self.n_best_epochs, v.size)]
+        return _rank_epochs(v, directions[selection], self.n_best_epochs)
 
     def epoch_predictions(self, X) -> np.ndarray:
         """P(class 1) of every epoch's weights: shape (n_epochs, n), float32."""
