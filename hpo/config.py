@@ -602,7 +602,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
             "The proxy job's time limit; `\"\"`: the worker `time` × the array's waves + 10 min."
         ),
         "proxy_tls_cert": (
-            "PEM certificate (chain) of the proxy job (`proxy = \"job\"` only; with "
+            'PEM certificate (chain) of the proxy job (`proxy = "job"` only; with '
             "`proxy_tls_key`, both or neither; relative to the campaign file): the proxy then "
             "serves TLS. A proxy you run takes `hpo proxy --tls-cert/--tls-key`. The "
             "certificate must name the node the proxy job runs on (a wildcard such as "
@@ -611,7 +611,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "proxy_tls_key": "The private key of `proxy_tls_cert` (PEM).",
         "proxy_tls_ca": (
             "The CA the workers, `hpo status` and a `grpc://` campaign storage verify the "
-            "proxy's certificate with; `\"\"`: `proxy_tls_cert` (a self-signed certificate "
+            'proxy\'s certificate with; `""`: `proxy_tls_cert` (a self-signed certificate '
             "is its own CA). Needs `proxy` other than `none` (with a `grpc://` campaign "
             "storage, set `proxy` to the same address); the file must exist."
         ),
