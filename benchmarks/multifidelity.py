@@ -22,7 +22,7 @@ skipped when present, so an interrupted run resumes.
 
 Usage::
 
-    nice -n 10 python benchmarks/multifidelity.py              # the figures of the README
+    nice -n 10 python benchmarks/multifidelity.py              # the figures of docs/benchmarks.md
     python benchmarks/multifidelity.py --configs 4 --repetitions 3   # a quick look
 """
 

@@ -387,9 +387,12 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         ),
         "storage": (
             "Where the studies live: `journal:<file>` (relative to `run_dir`; no server), "
-            "`postgresql+psycopg2://user@host:port/db` (the password comes from `$PGPASSWORD` "
-            "or `~/.pgpass`; a URL holding one is refused) or `grpc://host:port` (a storage "
-            "proxy). See [storage.md](storage.md)."
+            "`postgresql+psycopg2://user@host:port/db` or `grpc://host:port` (a storage "
+            "proxy, reached with the campaign's proxy token and `[slurm] proxy_tls_ca`). A "
+            "PostgreSQL URL holds no secret: no password (it comes from `$PGPASSWORD` or "
+            "`~/.pgpass`) and no parameter whose decoded name contains `password`, `passwd`, "
+            "`pwd`, `secret` or `token` (`sslpassword`: use a service file and "
+            "`?service=NAME`); its port is a number in 0-65535. See [storage.md](storage.md)."
         ),
         "seed": "The default of `data.seed` and `search.seed`.",
     },
@@ -446,7 +449,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         ),
         "max_objects": (
             "darkmachines: object slots per event (an event with more keeps its highest-pT "
-            "objects, and they are counted)."
+            "objects, and they are counted); `BkgDensity` needs at least the generator's 20."
         ),
         "skip_bad_lines": (
             "darkmachines: skip and count malformed lines (`note:` lines) instead of stopping "
@@ -462,8 +465,11 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
             "The methods. Classifiers `HGB`, `AdaBoost`, `NN` run in every mode and rotation; "
             "the density methods `ANODE`, `R-ANODE`, `BackgroundFlow` give one cell per "
             "signal amount and feature set, mode `density`; the unsupervised `dSVDD`, "
-            '`DROCC`, `DDD` need `data.source = "darkmachines"` (all three by default '
-            "there) and give one cell per backbone and channel. A method of another package "
+            '`DROCC`, `DDD` need `data.source = "darkmachines"` and give one cell per '
+            "backbone and channel, their baselines `IsolationForest`, `FlowDensity`, `MET`, "
+            "`HT`, `NObjects` and (synthetic set only) `BkgDensity` one cell per channel, "
+            "mode `baseline`; by default there, every one of these that applies. A method "
+            "of another package "
             "is named by its entry point (`wsad_hpo.methods`) or as `module:attribute` on "
             "`PYTHONPATH`; `hpo methods` lists what the environment offers. See "
             "[methods.md](methods.md)."
@@ -504,12 +510,13 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "seed": "Seed of the samplers.",
         "metrics": (
             "What every trial records and `hpo export` exports. Default: the first method's "
-            "metrics (`argos`, `bce`, `max_sic` for classifiers; `val_loss` and the truth "
-            "oracles for the unsupervised methods)."
+            "metrics (`argos`, `bce`, `max_sic` for classifiers); with "
+            '`data.source = "darkmachines"` every metric of the grid\'s methods, label-free '
+            "first (`val_loss`, then the truth oracles)."
         ),
         "objective": (
             "The metric that drives the sampler; one of `metrics` (default `val_loss` with "
-            '`data.source = "darkmachines"`).'
+            '`data.source = "darkmachines"` where a method has it).'
         ),
         "repetitions": (
             "Half-statistics evaluations per trial, each on a 50/50 split seeded by its "
@@ -549,7 +556,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "space": (
             "Tables `[search.space.<METHOD>]`: replace a hyperparameter's search range "
             "(`type` = `int`, `float` or `categorical`; `low`, `high`, `step`, `log` or "
-            "`choices`). A hyperparameter cannot be both fixed and searched."
+            "`choices`); the default ranges are the method's own (`hpo methods <name>`). A "
+            "hyperparameter cannot be both fixed and searched."
         ),
     },
     "final": {
@@ -586,10 +594,26 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "proxy": (
             "How the workers reach the storage: `none` (directly), `job` (`hpo launch` first "
             "starts a storage proxy job; PostgreSQL storage only) or `grpc://host:port` (a "
-            "proxy you run). See [storage.md](storage.md#grpc-storage-proxy)."
+            "proxy you run). Through either proxy the workers send the campaign's token, "
+            "`<run_dir>/slurm/proxy.token`, which `hpo launch` writes (mode 0600) and keeps "
+            "across launches. See [storage.md](storage.md#grpc-storage-proxy)."
         ),
         "proxy_time": (
             "The proxy job's time limit; `\"\"`: the worker `time` × the array's waves + 10 min."
+        ),
+        "proxy_tls_cert": (
+            'PEM certificate (chain) of the proxy job (`proxy = "job"` only; with '
+            "`proxy_tls_key`, both or neither; relative to the campaign file): the proxy then "
+            "serves TLS. A proxy you run takes `hpo proxy --tls-cert/--tls-key`. The "
+            "certificate must name the node the proxy job runs on (a wildcard such as "
+            "`*.cluster.example`)."
+        ),
+        "proxy_tls_key": "The private key of `proxy_tls_cert` (PEM).",
+        "proxy_tls_ca": (
+            "The CA the workers, `hpo status` and a `grpc://` campaign storage verify the "
+            'proxy\'s certificate with; `""`: `proxy_tls_cert` (a self-signed certificate '
+            "is its own CA). Needs `proxy` other than `none` (with a `grpc://` campaign "
+            "storage, set `proxy` to the same address); the file must exist."
         ),
     },
     "bumphunt": {
@@ -618,6 +642,22 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
             "extra background (e.g. Herwig); refused for the synthetic source."
         ),
         "retries": "SLURM: how often the combine job resubmits killed bump-hunt tasks.",
+        "negative_delta_sys": (
+            "What the significance does with a negative measured or given δ_sys: `zero` "
+            "applies 0 in its place (N_b is not lowered; |δ_sys| still enters σ_sys), "
+            "`apply` applies it as it is (it lowers N_b and can raise Z). The printout and "
+            "`results.json` say which rule was applied."
+        ),
+    },
+    "report": {
+        "experiment": (
+            "`none`: mplhep's ROOT style, no experiment label. `ATLAS`, `CMS`, `LHCb` or "
+            "`ALICE`: that experiment's mplhep style and its label on every panel."
+        ),
+        "label": (
+            "The text after the experiment's name (e.g. `Simulation Preliminary`, `Private "
+            "work`); refused without `experiment`."
+        ),
     },
 }
 

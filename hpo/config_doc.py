@@ -48,9 +48,9 @@ detectors, commented).
 
 Defaults: *required* means the field must be given; `campaign.seed` means the
 campaign's seed; *unset* means the field is absent unless given (its description says
-what that means). With `data.source = "darkmachines"`, `grid.classifiers` defaults to the
-unsupervised methods, `search.metrics` to the first method's metrics and
-`search.objective` to `val_loss`.
+what that means). With `data.source = "darkmachines"`, `grid.classifiers` defaults to
+every unsupervised detector and baseline that applies, `search.metrics` to every metric
+of those methods (label-free first) and `search.objective` to `val_loss`.
 """
 
 _SECTIONS = {
@@ -75,6 +75,10 @@ _SECTIONS = {
     "bumphunt": (
         "Optional: the section adds the sliding-window bump hunt "
         "([bumphunt.md](bumphunt.md)); it needs a classifier in `grid.classifiers`."
+    ),
+    "report": (
+        "Optional: the style and label of every figure `hpo report` and `hpo bumphunt` "
+        "draw (PNG and PDF), with mplhep's styles ([cli.md](cli.md#figures))."
     ),
 }
 
