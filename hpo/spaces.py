@@ -82,18 +82,20 @@ SEARCH_SPACES["dSVDD"] = {
     "batch_size": {"type": "categorical", "choices": [128, 256, 512]},
     "weight_decay": {"type": "categorical", "choices": [0.0, 1e-6, 1e-5, 1e-4]},
 }
-#: DROCC: the shell radius in standard deviations of the inputs, its width and weight.
+#: DROCC: the shell radius in units of the data's scale (the median nearest-neighbour
+#: distance of the training background), its width and weight.
 SEARCH_SPACES["DROCC"] = {
     "lr": _NET_LR,
-    "radius": {"type": "float", "low": 1.0, "high": 16.0, "log": True},
+    "radius": {"type": "float", "low": 0.25, "high": 4.0, "log": True},
     "gamma": {"type": "categorical", "choices": [1.5, 2.0, 3.0]},
     "mu": {"type": "float", "low": 0.25, "high": 2.0, "log": True},
 }
-#: DDD: one distortion point per trial (its own scan; the band keeps the good ones).
+#: DDD: one distortion point per trial (its own scan; the band keeps the good ones that
+#: invert no generic anomaly); both multiplicity edits on (a one-sided one inverts).
 SEARCH_SPACES["DDD"] = {
     "sigmas": {"type": "float", "low": 0.02, "high": 1.0, "log": True},
-    "p_drops": {"type": "float", "low": 0.0, "high": 0.5},
-    "p_adds": {"type": "float", "low": 0.0, "high": 0.5},
+    "p_drops": {"type": "float", "low": 0.1, "high": 0.6},
+    "p_adds": {"type": "float", "low": 0.1, "high": 0.6},
     "lr": _NET_LR,
 }
 
