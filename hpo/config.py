@@ -21,7 +21,8 @@ signal amount and feature set with mode ``"density"``. The unsupervised
 detectors dSVDD, DROCC and DDD need ``data.source = "darkmachines"`` (and the
 LHCO methods the other sources); they give one cell per ``grid.backbones`` x
 ``grid.channels`` entry, and their campaigns default to their own metrics
-(``val_loss`` and the truth oracles ``auc``, ``eps_s_1e-2`` ...).
+(the objective ``perturb_auc``, ``val_loss`` and the truth oracles ``auc``,
+``eps_s_1e-2`` ...).
 
 ``[campaign] seed`` is the default of ``data.seed`` and ``search.seed``.
 
@@ -597,8 +598,8 @@ def _section(raw: dict, name: str, source: str, campaign_seed: int = 0) -> dict[
 def _check_source(raw: dict, sec: dict, source: str) -> None:
     """The data source fits the methods; fields of the other source are refused.
 
-    A DarkMachines campaign defaults to the unsupervised methods and their metrics
-    (``val_loss`` first).
+    A DarkMachines campaign defaults to the unsupervised methods and their metrics,
+    with the label-free ``perturb_auc`` as the objective.
     """
     d, given = sec["data"], raw.get("data", {})
     dm = d["source"] == DM_SOURCE
@@ -637,7 +638,7 @@ def _check_source(raw: dict, sec: dict, source: str) -> None:
     if "metrics" not in search:
         sec["search"]["metrics"] = list(get_method(sec["grid"]["classifiers"][0]).metrics)
     if "objective" not in search:
-        sec["search"]["objective"] = "val_loss"
+        sec["search"]["objective"] = "perturb_auc"
 
 
 def _resolve(base: Path, value: str | None) -> Path | None:

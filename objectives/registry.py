@@ -25,8 +25,11 @@ Families:
   keeps those out of their studies.
 * ``unsupervised``: dSVDD, DROCC, DDD (seed 002), trained on background only on
   DarkMachines-format events; the modes are the backbones (``MLP``, ``ParT``,
-  ``ParT+pair``); label-free metric ``val_loss`` (min: the method's own held-out
-  loss, see :mod:`objectives.unsupervised.detector`); truth oracles ``auc`` and
+  ``ParT+pair``); label-free metrics ``perturb_auc`` (max: how well the detector
+  ranks held-out background perturbed in generic ways above the same events, see
+  :mod:`objectives.unsupervised.perturb`; the campaigns' objective) and ``val_loss``
+  (min: the method's own held-out loss, see :mod:`objectives.unsupervised.detector`;
+  recorded, a weak selection metric); truth oracles ``auc`` and
   ``eps_s_1e-2`` / ``eps_s_1e-3`` / ``eps_s_1e-4`` (signal efficiency at those
   background efficiencies), each the mean over the data's signals (max).
 
@@ -266,7 +269,11 @@ def _unsupervised(name: str, quick_hp: dict[str, Any]) -> Method:
         name=name,
         family="unsupervised",
         modes=params.BACKBONES,
-        directions={"val_loss": "minimize", **{m: "maximize" for m in ORACLES[1:]}},
+        directions={
+            "perturb_auc": "maximize",
+            "val_loss": "minimize",
+            **{m: "maximize" for m in ORACLES[1:]},
+        },
         defaults=lambda final: params.cell_defaults(name),
         validator=lambda hp, final: params.validate_cell(name, hp),
         evaluator="objectives.unsupervised.evaluate:evaluate_unsupervised",

@@ -14,6 +14,11 @@ required); a grid trains every point and keeps those in the AUC band.
 hyperparameter sets (``hpo final``'s ``ensemble`` source; see
 :mod:`objectives.unsupervised.ensemble`).
 
+Label-free metrics: ``perturb_auc`` (the campaigns' objective, higher is better;
+see :mod:`objectives.unsupervised.perturb`: how well the detector ranks held-out
+background perturbed in generic ways above the same events, its AUC per kind in
+``info["perturbation_aucs"]``) and the method's own ``val_loss`` (recorded).
+
 Test scores are standardised on the held-out background (mean 0, standard
 deviation 1 there: a monotone map, so every truth metric is unchanged), so the
 scores of different cells can be averaged (dSVDD + DDD). Truth metrics: per
@@ -37,6 +42,7 @@ from objectives.splits import Split
 from objectives.unsupervised.arrays import EventArrays
 from objectives.unsupervised.base import Detector
 from objectives.unsupervised.metrics import mean_over_signals, per_signal_truth
+from objectives.unsupervised.perturb import perturb_auc, perturbation_aucs
 
 __all__ = ["evaluate_trial_ensemble", "evaluate_unsupervised", "fit_cell_detector"]
 
@@ -100,8 +106,15 @@ def _result(
     scores = (det.score(test) - ref.mean()) / max(float(ref.std()), 1e-12)
     per_signal = per_signal_truth(scores, sets.test_signal, sets.signals)
     truth = mean_over_signals(per_signal)
-    metrics = {"val_loss": float(det.val_loss), **truth}
+    generic = perturbation_aucs(det.score, val)
+    metrics = {
+        "perturb_auc": perturb_auc(generic, det.trained_on),
+        "val_loss": float(det.val_loss),
+        **truth,
+    }
     info.update(
+        perturbation_aucs=generic,
+        perturbation_trained_on=list(det.trained_on),
         cell=cell.key(),
         classifier=cell.classifier,
         backbone=cell.backbone,
