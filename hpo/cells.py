@@ -71,6 +71,31 @@ class CampaignCell:
         )
 
     @property
+    def searched(self) -> bool:
+        """Whether the cell has hyperparameters to search (a one-variable cut has none,
+        nor has a method whose every hyperparameter the campaign fixes)."""
+        from hpo.spaces import space_for
+
+        c, clf = self.campaign, self.point.classifier
+        return bool(space_for(clf, c.search.space.get(clf), c.search.fixed.get(clf, {})))
+
+    @property
+    def skipped(self) -> str | None:
+        """Why the cell runs nothing (a DarkMachines channel without background events, as
+        the data check of ``hpo create`` found), or None."""
+        from hpo.data import skipped_channels
+
+        channel = self.point.channel
+        return None if channel is None else skipped_channels(self.campaign).get(channel)
+
+    @property
+    def target_trials(self) -> int:
+        """Trials its study runs: ``search.n_trials``, or 0 with nothing to search (such a
+        cell is evaluated once, with its one setting, by ``hpo final``: identical trials
+        would only repeat that evaluation) or in a skipped channel."""
+        return self.campaign.search.n_trials if self.searched and not self.skipped else 0
+
+    @property
     def metrics(self) -> tuple[str, ...]:
         """The metrics this cell's trials record (the registry's rule over ``search.metrics``)."""
         return self.method.cell_metrics(self.campaign.search.metrics)
@@ -121,6 +146,14 @@ class CampaignCell:
             f"| | |\n|---|---|\n"
             f"| campaign | `{c.name}` |\n| method | {p.classifier} (trained on background) |\n"
             f"| backbone | {p.mode} |\n| channel | {p.channel} |\n| data | {data} |\n"
+            + self._search_rows()
+        )
+
+    def _search_rows(self) -> str:
+        c = self.campaign
+        if not self.searched:
+            return "| search | none: no hyperparameters; evaluated once by `hpo final` |\n"
+        return (
             f"| objective | {self.objective} (sampler {c.search.sampler}) |\n"
             f"| target trials | {c.search.n_trials} x {c.search.repetitions} repetitions "
             f"on half of the background training pool |\n"
@@ -151,16 +184,27 @@ def final_sources(campaign: Campaign) -> list[str]:
     then ``ensemble`` (with ``final.ensemble``: the average over every completed trial,
     for the methods that can average)."""
     sources: list[str] = []
-    for cc in campaign_cells(campaign):
-        sources.extend(m for m in cc.metrics if m not in sources)
-    sources += ["default"] if campaign.final.defaults else []
+    cells = campaign_cells(campaign)
+    for cc in cells:
+        if cc.searched:
+            sources.extend(m for m in cc.metrics if m not in sources)
+    # a cell without a search has one setting: its defaults, whatever final.defaults says
+    defaults = campaign.final.defaults or not all(cc.searched for cc in cells)
+    sources += ["default"] if defaults else []
     return sources + ([ENSEMBLE] if campaign.final.ensemble else [])
 
 
 def cell_sources(cc: CampaignCell, sources: list[str]) -> list[str]:
-    """The sources of ``sources`` that apply to cell ``cc`` (its metrics, default, ensemble)."""
+    """The sources of ``sources`` that apply to cell ``cc`` (its metrics, default, ensemble);
+    a cell without a search has only ``default``, a cell of a skipped channel none."""
+    if cc.skipped:
+        return []
+    if not cc.searched:
+        return [s for s in sources if s == "default"]
     return [
         s
         for s in sources
-        if s == "default" or s in cc.metrics or (s == ENSEMBLE and cc.method.can_ensemble)
+        if (s == "default" and cc.campaign.final.defaults)
+        or s in cc.metrics
+        or (s == ENSEMBLE and cc.method.can_ensemble)
     ]

@@ -2,25 +2,42 @@
 
 Read from the final runs of every unsupervised cell
 (``final/<cell>/<source>/<statistics>/run<j>.npz``: test scores standardised
-on held-out background, the signal of every test event); each number is the
-median over the final runs (16-84 % band in the plots)::
+on held-out background, the signal of every test event, their weights where the
+metrics use them, dSVDD's per-dimension parts); each number is the median over the
+final runs (16-84 % band in the plots)::
 
-    report/challenge_<statistics>.csv   Signal,Model,Chan,AUC,1e-2,1e-3,1e-4
+    report/challenge_<statistics>.csv                Signal,Model,Chan,AUC,1e-2,1e-3,1e-4
+    report/challenge_<statistics>_signal_labels.csv  the same columns: what used labels
     report/roc_<cell>.png|pdf           per signal: background vs signal efficiency
     report/eps_s_chan<channel>.png|pdf  eps_S at eps_B = 1e-2, 1e-3, 1e-4 per signal
 
-``Model`` is ``<method>_<backbone>_<hp source>``; ``dSVDD+DDD_<backbone>_<source>``
-is the poster's combination (the mean of the two cells' standardised scores, run
-by run, where both cells have final runs) and ``ExactLR`` the exact likelihood
-ratio (synthetic data: the optimum on that test set). The numbers come from
-:mod:`objectives.unsupervised.metrics`; this module only collects and draws.
+``Model`` is ``<method>_<backbone>_<hp source>``; ``dSVDD_<backbone>_d<dim>_<source>``
+a Deep SVDD member of one latent dimension (the challenge lists DeepSVDD per
+dimension) beside the average; ``dSVDD+DDD_<backbone>_<source>`` the poster's
+combination (the mean of the two cells' standardised scores, run by run, where both
+cells have final runs). A baseline has no backbone, and one without hyperparameters
+no source (``MET``, ``IsolationForest_default``).
+
+The first file holds only what never saw a signal label: label-free hp sources
+(``default``, ``ensemble``, label-free metrics), the baselines and, on synthetic data,
+``BkgDensity`` (the signal-agnostic limit, exact ``-log p_bkg``). Rows whose
+hyperparameters a truth metric picked (sources ``auc``, ``eps_s_*``) and
+``ExactLR_supervised`` (the exact likelihood ratio: it knows the signal, so it bounds
+supervised classifiers, not this family) go to ``_signal_labels.csv``, never beside
+them. The report adds, per channel, the one-variable cuts the grid lacks and the exact
+scores of synthetic data, so every report shows the detectors beside them; on
+synthetic data it names the signals on which BkgDensity's AUC is below
+``FINDABLE_AUC``: they lie in the background's bulk, out of reach of a detector that
+must not know the signal. The numbers come from :mod:`objectives.unsupervised.metrics`
+(weighted with the files' event weights where they differ); this module only collects
+and draws.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +64,29 @@ class RunSet:
     scores: list[np.ndarray]
     test_signal: np.ndarray
     signals: tuple[str, ...]
+    #: event weights of the test set (None: unweighted)
+    weights: np.ndarray | None = None
+    #: part name ("d5", ...) -> its scores in each run (dSVDD's members)
+    parts: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def uses_labels(self) -> bool:
+        """Whether a truth metric (signal labels) picked its hyperparameters."""
+        from objectives.registry import ORACLES
+
+        return self.source in ORACLES
 
     @property
     def model(self) -> str:
+        """``<method>_<backbone>_<hp source>``; a baseline has no backbone, and one without
+        hyperparameters (a cut, BkgDensity) no source: ``MET``, ``IsolationForest_default``."""
+        from objectives.unsupervised.baselines import BASELINE_MODE
+
         p = self.cc.point
-        return f"{p.classifier}_{p.mode}_{self.source}"
+        parts = [p.classifier]
+        parts += [p.mode] if p.mode != BASELINE_MODE else []
+        parts += [self.source] if self.cc.searched else []
+        return "_".join(parts)
 
 
 def run_sets(campaign: Campaign) -> list[RunSet]:
@@ -65,19 +100,33 @@ def run_sets(campaign: Campaign) -> list[RunSet]:
             for stat_dir in sorted(p for p in src_dir.iterdir() if p.is_dir()):
                 runs = _read_runs(sorted(stat_dir.glob("run*.npz")), cc.metrics[0])
                 if runs is not None:
-                    out.append(RunSet(cc, src_dir.name, stat_dir.name, *runs))
+                    out.append(RunSet(cc, src_dir.name, stat_dir.name, **runs))
     return out
 
 
-def _read_runs(files: list[Path], selection: str):
-    scores, test_signal, signals = [], None, ()
+def _read_runs(files: list[Path], selection: str) -> dict | None:
+    scores, test_signal, signals, weights = [], None, (), None
+    parts: dict[str, list[np.ndarray]] = defaultdict(list)
     for f in files:
         with np.load(f, allow_pickle=False) as z:
             if "test_signal" not in z.files:
                 return None
             scores.append(z[f"scores_{selection}"].astype(np.float64))
             test_signal, signals = z["test_signal"], tuple(str(s) for s in z["signals"])
-    return (scores, test_signal, signals) if scores else None
+            weights = z["test_weight"] if "test_weight" in z.files else None
+            for key in z.files:
+                if key.startswith("part_"):
+                    parts[key.removeprefix("part_")].append(z[key].astype(np.float64))
+    if not scores:
+        return None
+    parts = {name: runs for name, runs in parts.items() if len(runs) == len(scores)}
+    return {
+        "scores": scores,
+        "test_signal": test_signal,
+        "signals": signals,
+        "weights": weights,
+        "parts": parts,
+    }
 
 
 def _bands(truths: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, np.ndarray]]:
@@ -99,7 +148,94 @@ def _bands(truths: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, np.
 def _truths(rs: RunSet, scores: list[np.ndarray]):
     from objectives.unsupervised.metrics import per_signal_truth
 
-    return _bands([per_signal_truth(s, rs.test_signal, rs.signals) for s in scores])
+    return _bands([per_signal_truth(s, rs.test_signal, rs.signals, rs.weights) for s in scores])
+
+
+def _curve(scores: np.ndarray, test_signal: np.ndarray, k: int, weights) -> np.ndarray:
+    """Signal ``k``'s efficiency on the ROC grid against the test background (weighted)."""
+    from objectives.darkmachines.cells import ROC_GRID
+    from objectives.unsupervised.metrics import efficiency_curve
+
+    bkg, sig = test_signal < 0, test_signal == k
+    w = {} if weights is None else {"w_bkg": weights[bkg], "w_sig": weights[sig]}
+    return efficiency_curve(scores[bkg], scores[sig], ROC_GRID, **w)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A score the report shows beside the cells of a channel: a cut the grid lacks,
+    or an exact score of synthetic data (the same test set)."""
+
+    model: str
+    #: the Model column's description in plots
+    label: str
+    #: knows the signal (the exact likelihood ratio): its rows go to the signal-labels file
+    uses_labels: bool
+    #: signal -> truth metrics
+    truth: dict[str, dict[str, float]]
+    #: signal -> signal efficiency on ROC_GRID
+    curves: dict[str, np.ndarray]
+
+
+_REFERENCES: dict[tuple, list[Reference]] = {}
+
+
+def references(campaign: Campaign, channel: str, statistics: str) -> list[Reference]:
+    """The channel's reference scores (computed once per process): the one-variable cuts
+    that the grid lacks, and on synthetic data BkgDensity (unless the grid has it) and
+    the exact likelihood ratio."""
+    from hpo.products import dm_limits
+    from objectives.unsupervised.baselines import CUTS
+
+    memo = (campaign.sha256, str(campaign.run_dir), channel, statistics)
+    if memo in _REFERENCES:
+        return _REFERENCES[memo]
+    out = [
+        _cut_reference(campaign, cut, channel, statistics)
+        for cut in CUTS
+        if cut not in campaign.grid.classifiers
+    ]
+    exact = (
+        ("BkgDensity", "BkgDensity (signal-agnostic limit)", False, "background_density"),
+        ("ExactLR_supervised", "exact LR (supervised bound)", True, "likelihood_ratio"),
+    )
+    for model, label, labels, score in exact:
+        if model in campaign.grid.classifiers:
+            continue
+        limits = dm_limits(campaign, channel, score)
+        if limits:
+            truth = {n: {k: v for k, v in lim.items() if k not in ("eps_b", "eps_s")}
+                     for n, lim in limits.items()}  # fmt: skip
+            curves = {n: lim["eps_s"] for n, lim in limits.items()}
+            out.append(Reference(model, label, labels, truth, curves))
+    _REFERENCES[memo] = out
+    return out
+
+
+def _cut_reference(campaign: Campaign, cut: str, channel: str, statistics: str) -> Reference:
+    from hpo.data import dm_spec
+    from objectives.darkmachines.cells import DMCell
+    from objectives.evaluate import evaluate
+    from objectives.unsupervised.baselines import BASELINE_MODE
+
+    cell = DMCell(cut, BASELINE_MODE, dm_spec(campaign, channel))
+    result = evaluate({}, cell, statistics)
+    scores = result.scores[next(iter(result.scores))]
+    curves = {
+        name: _curve(scores, result.test_signal, k, result.test_weight)
+        for k, name in enumerate(result.signals)
+    }
+    return Reference(cut, f"{cut} (one-variable cut)", False, result.per_signal, curves)
+
+
+def out_of_reach(campaign: Campaign, channel: str) -> dict[str, float]:
+    """Signal -> BkgDensity's AUC, for the signals of a synthetic channel where it is below
+    ``FINDABLE_AUC`` (inside the background's bulk); {} on a user's files."""
+    from hpo.products import dm_limits
+    from objectives.unsupervised.baselines import FINDABLE_AUC
+
+    limits = dm_limits(campaign, channel, "background_density") or {}
+    return {n: float(lim["auc"]) for n, lim in limits.items() if lim["auc"] < FINDABLE_AUC}
 
 
 def _combinations(sets: list[RunSet]) -> list[tuple[RunSet, list[np.ndarray]]]:
@@ -124,52 +260,90 @@ def _combinations(sets: list[RunSet]) -> list[tuple[RunSet, list[np.ndarray]]]:
     return out
 
 
-def _csv_rows(campaign: Campaign, sets: list[RunSet], statistics: str) -> list[dict]:
-    from hpo.products import dm_limits
+def _csv_rows(
+    campaign: Campaign, sets: list[RunSet], statistics: str
+) -> tuple[list[dict], list[dict]]:
+    """(label-free rows, rows that used signal labels) of one statistics setting."""
     from objectives.unsupervised.metrics import truth_row
 
-    rows = []
+    free: list[dict] = []
+    labelled: list[dict] = []
 
-    def add(model: str, channel: str, bands: dict) -> None:
+    def add(model: str, channel: str, bands: dict, uses_labels: bool) -> None:
         for name, metrics in bands.items():
             truth = {m: float(v[0]) for m, v in metrics.items()}
-            rows.append(truth_row(truth, signal=name, model=model, channel=channel))
+            row = truth_row(truth, signal=name, model=model, channel=channel)
+            (labelled if uses_labels else free).append(row)
 
     chosen = [rs for rs in sets if rs.statistics == statistics]
     for rs in chosen:
-        add(rs.model, rs.cc.point.channel, _truths(rs, rs.scores))
+        channel = rs.cc.point.channel
+        add(rs.model, channel, _truths(rs, rs.scores), rs.uses_labels)
+        for part, runs in rs.parts.items():  # dSVDD per latent dimension
+            p = rs.cc.point
+            add(f"{p.classifier}_{p.mode}_{part}_{rs.source}", channel, _truths(rs, runs),
+                rs.uses_labels)  # fmt: skip
     for rs, combined in _combinations(chosen):
         model = f"dSVDD+DDD_{rs.cc.point.mode}_{rs.source}"
-        add(model, rs.cc.point.channel, _truths(rs, combined))
+        add(model, rs.cc.point.channel, _truths(rs, combined), rs.uses_labels)
     for channel in dict.fromkeys(rs.cc.point.channel for rs in chosen):
-        limits = dm_limits(campaign, channel)
-        for name, lim in (limits or {}).items():
-            truth = {k: v for k, v in lim.items() if k not in ("eps_b", "eps_s")}
-            rows.append(truth_row(truth, signal=name, model="ExactLR", channel=channel))
-    return rows
+        for ref in references(campaign, channel, statistics):
+            for name, truth in ref.truth.items():
+                row = truth_row(truth, signal=name, model=ref.model, channel=channel)
+                (labelled if ref.uses_labels else free).append(row)
+    return free, labelled
 
 
-def _plot_roc(campaign: Campaign, cell_sets: list[RunSet], folder: Path, plt) -> list[Path]:
-    from hpo.products import dm_limits
+def _median_curve(rs: RunSet, k: int) -> np.ndarray:
+    """(median, q16, q84) of signal ``k``'s ROC curve over the run set's runs."""
+    curves = np.array([_curve(s, rs.test_signal, k, rs.weights) for s in rs.scores])
+    with np.errstate(all="ignore"):
+        return np.nanpercentile(curves, [50, 16, 84], axis=0)
+
+
+def _headlines(sets: list[RunSet]) -> dict[str, dict[str, RunSet]]:
+    """Channel -> cell key -> the run set standing for the cell: a label-free source, the
+    ensemble, else the defaults, else its objective; full statistics before half."""
+    out: dict[str, dict[str, tuple[tuple, RunSet]]] = defaultdict(dict)
+    for rs in sets:
+        if rs.uses_labels:
+            continue
+        stat_rank = (
+            ("full", "half").index(rs.statistics) if rs.statistics in ("full", "half") else 2
+        )
+        order = (*_HEADLINE_SOURCES, rs.cc.objective)
+        rank = (order.index(rs.source) if rs.source in order else len(order), stat_rank)
+        current = out[rs.cc.point.channel].get(rs.cc.key)
+        if current is None or rank < current[0]:
+            out[rs.cc.point.channel][rs.cc.key] = (rank, rs)
+    return {ch: {key: rs for key, (_, rs) in cells.items()} for ch, cells in out.items()}
+
+
+def _plot_roc(
+    campaign: Campaign, cell_sets: list[RunSet], baselines: list[RunSet], folder: Path, plt
+) -> list[Path]:
+    """One cell's ROC curves per signal, beside the channel's baselines and references."""
     from objectives.darkmachines.cells import ROC_GRID
-    from objectives.unsupervised.metrics import CHALLENGE_EFFICIENCIES, efficiency_curve
+    from objectives.unsupervised.metrics import CHALLENGE_EFFICIENCIES
 
     cc = cell_sets[0].cc
     signals = cell_sets[0].signals
-    limits = dm_limits(campaign, cc.point.channel) or {}
+    refs = references(campaign, cc.point.channel, cell_sets[0].statistics)
+    beside = [rs for rs in baselines if rs.cc.key != cc.key]
     fig, axes = plt.subplots(1, len(signals), figsize=(4.2 * len(signals), 3.8), squeeze=False)
     for k, (ax, name) in enumerate(zip(axes[0], signals, strict=True)):
         for rs in cell_sets:
-            bkg, sig = rs.test_signal < 0, rs.test_signal == k
-            curves = np.array([efficiency_curve(s[bkg], s[sig], ROC_GRID) for s in rs.scores])
-            with np.errstate(all="ignore"):
-                med = np.nanmedian(curves, axis=0)
-            ax.plot(med, ROC_GRID, label=f"hp {rs.source}, {rs.statistics}")
-            if len(curves) > 1:
-                lo, hi = np.nanpercentile(curves, [16, 84], axis=0)
+            med, lo, hi = _median_curve(rs, k)
+            labels = " (picked with signal labels)" if rs.uses_labels else ""
+            ax.plot(med, ROC_GRID, label=f"hp {rs.source}{labels}, {rs.statistics}")
+            if len(rs.scores) > 1:
                 ax.fill_betweenx(ROC_GRID, lo, hi, alpha=0.15)
-        if name in limits:
-            ax.plot(limits[name]["eps_s"], limits[name]["eps_b"], "k--", lw=1, label="exact LR")
+        for rs in beside:  # the baseline cells of the channel
+            ax.plot(_median_curve(rs, k)[0], ROC_GRID, ":", lw=1, label=rs.model)
+        for ref in refs:  # the baselines the grid lacks, and the exact scores
+            if name in ref.curves:
+                style = "k--" if ref.uses_labels else ":"
+                ax.plot(ref.curves[name], ROC_GRID, style, lw=1, label=ref.label)
         for eps in CHALLENGE_EFFICIENCIES:
             ax.axhline(eps, color="grey", lw=0.6, ls=":")
         ax.plot([0, 1], [0, 1], color="grey", lw=0.6)  # random guessing
@@ -188,25 +362,16 @@ def _plot_roc(campaign: Campaign, cell_sets: list[RunSet], folder: Path, plt) ->
 
 
 def _plot_eps_s(campaign: Campaign, sets: list[RunSet], folder: Path, plt) -> list[Path]:
-    """Per channel: eps_S at each challenge eps_B, per signal, for every cell's headline run."""
-    from hpo.products import dm_limits
+    """Per channel: eps_S at each challenge eps_B, per signal, for every cell's headline run
+    (a label-free source) and the channel's references."""
     from objectives.unsupervised.metrics import CHALLENGE_EFFICIENCIES, efficiency_label
 
     paths = []
-    by_channel: dict[str, dict[str, tuple[tuple, RunSet]]] = defaultdict(dict)
-    for rs in sets:
-        stat_rank = (
-            ("full", "half").index(rs.statistics) if rs.statistics in ("full", "half") else 2
-        )
-        order = (*_HEADLINE_SOURCES, rs.cc.objective)
-        rank = (order.index(rs.source) if rs.source in order else len(order), stat_rank)
-        current = by_channel[rs.cc.point.channel].get(rs.cc.key)
-        if current is None or rank < current[0]:
-            by_channel[rs.cc.point.channel][rs.cc.key] = (rank, rs)
-    for channel, cells in by_channel.items():
-        chosen = [rs for _, rs in cells.values()]
+    for channel, cells in _headlines(sets).items():
+        chosen = list(cells.values())
         signals = chosen[0].signals
-        limits = dm_limits(campaign, channel) or {}
+        refs = references(campaign, channel, chosen[0].statistics)
+        bulk = out_of_reach(campaign, channel)
         effs = CHALLENGE_EFFICIENCIES
         fig, axes = plt.subplots(1, len(effs), figsize=(4.5 * len(effs), 3.8), squeeze=False)
         x = np.arange(len(signals))
@@ -226,14 +391,15 @@ def _plot_eps_s(campaign: Campaign, sets: list[RunSet], folder: Path, plt) -> li
                     label=f"{rs.cc.point.classifier} {rs.cc.point.mode} ({rs.source}, "
                     f"{rs.statistics})",
                 )
+        ticks = [f"{n}\n(bulk)" if n in bulk else n for n in signals]
         for ax, eps in zip(axes[0], effs, strict=True):
             key = f"eps_s_{efficiency_label(eps)}"
-            if limits:
-                ax.scatter(
-                    x, [limits[n][key] for n in signals], marker="_", s=300, c="k", label="exact LR"
-                )
+            for ref, marker in zip(refs, "_x+1234", strict=False):
+                values = [ref.truth.get(n, {}).get(key, np.nan) for n in signals]
+                color = "k" if ref.uses_labels else None
+                ax.scatter(x, values, marker=marker, s=120, c=color, label=ref.label)
             ax.axhline(eps, color="grey", lw=0.6, ls=":")  # random guessing
-            ax.set_xticks(x, signals, rotation=30, fontsize=7)
+            ax.set_xticks(x, ticks, rotation=30, fontsize=7)
             ax.set_yscale("log")
             ax.set_ylabel(f"signal efficiency at eps_B = {efficiency_label(eps)}")
         axes[0][0].legend(fontsize=6)
@@ -246,6 +412,7 @@ def _plot_eps_s(campaign: Campaign, sets: list[RunSet], folder: Path, plt) -> li
 
 def challenge_outputs(campaign: Campaign, folder: Path, plt) -> tuple[list[Path], str]:
     """Write the CSV files and plots of the unsupervised cells; returns (paths, table)."""
+    from hpo.data import skipped_channels
     from hpo.provenance import data_provenance, stamp
     from objectives.files import atomic_write_json, atomic_write_text
     from objectives.unsupervised.metrics import challenge_csv
@@ -255,21 +422,55 @@ def challenge_outputs(campaign: Campaign, folder: Path, plt) -> tuple[list[Path]
         return [], ""
     files: list[Path] = []
     tables = []
+    channels = list(dict.fromkeys(rs.cc.point.channel for rs in sets))
+    bulk = {ch: found for ch in channels if (found := out_of_reach(campaign, ch))}
     for statistics in dict.fromkeys(rs.statistics for rs in sets):
-        rows = _csv_rows(campaign, sets, statistics)
-        path = folder / f"challenge_{statistics}.csv"
-        files.append(atomic_write_text(path, challenge_csv(rows)))
-        provenance = {"campaign": campaign.name, "campaign_sha256": campaign.sha256}
-        provenance |= {"statistics": statistics, **data_provenance(campaign), **stamp()}
-        atomic_write_json(path.with_suffix(".csv.json"), provenance)
-        tables.append(f"{statistics} statistics ({path.name}):\n" + _table(rows))
+        free, labelled = _csv_rows(campaign, sets, statistics)
+        for rows, suffix, what in (
+            (free, "", "label-free"),
+            (labelled, "_signal_labels", "used signal labels: hp picked by truth, exact LR"),
+        ):
+            if not rows:
+                continue
+            path = folder / f"challenge_{statistics}{suffix}.csv"
+            files.append(atomic_write_text(path, challenge_csv(rows)))
+            provenance = {"campaign": campaign.name, "campaign_sha256": campaign.sha256}
+            provenance |= {"statistics": statistics, "rows": what}
+            provenance |= {"out_of_reach": bulk, **data_provenance(campaign), **stamp()}
+            atomic_write_json(path.with_suffix(".csv.json"), provenance)
+            tables.append(f"{statistics} statistics, {what} ({path.name}):\n" + _table(rows))
+    tables += [_bulk_note(channel, found) for channel, found in bulk.items()]
+    tables += [
+        f"channel {channel} skipped: {why}" for channel, why in skipped_channels(campaign).items()
+    ]
     by_cell: dict[str, list[RunSet]] = defaultdict(list)
     for rs in sets:
         by_cell[rs.cc.key].append(rs)
+    from objectives.unsupervised.baselines import BASELINE_MODE
+
+    headlines = _headlines(sets)
     for cell_sets in by_cell.values():
-        files += _plot_roc(campaign, cell_sets, folder, plt)
+        channel = cell_sets[0].cc.point.channel
+        baselines = [
+            rs for rs in headlines.get(channel, {}).values() if rs.cc.point.mode == BASELINE_MODE
+        ]
+        files += _plot_roc(campaign, cell_sets, baselines, folder, plt)
     files += _plot_eps_s(campaign, sets, folder, plt)
     return files, "\n\n".join(tables)
+
+
+def _bulk_note(channel: str, found: dict[str, float]) -> str:
+    """The report's line on the signals no signal-agnostic detector can be expected to find."""
+    from objectives.unsupervised.baselines import FINDABLE_AUC
+
+    listed = ", ".join(f"{name} (AUC {value:.2f})" for name, value in found.items())
+    return (
+        f"channel {channel}: the signal-agnostic limit BkgDensity (exact -log p_bkg) stays "
+        f"below AUC {FINDABLE_AUC:g} on {listed}: these signals lie in the background's "
+        "bulk, out of reach of any detector that must not know the signal (one that does "
+        "better there, e.g. a one-variable cut, does so by an assumption that happens to "
+        "fit the signal)"
+    )
 
 
 def _table(rows: list[dict]) -> str:

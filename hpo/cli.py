@@ -66,6 +66,7 @@ def _campaign(args):
 
 # ----------------------------------------------------------------------------- handlers
 def cmd_validate(args) -> int:
+    from hpo.cells import campaign_cells
     from hpo.config import writable_run_dir
     from hpo.data import data_files
     from hpo.preflight import check_data
@@ -80,6 +81,12 @@ def cmd_validate(args) -> int:
         f"({c.search.sampler}, {c.search.repetitions} repetitions, pruner {c.search.pruner}), "
         f"storage {redact(c.storage)}, run_dir {c.run_dir}"
     )
+    once = [cc.key for cc in campaign_cells(c) if not cc.searched]
+    if once:
+        print(
+            f"{len(once)} cell(s) without hyperparameters to search, evaluated once by "
+            f"hpo final: {', '.join(once)}"
+        )
     if c.bumphunt is not None:
         from hpo.bumphunt import task_units, tasks
 
@@ -119,7 +126,7 @@ def cmd_create(args) -> int:
     writable_run_dir(c)
     storage = open_campaign_storage(c)  # fail fast on an unreachable database
     files = ensure_data(c)
-    _print_notes(check_data(c))
+    _print_notes(check_data(c, record=True))
     products.resolve(c)  # CATHODE templates, background flows, parsed events: built once
     studies = create_studies(c, storage)
     print(f"campaign {c.name}: {len(studies)} studies in {c.storage} (run dir {c.run_dir})")
@@ -258,7 +265,7 @@ def cmd_worker(args) -> int:
     storage = _worker_storage(c, args)
     ensure_data(c)
     # a file replaced after `hpo create` stops the worker here, not in trials
-    check_data(c, cached=True)
+    check_data(c, cached=True, record=True)
     # templates and background flows before the first trial (each built once, by one worker)
     products.resolve(c, worker_id=worker_id)
     ensure_studies(c, storage)
@@ -269,7 +276,7 @@ def cmd_worker(args) -> int:
             if name not in known:
                 raise UsageError(f"--cell {name}: no such cell in {c.path}")
         cells = [cc for cc in cells if cc.key in args.cell or cc.study_name in args.cell]
-    targets = {cc.study_name: c.search.n_trials for cc in cells}
+    targets = {cc.study_name: cc.target_trials for cc in cells}
     preload(storage, targets)
 
     def sampler_factory(study_name: str):

@@ -20,7 +20,10 @@ density methods ANODE, R-ANODE and BackgroundFlow, which give one cell per
 signal amount and feature set with mode ``"density"``. The unsupervised
 detectors dSVDD, DROCC and DDD need ``data.source = "darkmachines"`` (and the
 LHCO methods the other sources); they give one cell per ``grid.backbones`` x
-``grid.channels`` entry, and their campaigns default to their own metrics
+``grid.channels`` entry, their baselines (IsolationForest, FlowDensity, the cuts MET,
+HT, NObjects and, on the synthetic set only, BkgDensity) one cell per channel in
+their mode ``"baseline"``. Without ``grid.classifiers`` a DarkMachines campaign runs
+all of those that apply; its campaigns default to their methods' own metrics
 (the objective ``perturb_auc``, ``val_loss`` and the truth oracles ``auc``,
 ``eps_s_1e-2`` ...).
 
@@ -59,7 +62,7 @@ from hpo.pruners import PRUNERS, resolve_pruner
 from objectives.darkmachines.cells import CHANNEL_NAMES
 from objectives.devices import DEVICES
 from objectives.regions import DEFAULT_REGION, Region
-from objectives.registry import DIRECTIONS, MODES, get_method, method_names
+from objectives.registry import DIRECTIONS, MODES, ORACLES, get_method, method_names
 from objectives.unsupervised.params import BACKBONES
 from storage.addresses import GRPC_SCHEME, POSTGRES_SCHEME, check_url
 from storage.errors import StorageError
@@ -549,9 +552,12 @@ class Campaign:
         for c in g.classifiers:
             method = get_method(c)
             if method.family == "unsupervised":  # backbone x channel, trained on background
+                # a detector runs on the grid's backbones, a baseline in its own mode
+                uses_backbones = set(method.modes) <= set(BACKBONES)
+                modes = [b for b in g.backbones if b in method.modes] if uses_backbones else []
                 points.extend(
                     GridPoint(c, b, False, 0, "objects", DEFAULT_REGION, channel=ch)
-                    for b, ch in itertools.product(g.backbones, g.channels)
+                    for b, ch in itertools.product(modes or method.modes, g.channels)
                 )
                 continue
             if method.family == "classifier":
@@ -601,11 +607,16 @@ def _check_source(raw: dict, sec: dict, source: str) -> None:
     A DarkMachines campaign defaults to the unsupervised methods and their metrics,
     with the label-free ``perturb_auc`` as the objective.
     """
+    from objectives.unsupervised.baselines import SYNTHETIC_ONLY
+
     d, given = sec["data"], raw.get("data", {})
     dm = d["source"] == DM_SOURCE
     grid = raw.get("grid", {}) if isinstance(raw.get("grid"), dict) else {}
-    if dm and "classifiers" not in grid:
-        sec["grid"]["classifiers"] = list(method_names("unsupervised"))
+    user_files = d["background_file"] is not None
+    if dm and "classifiers" not in grid:  # every detector and baseline that applies
+        sec["grid"]["classifiers"] = [
+            m for m in method_names("unsupervised") if not (user_files and m in SYNTHETIC_ONLY)
+        ]
     for clf in sec["grid"]["classifiers"]:
         if (get_method(clf).family == "unsupervised") != dm:
             need = f"data.source = {DM_SOURCE!r}" if not dm else "data.source 'synthetic' or 'lhco'"
@@ -627,6 +638,7 @@ def _check_source(raw: dict, sec: dict, source: str) -> None:
         )
     if "background" in (d["signal_files"] or {}):
         raise _fail(source, "data.signal_files", "'background' names the background file")
+    _check_exact_baselines(sec, source)
     if not d["apply_cuts"] and len(sec["grid"]["channels"]) != 1:
         raise _fail(
             source,
@@ -635,10 +647,38 @@ def _check_source(raw: dict, sec: dict, source: str) -> None:
             f"channel's events), got {sec['grid']['channels']}",
         )
     search = raw.get("search", {}) if isinstance(raw.get("search"), dict) else {}
-    if "metrics" not in search:
-        sec["search"]["metrics"] = list(get_method(sec["grid"]["classifiers"][0]).metrics)
+    if "metrics" not in search:  # every metric of the grid's methods, label-free first
+        metrics = [m for c in sec["grid"]["classifiers"] for m in get_method(c).metrics]
+        metrics = sorted(dict.fromkeys(metrics), key=lambda m: m in ORACLES)
+        sec["search"]["metrics"] = metrics
     if "objective" not in search:
-        sec["search"]["objective"] = "perturb_auc"
+        metrics = sec["search"]["metrics"]
+        sec["search"]["objective"] = "perturb_auc" if "perturb_auc" in metrics else metrics[0]
+
+
+def _check_exact_baselines(sec: dict, source: str) -> None:
+    """Baselines with the generator's exact density need its files, read in full."""
+    from objectives.darkmachines.synthetic import N_MAX
+    from objectives.unsupervised.baselines import SYNTHETIC_ONLY
+
+    d = sec["data"]
+    exact = [m for m in sec["grid"]["classifiers"] if m in SYNTHETIC_ONLY]
+    if not exact:
+        return
+    if d["background_file"] is not None:
+        raise _fail(
+            source,
+            "grid.classifiers",
+            f"{exact[0]} needs the synthetic DarkMachines set (the generator's exact "
+            "background density); drop it, or data.background_file / data.signal_files",
+        )
+    if d["max_objects"] < sum(N_MAX.values()):
+        raise _fail(
+            source,
+            "data.max_objects",
+            f"{exact[0]} needs every object of an event (the generator writes up to "
+            f"{sum(N_MAX.values())}): must be >= {sum(N_MAX.values())}, got {d['max_objects']}",
+        )
 
 
 def _resolve(base: Path, value: str | None) -> Path | None:

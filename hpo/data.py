@@ -6,7 +6,9 @@ DarkMachines-like for ``data.source = "darkmachines"`` without files) is
 generated once into ``<run_dir>/data`` (the LHCO one with its extra background
 covering every cell's signal region). DarkMachines cells read their files
 through the events cache ``<run_dir>/artifacts/events`` (built before trials,
-see :mod:`hpo.products`). A bump hunt with ``delta_sys = "mc"`` also needs the
+see :mod:`hpo.products`); a channel that keeps no background event is skipped
+(``<run_dir>/data/skipped_channels.json``, written by the data check of ``hpo
+create`` and of every worker at start). A bump hunt with ``delta_sys = "mc"`` also needs the
 extra background of an alternative simulation: ``[bumphunt] alt_extrabkg_file``
 on LHCO files, written by the generator (``[bumphunt] mismodelling``) on
 synthetic data.
@@ -28,6 +30,9 @@ __all__ = [
     "events_cache_dir",
     "missing_file_error",
     "needs_alternative",
+    "record_skipped_channels",
+    "skipped_channels",
+    "skipped_channels_file",
     "synthetic_files",
     "synthetic_spec",
 ]
@@ -62,6 +67,44 @@ def dm_files(campaign: Campaign) -> dict[str, Path]:
     from objectives.darkmachines.synthetic import synthetic_paths
 
     return synthetic_paths(_dm_synthetic_spec(campaign), campaign.run_dir / "data")
+
+
+def skipped_channels_file(campaign: Campaign) -> Path:
+    """Where ``hpo create`` records the channels it skips (no background event in them)."""
+    return campaign.run_dir / "data" / "skipped_channels.json"
+
+
+_SKIPPED: dict[tuple, dict[str, str]] = {}
+
+
+def record_skipped_channels(campaign: Campaign, skipped: dict[str, str]) -> None:
+    """Write the channels ``hpo create`` (or a worker at start) skips, with why."""
+    from objectives.files import atomic_write_json
+
+    path = skipped_channels_file(campaign)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {"campaign_sha256": campaign.sha256, "skipped": skipped})
+
+
+def skipped_channels(campaign: Campaign) -> dict[str, str]:
+    """Channel -> why its cells run nothing (a DarkMachines channel without background),
+    as the last data check of this campaign recorded; {} before ``hpo create``."""
+    import json
+
+    path = skipped_channels_file(campaign)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    memo = (str(path), stamp, campaign.sha256)
+    if memo not in _SKIPPED:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            record = {}
+        fits = isinstance(record, dict) and record.get("campaign_sha256") == campaign.sha256
+        _SKIPPED[memo] = dict(record.get("skipped", {})) if fits else {}
+    return _SKIPPED[memo]
 
 
 def events_cache_dir(campaign: Campaign) -> Path:

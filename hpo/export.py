@@ -183,6 +183,8 @@ def _load_complete(campaign: Campaign, storage, require_complete: bool):
     """(problems, [(cell, study, complete trials)]) over every cell of the campaign."""
     problems, loaded = [], []
     for cc in campaign_cells(campaign):
+        if not cc.target_trials:
+            continue  # nothing searched: nothing to export (hpo final uses its defaults)
         try:
             study = optuna.load_study(study_name=cc.study_name, storage=storage)
         except KeyError:
@@ -191,10 +193,8 @@ def _load_complete(campaign: Campaign, storage, require_complete: bool):
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not done:
             problems.append(f"{cc.study_name}: no complete trial")
-        elif require_complete and len(done) < campaign.search.n_trials:
-            problems.append(
-                f"{cc.study_name}: {len(done)} of {campaign.search.n_trials} trials complete"
-            )
+        elif require_complete and len(done) < cc.target_trials:
+            problems.append(f"{cc.study_name}: {len(done)} of {cc.target_trials} trials complete")
         else:
             loaded.append((cc, study, done))
     return problems, loaded

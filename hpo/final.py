@@ -115,6 +115,10 @@ def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path
     arrays = {"y_test": y_test}
     if result.test_signal is not None:
         arrays.update(test_signal=result.test_signal, signals=np.asarray(result.signals, dtype=str))
+    if result.test_weight is not None:
+        arrays["test_weight"] = result.test_weight
+    for name, scores in result.parts.items():  # dSVDD's members, one per latent dimension
+        arrays[f"part_{name}"] = scores.astype(np.float32)
     for sel, scores in result.scores.items():
         arrays[f"scores_{sel}"] = scores.astype(np.float32)
         curve = result.curves.get(sel)

@@ -198,7 +198,7 @@ def _prepare(campaign: Campaign) -> None:
 
     check_data(campaign, files_exist=False)
     ensure_data(campaign)
-    check_data(campaign)
+    check_data(campaign, record=True)
     create_studies(campaign)
 
 

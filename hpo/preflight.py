@@ -25,11 +25,15 @@ like any other.
 
 A DarkMachines campaign reads every file through the real reader for every
 channel of the grid: a malformed line is one error naming the file and the
-line (or, with ``data.skip_bad_lines``, a counted skip); each channel must leave
-enough background to hold out a test share and train on the rest, and at least
-one signal event. What is worth knowing but not wrong (skipped lines, a signal
-absent from a channel, too little test background for eps_B = 1e-4) comes back
-as notes that ``hpo validate`` / ``hpo create`` print.
+line (or, with ``data.skip_bad_lines``, a counted skip); a file in GeV instead of
+MeV is an error (:mod:`objectives.darkmachines.checks`); a channel without
+background events is skipped (a note; the other channels run; none left is an
+error); every other channel must leave a detector ``MIN_TRAIN_EVENTS`` background
+events to train on under half statistics, and at least one signal event. What is
+worth knowing but not wrong (skipped lines and channels, a signal absent from a
+channel, too little test background for eps_B = 1e-4, event weights, files that
+``apply_cuts = false`` takes for a channel they plainly are not) comes back as notes
+that ``hpo validate`` / ``hpo create`` print.
 """
 
 from __future__ import annotations
@@ -95,9 +99,12 @@ def _check_samples(campaign: Campaign, rd, signal: int) -> None:
         )
 
 
-def _check_darkmachines(campaign: Campaign, *, files_exist: bool, cached: bool) -> list[str]:
-    from hpo.data import data_files, dm_spec, missing_file_error
-    from objectives.darkmachines.cells import load_sets
+def _check_darkmachines(
+    campaign: Campaign, *, files_exist: bool, cached: bool, record: bool
+) -> list[str]:
+    from hpo.data import data_files, dm_spec, missing_file_error, record_skipped_channels
+    from objectives.darkmachines.cells import background_events, load_sets
+    from objectives.errors import DataError
     from objectives.unsupervised.metrics import CHALLENGE_EFFICIENCIES
 
     if campaign.data.background_file is None and not files_exist:
@@ -106,43 +113,124 @@ def _check_darkmachines(campaign: Campaign, *, files_exist: bool, cached: bool) 
         if not path.is_file():
             raise missing_file_error(campaign, path)
     notes: list[str] = []
-    files = {}
+    if not cached:  # the files as written (a worker's cache was built from checked files)
+        notes += _check_dm_files(campaign)
+    files, skipped_lines = {}, {}
+    skipped: dict[str, str] = {}
     need = round(1 / min(CHALLENGE_EFFICIENCIES))
     for channel in campaign.grid.channels:
         spec = dm_spec(campaign, channel, cached=cached)
         files = spec.files
+        if len(background_events(spec)) == 0:
+            skipped[channel] = f"no background event of {spec.background_file} in channel {channel}"
+            notes.append(
+                f"{spec.background_file}: no background event passes channel {channel}'s "
+                "cuts: its cells are skipped, the other channels run"
+            )
+            continue
+        _check_training_size(spec)
         sets = load_sets(spec)  # every file parsed: malformed lines, empty channels
         info = sets.info
         for name in info["empty_signals"]:
             notes.append(f"{files[name]}: no event in channel {channel}; left out of its tests")
+        if info["weights"] != "uniform":
+            what = (
+                "the truth metrics (AUC, eps_S) weight the test events with them"
+                if info["weights"] == "used"
+                else f"the truth metrics ignore them ({info['weights'].removeprefix('ignored: ')})"
+            )
+            notes.append(
+                f"{spec.background_file}: event weights differ in channel {channel}: {what}"
+            )
         if info["n_test_background"] < need:
             notes.append(
                 f"{spec.background_file}: {info['n_test_background']} test background events "
                 f"in channel {channel}; eps_S at eps_B = {min(CHALLENGE_EFFICIENCIES):g} needs "
                 f">= {need} (reported as nan)"
             )
-        skipped = info["n_skipped_lines"]
-    for name, n in skipped.items():
+        skipped_lines = info["n_skipped_lines"]  # per file: the same in every channel
+    for name, n in skipped_lines.items():
         if n:
             notes.append(
                 f"{files[name]}: {n} malformed line(s) skipped (data.skip_bad_lines = true)"
             )
+    if len(skipped) == len(campaign.grid.channels):
+        raise DataError(
+            f"{files['background']}: no background event passes the cuts of any channel of "
+            f"grid.channels ({', '.join(campaign.grid.channels)}): nothing to train on"
+        )
+    if record:
+        record_skipped_channels(campaign, skipped)
     return notes
 
 
-def check_data(campaign: Campaign, *, files_exist: bool = True, cached: bool = False) -> list[str]:
+def _check_training_size(spec) -> None:
+    """A detector trains on at least ``MIN_TRAIN_EVENTS`` background events (half statistics)."""
+    from objectives.darkmachines.cells import background_events, split_sizes
+    from objectives.darkmachines.checks import MIN_TRAIN_EVENTS
+    from objectives.errors import DataError
+    from objectives.splits import Split
+
+    n = len(background_events(spec))
+    pool, _ = split_sizes(n, spec.test_fraction)
+    train, _ = Split.half(0).indices(np.zeros(pool, dtype=np.int8))
+    if len(train) < MIN_TRAIN_EVENTS:
+        raise DataError(
+            f"{spec.background_file}: channel {spec.channel} keeps {n} background events, so a "
+            f"detector trains on {len(train)} (half of the {pool} left after holding out "
+            f"data.test_fraction = {spec.test_fraction:g} for the test); the minimum is "
+            f"{MIN_TRAIN_EVENTS}: use more background events or drop channel {spec.channel} "
+            "from grid.channels"
+        )
+
+
+def _check_dm_files(campaign: Campaign) -> list[str]:
+    """Each file in MeV (DataError otherwise); with ``apply_cuts = false`` the background
+    should look like its channel's events (a note otherwise)."""
+    from hpo.data import dm_spec
+    from objectives.darkmachines.cells import channel_cuts, read_file
+    from objectives.darkmachines.checks import describe_cuts, pass_fraction, unit_problem
+    from objectives.errors import DataError
+
+    d = campaign.data
+    spec = dm_spec(campaign, campaign.grid.channels[0], cached=False)
+    notes = []
+    for path in spec.files.values():
+        ev = read_file(path, None, max_objects=d.max_objects, skip_bad_lines=d.skip_bad_lines)
+        problem = unit_problem(ev)
+        if problem:
+            raise DataError(f"{path}: {problem}")
+        cuts = channel_cuts(spec.channel)
+        if d.apply_cuts or cuts is None or path != spec.background_file:
+            continue
+        share = pass_fraction(ev, cuts)
+        if share < 0.5:
+            notes.append(
+                f"{path}: data.apply_cuts = false takes these events as channel "
+                f"{spec.channel}'s, but only {share:.0%} of them pass its cuts "
+                f"({describe_cuts(cuts)}); results will be labelled channel {spec.channel}: "
+                "set data.apply_cuts = true to select its events, or name the file's channel"
+            )
+    return notes
+
+
+def check_data(
+    campaign: Campaign, *, files_exist: bool = True, cached: bool = False, record: bool = False
+) -> list[str]:
     """Raise ``DataError`` (one line naming the file) for any problem a trial would meet.
 
     ``files_exist=False`` (a synthetic campaign before ``hpo create``) checks what can
     be checked without the files. ``cached`` (a worker): DarkMachines files are read
     through the events cache built by ``hpo create`` (a file changed since is parsed
-    again). Returns notes worth printing (DarkMachines: skipped lines, absent signals).
+    again). ``record`` (``hpo create``, ``hpo launch``, a worker at start): write the
+    DarkMachines channels it skips into the run directory. Returns notes worth printing
+    (DarkMachines: skipped lines and channels, absent signals, weights).
     """
     from hpo.data import data_files, data_spec, missing_file_error, needs_alternative
     from objectives.errors import DataError
 
     if campaign.data.darkmachines:
-        return _check_darkmachines(campaign, files_exist=files_exist, cached=cached)
+        return _check_darkmachines(campaign, files_exist=files_exist, cached=cached, record=record)
     if campaign.data.source == "synthetic":
         _check_synthetic_capacity(campaign)
         if not files_exist:

@@ -208,14 +208,17 @@ def variant_spec(campaign: Campaign, point: GridPoint, variant: str, *, n_thread
 _DM_LIMITS: dict[tuple, dict | None] = {}
 
 
-def dm_limits(campaign: Campaign, channel: str) -> dict | None:
-    """Per signal, the exact likelihood ratio's truth metrics and ROC curve on a channel's
-    test set (synthetic DarkMachines data only; None otherwise). Computed once per process."""
+def dm_limits(campaign: Campaign, channel: str, score: str = "likelihood_ratio") -> dict | None:
+    """Per signal, an exact score's truth metrics and ROC curve on a channel's test set
+    (synthetic DarkMachines data only; None otherwise). Computed once per process.
+
+    ``score``: ``"likelihood_ratio"`` (the supervised bound) or ``"background_density"``
+    (``-log p_bkg``, the signal-agnostic limit)."""
     from hpo.data import dm_spec
     from objectives.darkmachines.cells import exact_limits
 
-    memo = (campaign.sha256, str(campaign.run_dir), channel)
+    memo = (campaign.sha256, str(campaign.run_dir), channel, score)
     if memo not in _DM_LIMITS:
         spec = dm_spec(campaign, channel)
-        _DM_LIMITS[memo] = exact_limits(spec) if spec.synthetic else None
+        _DM_LIMITS[memo] = exact_limits(spec, score) if spec.synthetic else None
     return _DM_LIMITS[memo]

@@ -99,6 +99,22 @@ SEARCH_SPACES["DDD"] = {
     "lr": _NET_LR,
 }
 
+#: The family's baselines (issue 25 §1). Isolation Forest: trees and events per tree
+#: around scikit-learn's 100 x 256, and the share of features per tree.
+SEARCH_SPACES["IsolationForest"] = {
+    "n_estimators": {"type": "categorical", "choices": [100, 200, 400]},
+    "max_samples": {"type": "int", "low": 64, "high": 4096, "log": True},
+    "max_features": {"type": "float", "low": 0.5, "high": 1.0},
+}
+#: FlowDensity: the MAF's size and learning rate around its defaults (5 x 64, 1e-3).
+SEARCH_SPACES["FlowDensity"] = {
+    "n_blocks": {"type": "int", "low": 2, "high": 10},
+    "hidden": {"type": "categorical", "choices": [32, 64, 128]},
+    "lr": {"type": "float", "low": 3e-4, "high": 3e-3, "log": True},
+}
+#: Without hyperparameters: nothing to search (a campaign evaluates them once).
+SEARCH_SPACES.update({name: {} for name in ("MET", "HT", "NObjects", "BkgDensity")})
+
 _KEYS = {
     "int": {"type", "low", "high", "step", "log"},
     "float": {"type", "low", "high", "step", "log"},

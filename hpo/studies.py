@@ -74,7 +74,7 @@ def _study_attrs(cc: CampaignCell) -> dict:
         "campaign": c.name,
         "campaign_file": str(c.path),
         "cell": {"key": cc.key, **cc.point.to_dict()},
-        "target_trials": c.search.n_trials,
+        "target_trials": cc.target_trials,
         "objective": cc.objective,
         "metrics": list(cc.metrics),
         "repetitions": c.search.repetitions,
@@ -191,7 +191,7 @@ def progress(campaign: Campaign, storage=None) -> list[CellProgress]:
     for cc in cells:
         summary = found.get(cc.study_name)
         if summary is None:
-            out.append(CellProgress(cc.study_name, campaign.search.n_trials, 0, 0, 0, 0, {}))
+            out.append(CellProgress(cc.study_name, cc.target_trials, 0, 0, 0, 0, {}))
             continue
         best: dict[str, float] = {}
         for m in cc.metrics:
@@ -203,7 +203,7 @@ def progress(campaign: Campaign, storage=None) -> list[CellProgress]:
         out.append(
             CellProgress(
                 cc.study_name,
-                campaign.search.n_trials,
+                cc.target_trials,
                 count[TrialState.COMPLETE],
                 count[TrialState.RUNNING],
                 count[TrialState.WAITING],

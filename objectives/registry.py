@@ -31,7 +31,11 @@ Families:
   (min: the method's own held-out loss, see :mod:`objectives.unsupervised.detector`;
   recorded, a weak selection metric); truth oracles ``auc`` and
   ``eps_s_1e-2`` / ``eps_s_1e-3`` / ``eps_s_1e-4`` (signal efficiency at those
-  background efficiencies), each the mean over the data's signals (max).
+  background efficiencies), each the mean over the data's signals (max). Beside
+  them the family's baselines (:mod:`objectives.unsupervised.baselines`):
+  IsolationForest, FlowDensity, the one-variable cuts MET, HT and NObjects (no
+  hyperparameters, no label-free metric) and, on the synthetic set, BkgDensity
+  (the signal-agnostic limit); their one mode is ``"baseline"``.
 
 Adding a method is one :func:`register` call; the behaviour test in
 ``tests/test_registry.py`` runs over every registered method.
@@ -179,10 +183,11 @@ class Method:
 
         The method's study metrics (:attr:`searched`) that the campaign asks for (all of
         them if it asks for none of them: a density method brings its own ``val_loss``),
-        then the method's truth oracles that the campaign asks for.
+        then the method's truth oracles that the campaign asks for; a method without
+        label-free metrics (a one-variable cut) records its oracles in any case.
         """
         chosen = tuple(m for m in self.searched if m in wanted) or self.searched
-        return chosen + tuple(m for m in self.oracles if m in wanted)
+        return chosen + tuple(m for m in self.oracles if m in wanted) or self.metrics
 
 
 def _load(target: str):
@@ -300,3 +305,34 @@ register(_unsupervised("dSVDD", {**_QUICK_NET, "rep_dims": [4]}))
 register(_unsupervised("DROCC", {**_QUICK_NET, "only_ce_epochs": 1, "ascent_steps": 2}))
 # one distortion: a trial is one point of DDD's own scan
 register(_unsupervised("DDD", {**_QUICK_NET, "sigmas": [0.5], "p_drops": [0.0], "p_adds": [0.3]}))
+
+
+# ------------------------------------------------- unsupervised baselines (issue 25 §1)
+# What every detector of the family must beat, and on synthetic data the signal-agnostic
+# limit (objectives.unsupervised.baselines). One mode (no backbone); a method without
+# hyperparameters (the cuts, BkgDensity) is evaluated once per cell, not searched.
+def _baseline(name: str, quick_hp: dict[str, Any]) -> Method:
+    from objectives.unsupervised import baselines
+
+    has_loss = name not in baselines.CUTS  # a cut has no model, so no loss
+    label_free = {"perturb_auc": "maximize"}  # any score ranks perturbed background
+    if has_loss:
+        label_free["val_loss"] = "minimize"
+    return Method(
+        name=name,
+        family="unsupervised",
+        modes=(baselines.BASELINE_MODE,),
+        directions={**label_free, **{m: "maximize" for m in ORACLES[1:]}},
+        defaults=lambda final: baselines.defaults(name, final=final),
+        validator=lambda hp, final: baselines.validate(name, hp, final=final),
+        evaluator="objectives.unsupervised.evaluate:evaluate_unsupervised",
+        quick_hp=quick_hp,
+    )
+
+
+register(_baseline("IsolationForest", {"n_estimators": 20, "max_samples": 128}))
+register(_baseline("FlowDensity", {"n_blocks": 2, "hidden": 16, "epochs": 2, "n_keep": 1}))
+register(_baseline("MET", {}))
+register(_baseline("HT", {}))
+register(_baseline("NObjects", {}))
+register(_baseline("BkgDensity", {}))

@@ -15,7 +15,9 @@ also names them: ``signals`` and ``test_signal`` (per test event the index of
 its signal in ``signals``, -1 for background; ``y_test`` is then 0 / 1 for
 background / any signal), and ``per_signal[name]`` holds that signal's truth
 (AUC and signal efficiency at fixed background efficiencies); ``truth[m]`` then
-holds their means over the signals.
+holds their means over the signals. ``test_weight`` holds the event weights the
+truth metrics used (None: unweighted), ``parts`` the test scores of named parts of a
+detector (Deep SVDD's members, one per latent dimension).
 """
 
 from __future__ import annotations
@@ -98,6 +100,11 @@ class EvaluationResult:
     test_signal: np.ndarray | None = field(default=None, repr=False)
     #: signal name -> its truth metrics ({"auc", "eps_s_1e-2", ...})
     per_signal: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: per test event: the weight the truth metrics gave it (None: unweighted)
+    test_weight: np.ndarray | None = field(default=None, repr=False)
+    #: test scores of named parts of the detector, each standardised like the whole
+    #: (dSVDD: one per latent dimension, "d5", "d8", ...; empty for most methods)
+    parts: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_scores(

@@ -21,8 +21,10 @@ backbone x data (its channel). Parsed files are cached per process and, with
 trials run (``hpo create``, every worker at start), so a trial never parses text.
 
 :func:`exact_limits` gives, on synthetic data, the truth metrics and ROC curve
-of the generator's exact likelihood ratio per signal: the Neyman-Pearson limit
-of every detector on that test set.
+of the generator's exact likelihood ratio per signal (the Neyman-Pearson limit on
+that test set: the bound of a classifier that knows the signal) or of its exact
+``-log p_bkg`` (the signal-agnostic limit of a detector that must not).
+``DMSets.test_weight`` holds the test events' weights where the metrics use them.
 """
 
 from __future__ import annotations
@@ -47,15 +49,18 @@ from objectives.errors import DataError
 __all__ = [
     "ALL_EVENTS",
     "CHANNEL_NAMES",
+    "EXACT_SCORES",
     "DMCell",
     "DMDataSpec",
     "DMSets",
     "ROC_GRID",
+    "background_events",
     "build_cache",
     "channel_cuts",
     "exact_limits",
     "load_sets",
     "read_file",
+    "split_sizes",
 ]
 
 log = logging.getLogger(__name__)
@@ -294,13 +299,34 @@ class DMSets:
         parts += [np.full(len(ev), k, np.int64) for k, ev in enumerate(self.test_signals.values())]
         return np.concatenate(parts)
 
+    @functools.cached_property
+    def test_weight(self) -> np.ndarray | None:
+        """The event weights of ``test`` (the files' third field) the truth metrics use.
+
+        None where they would change nothing (every weight equal) or cannot be used
+        (a weight <= 0: a weighted efficiency is then undefined); ``info["weights"]``
+        says which.
+        """
+        return self.test.weight.astype(np.float64) if self.info["weights"] == "used" else None
+
+
+def split_sizes(n: int, test_fraction: float) -> tuple[int, int]:
+    """(training pool, test) sizes of ``n`` background events."""
+    n_test = int(round(test_fraction * n))
+    return n - n_test, n_test
+
 
 def _split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted (pool, test) indices: a seeded share ``test_fraction`` of ``n`` held out."""
     rng = np.random.default_rng(np.random.SeedSequence([0xD4, int(seed)]))
     perm = rng.permutation(n)
-    n_test = int(round(test_fraction * n))
+    _, n_test = split_sizes(n, test_fraction)
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def background_events(spec: DMDataSpec) -> ObjectEvents:
+    """The background events of the spec's channel (through the events cache, if any)."""
+    return _events(spec, spec.background_file)
 
 
 @functools.lru_cache(maxsize=8)
@@ -327,7 +353,9 @@ def _load_sets(spec: DMDataSpec, cache_dir: Path | None) -> DMSets:
             f"{spec.signal_files[0][1]}: no signal file has an event in channel {spec.channel} "
             f"({', '.join(empty)})"
         )
+    test_bkg = bkg.subset(test_idx)
     info = {
+        "weights": _weight_use([test_bkg, *signals.values()]),
         "channel": spec.channel,
         "n_background": len(bkg),
         "n_train_pool": int(len(pool_idx)),
@@ -339,7 +367,16 @@ def _load_sets(spec: DMDataSpec, cache_dir: Path | None) -> DMSets:
         "test_fraction": spec.test_fraction,
         "split_seed": spec.seed,
     }
-    return DMSets(bkg.subset(pool_idx), bkg.subset(test_idx), signals, info)
+    return DMSets(bkg.subset(pool_idx), test_bkg, signals, info)
+
+
+def _weight_use(parts: list[ObjectEvents]) -> str:
+    """``"used"``, ``"uniform"`` (all equal: nothing to weight) or why they are ignored."""
+    weights = np.concatenate([p.weight for p in parts])
+    bad = int(np.count_nonzero(weights <= 0))
+    if bad:
+        return f"ignored: {bad} test event(s) with weight <= 0"
+    return "uniform" if np.all(weights == weights[0]) else "used"
 
 
 def load_sets(spec: DMDataSpec) -> DMSets:
@@ -351,14 +388,23 @@ def load_sets(spec: DMDataSpec) -> DMSets:
     return _load_sets(spec, spec.cache_dir)
 
 
-def exact_limits(spec: DMDataSpec) -> dict[str, dict]:
-    """Signal -> truth metrics and ROC curve of the exact likelihood ratio on the test set.
+#: The exact scores :func:`exact_limits` knows.
+EXACT_SCORES = ("likelihood_ratio", "background_density")
 
-    ``{"auc", "eps_s_1e-2", "eps_s_1e-3", "eps_s_1e-4", "eps_b", "eps_s"}`` per signal
-    (the curve on :data:`ROC_GRID`). Only for the synthetic generator's files
-    (``spec.synthetic``); a channel's cuts do not change the ranking (see
+
+def exact_limits(spec: DMDataSpec, score: str = "likelihood_ratio") -> dict[str, dict]:
+    """Signal -> truth metrics and ROC curve of an exact score on the test set.
+
+    ``score``: ``"likelihood_ratio"`` (knows the signal: the Neyman-Pearson limit, the
+    bound of a supervised classifier) or ``"background_density"`` (``-log p_bkg``: the
+    signal-agnostic limit, BkgDensity). ``{"auc", "eps_s_1e-2", "eps_s_1e-3",
+    "eps_s_1e-4", "eps_b", "eps_s"}`` per signal (the curve on :data:`ROC_GRID`; weighted
+    where the test set's weights are used). Only for the synthetic generator's files
+    (``spec.synthetic``); a channel's cuts do not change either ranking (see
     :mod:`objectives.darkmachines.synthetic`).
     """
+    if score not in EXACT_SCORES:
+        raise ValueError(f"score: must be one of {', '.join(EXACT_SCORES)}, got {score!r}")
     from objectives.darkmachines.synthetic import DMSyntheticModel
     from objectives.unsupervised.metrics import efficiency_curve, truth_metrics
 
@@ -366,15 +412,18 @@ def exact_limits(spec: DMDataSpec) -> dict[str, dict]:
         raise ValueError("exact likelihood ratios exist for the synthetic generator's files only")
     sets = load_sets(spec)
     model = DMSyntheticModel()
+    weighted = sets.info["weights"] == "used"
+    bkg = sets.test_background
     out = {}
     for name, sig in sets.test_signals.items():
-        # log LR: the same ranking as the LR, without overflow
-        bkg_lr = model.log_prob(sets.test_background, name) - model.log_prob_background(
-            sets.test_background
-        )
-        sig_lr = model.log_prob(sig, name) - model.log_prob_background(sig)
-        out[name] = truth_metrics(bkg_lr, sig_lr) | {
+        if score == "likelihood_ratio":  # log LR: the LR's ranking, without overflow
+            bkg_s = model.log_prob(bkg, name) - model.log_prob_background(bkg)
+            sig_s = model.log_prob(sig, name) - model.log_prob_background(sig)
+        else:  # the signal-agnostic limit: -log p_bkg
+            bkg_s, sig_s = -model.log_prob_background(bkg), -model.log_prob_background(sig)
+        w = {"w_bkg": bkg.weight, "w_sig": sig.weight} if weighted else {}
+        out[name] = truth_metrics(bkg_s, sig_s, **w) | {
             "eps_b": ROC_GRID,
-            "eps_s": efficiency_curve(bkg_lr, sig_lr, ROC_GRID),
+            "eps_s": efficiency_curve(bkg_s, sig_s, ROC_GRID, **w),
         }
     return out

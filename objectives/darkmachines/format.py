@@ -12,6 +12,8 @@ number of objects (none included). Rules this reader enforces:
 * whitespace around fields and around the comma-separated values is ignored
   (the format's description writes ``obj1, E1, pt1``); blank lines are not events
   and are passed over;
+* the text is ASCII; a file starting with a byte order mark (an editor's "UTF-8 with
+  BOM", or UTF-16) is reported as such ("BOM"), any other non-ASCII line as not ASCII;
 * every line must end with ``;`` -- a line without it is reported as truncated;
 * an object field has exactly five values ``type,E,pt,eta,phi``; the type is one of
   :data:`OBJECT_TYPES`; every number is finite; E and pt are > 0; MET is >= 0.
@@ -45,6 +47,7 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import logging
 import math
@@ -489,6 +492,21 @@ class _Chunk:
         return ev, counts > max_objects
 
 
+def _not_ascii(raw: bytes, lineno: int) -> str:
+    """Why a line is not ASCII: a byte order mark (an editor's "UTF-8 with BOM") or not."""
+    if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+        return (
+            "starts with a UTF-8 byte order mark (BOM); the format is plain ASCII text: "
+            "save the file without a BOM"
+        )
+    if lineno == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return (
+            "starts with a UTF-16 byte order mark (BOM): the file is UTF-16 text; the "
+            "format is plain ASCII: save it as ASCII"
+        )
+    return "not ASCII text"
+
+
 def _empty(path: Path | None, max_objects: int) -> ObjectEvents:
     return ObjectEvents(
         kinematics=np.zeros((0, max_objects, 4), np.float32),
@@ -563,7 +581,7 @@ def read_events(
                 continue
             try:
                 if text is None:
-                    raise _LineError("not ASCII text")
+                    raise _LineError(_not_ascii(raw, lineno))
                 chunk.add(text)
                 n_read += 1
             except _LineError as exc:

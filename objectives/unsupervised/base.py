@@ -15,10 +15,11 @@ __all__ = ["Detector"]
 class Detector(abc.ABC):
     """A trained unsupervised detector."""
 
-    #: "dSVDD", "DROCC" or "DDD"
+    #: "dSVDD", "DROCC", "DDD" or a baseline's name
     method: str
-    #: label-free selection metric on the held-out background (lower is better)
-    val_loss: float
+    #: label-free selection metric on the held-out background (lower is better);
+    #: None for a score without a model (a one-variable cut)
+    val_loss: float | None
     #: hyperparameters, seed, sizes, timings and per-method diagnostics (JSON-friendly)
     info: dict[str, Any]
     #: kinds of ``perturb.PERTURBATIONS`` it trained on (left out of its ``perturb_auc``)

@@ -1,7 +1,8 @@
 """The unsupervised detectors as campaign cells: train on background, score every signal.
 
 :func:`evaluate_unsupervised` is the registry's evaluate function of dSVDD,
-DROCC and DDD (``objectives.evaluate.evaluate`` dispatches here) on a
+DROCC, DDD and the family's baselines (:mod:`objectives.unsupervised.baselines`;
+``objectives.evaluate.evaluate`` dispatches here) on a
 :class:`~objectives.darkmachines.cells.DMCell`: the detector trains on the
 split's training part of the cell's background pool and computes its
 label-free ``val_loss`` on the held-out part (half statistics: a seeded half
@@ -23,8 +24,10 @@ Test scores are standardised on the held-out background (mean 0, standard
 deviation 1 there: a monotone map, so every truth metric is unchanged), so the
 scores of different cells can be averaged (dSVDD + DDD). Truth metrics: per
 signal AUC and signal efficiency at background efficiency 1e-2 / 1e-3 / 1e-4
-(``EvaluationResult.per_signal``), and their means over the signals as the
-oracle metrics ``auc``, ``eps_s_1e-2``, ...
+(``EvaluationResult.per_signal``; weighted with the files' event weights where
+they differ, ``DMSets.test_weight``), and their means over the signals as the
+oracle metrics ``auc``, ``eps_s_1e-2``, ... Deep SVDD's members, one per latent
+dimension, come with their own test scores (``EvaluationResult.parts``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from objectives.results import EvaluationResult
 from objectives.splits import Split
 from objectives.unsupervised.arrays import EventArrays
 from objectives.unsupervised.base import Detector
+from objectives.unsupervised.baselines import BASELINES
 from objectives.unsupervised.metrics import mean_over_signals, per_signal_truth
 from objectives.unsupervised.perturb import perturb_auc, perturbation_aucs
 
@@ -101,17 +105,19 @@ def _result(
     split: Split,
     info: dict[str, Any],
 ) -> EvaluationResult:
+    from objectives.unsupervised.parts import score_parts
+
     _, test = _arrays(sets)
     ref = det.score(val)
     scores = (det.score(test) - ref.mean()) / max(float(ref.std()), 1e-12)
-    per_signal = per_signal_truth(scores, sets.test_signal, sets.signals)
+    per_signal = per_signal_truth(scores, sets.test_signal, sets.signals, sets.test_weight)
     truth = mean_over_signals(per_signal)
     generic = perturbation_aucs(det.score, val)
-    metrics = {
-        "perturb_auc": perturb_auc(generic, det.trained_on),
-        "val_loss": float(det.val_loss),
-        **truth,
-    }
+    # a one-variable cut has no model, so no loss; every score has a perturb_auc
+    label_free = {"perturb_auc": perturb_auc(generic, det.trained_on)}
+    if det.val_loss is not None:
+        label_free["val_loss"] = float(det.val_loss)
+    metrics = {**label_free, **truth}
     info.update(
         perturbation_aucs=generic,
         perturbation_trained_on=list(det.trained_on),
@@ -133,6 +139,8 @@ def _result(
         signals=sets.signals,
         test_signal=sets.test_signal,
         per_signal=per_signal,
+        test_weight=sets.test_weight,
+        parts=score_parts(det, test, val),
     )
 
 
@@ -148,15 +156,23 @@ def evaluate_unsupervised(
     sets = load_sets(cell.data)
     train, val = _train_val(sets, split)
     seed = split.model_seed()
-    det = fit_cell_detector(
-        cell.classifier,
-        {**hp, "backbone": cell.backbone},
-        train,
-        val,
-        seed=seed,
-        n_threads=n_jobs,
-        device=device,
-    )
+    if cell.classifier in BASELINES:
+        from objectives.unsupervised.baselines import fit_baseline
+
+        det = fit_baseline(
+            cell.classifier, hp, train, val, seed=seed, n_threads=n_jobs, device=device,
+            synthetic=cell.data.synthetic, n_truncated=sets.info["n_truncated"],
+        )  # fmt: skip
+    else:
+        det = fit_cell_detector(
+            cell.classifier,
+            {**hp, "backbone": cell.backbone},
+            train,
+            val,
+            seed=seed,
+            n_threads=n_jobs,
+            device=device,
+        )
     info = {"seed": seed, "hp": dict(hp), "n_train": len(train), "n_val": len(val)}
     result = _result(det, sets, val, cell, split, info)
     result.info["seconds_total"] = round(time.perf_counter() - t0, 3)
