@@ -37,28 +37,6 @@ EXTRA_SHIFTS |= {"pt_up0.25": ("pt", 0.25), "pt_up1": ("pt", 1.0)}
 TRUTH = ("auc", "eps_s_1e-2", "eps_s_1e-3")
 
 
-def trial_hps(method: str, n: int, seed: int, epochs: int) -> list[dict]:
-    """The defaults, then ``n - 1`` random draws from the method's search space."""
-    import optuna
-
-    from hpo.spaces import SEARCH_SPACES, suggest
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    hps = [{}]
-    for _ in range(n - 1):
-        trial = study.ask()
-        hps.append(suggest(trial, SEARCH_SPACES[method]))
-        study.tell(trial, 0.0)
-    for hp in hps:
-        hp["epochs"] = epochs
-        if method == "DROCC":
-            hp["only_ce_epochs"] = min(2, epochs - 1)
-        if method == "DDD" and not hp.get("sigmas"):  # the default grid's middle point
-            hp.update(sigmas=[0.5], p_drops=[0.4], p_adds=[0.4])
-    return hps
-
-
 def candidates(det, val) -> dict[str, float]:
     """Every candidate label-free metric of a fitted detector (higher = better)."""
     from objectives.unsupervised import edits
@@ -94,7 +72,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    from _dm import OUT, dm_spec, train_val_test
+    from _dm import OUT, dm_spec, train_val_test, trial_hps
     from scipy.stats import spearmanr
 
     from objectives.errors import HyperparameterError
@@ -115,7 +93,10 @@ def main() -> None:
     record: dict = {"args": vars(args), "methods": {}}
     for method in args.methods.split(","):
         rows = []
-        for i, hp in enumerate(trial_hps(method, args.trials, args.seed, args.epochs)):
+        hps = trial_hps(method, args.trials, args.seed, args.epochs)
+        if method == "DDD":  # a trial is one distortion point: the defaults' middle one
+            hps[0].update(sigmas=[0.5], p_drops=[0.4], p_adds=[0.4])
+        for i, hp in enumerate(hps):
             t0 = time.perf_counter()
             try:
                 det = fit_cell_detector(

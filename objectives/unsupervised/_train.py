@@ -63,9 +63,11 @@ def network_view(arrays: EventArrays) -> EventArrays:
       DarkMachines event layout): a rotation about the beam axis changes nothing
       physical, so the absolute angle is one pure-noise input per object.
     * For the DarkMachines event layout, ``log(1 + MET/GeV)`` and ``log(1 + HT/GeV)``
-      instead of logs floored at 1 MeV: an event without jets has ``log_ht = log(1e-3)
-      = -6.9`` against a bulk near 4, a second mode that standardisation turns into an
-      outlier dominating every distance; ``log1p`` puts it at 0, next to the bulk.
+      instead of logs floored at 1 MeV: an event without jets had ``log_ht = log(1e-3)
+      = -6.9`` against a bulk near 4, a second mode 11 units away; where many events
+      have no jets (a leptonic channel) it inflates the standard deviation and squeezes
+      the HT of the others into a fraction of one. ``log1p`` puts the mode at 0. (On the
+      synthetic set, 2.4 % of the background has no jets: little changes there.)
     """
     obj, ev, mask = arrays.objects.copy(), arrays.event.copy(), arrays.mask
     phi = obj[..., -1]
