@@ -98,7 +98,7 @@ def test_dsvdd_does_not_collapse_and_ranks_by_the_background_density(data):
 # -- DROCC -----------------------------------------------------------------------------------
 def test_drocc_learns_the_kinematics_not_the_object_count(data):
     # A radius of 8 standard deviations over every input taught the classifier to count
-    # objects: rank correlation with -log p_bkg within one multiplicity 0.15..0.18 (0.35..0.44
+    # objects: rank correlation with -log p_bkg within one multiplicity 0.15..0.18 (0.35, 0.44
     # with negatives at the data's own scale that keep each object's mass).
     from objectives.unsupervised import fit
 

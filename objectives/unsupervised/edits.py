@@ -27,7 +27,7 @@ Example:
     >>> from objectives.unsupervised.toy import toy_events
     >>> ev = toy_events(5, seed=0)
     >>> fewer = drop_objects(ev, 1.0, np.random.default_rng(0))
-    >>> (fewer.mask.sum(1) == ev.mask.sum(1) - 1).all()
+    >>> bool((fewer.mask.sum(1) == ev.mask.sum(1) - 1).all())
     True
 """
 
