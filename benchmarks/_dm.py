@@ -44,3 +44,25 @@ def train_val_test(spec, n_train: int, n_val: int, seed: int = 0):
     train, val = pool.take(order[:n_train]), pool.take(order[n_train : n_train + n_val])
     test = EventArrays.from_events(sets.test)
     return train, val, test, sets.test_signal, sets.signals
+
+
+def trial_hps(method: str, n: int, seed: int, epochs: int) -> list[dict]:
+    """A search as a campaign runs it: the defaults first (``{}``), then ``n - 1`` random
+    draws from the method's search space (``hpo.spaces``); ``epochs`` fixed for all
+    (DROCC: warm-up ``min(2, epochs - 1)``). A DDD draw is one distortion point."""
+    import optuna
+
+    from hpo.spaces import SEARCH_SPACES, suggest
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    hps: list[dict] = [{}]
+    for _ in range(n - 1):
+        trial = study.ask()
+        hps.append(suggest(trial, SEARCH_SPACES[method]))
+        study.tell(trial, 0.0)
+    for hp in hps:
+        hp["epochs"] = epochs
+        if method == "DROCC":
+            hp["only_ce_epochs"] = min(2, epochs - 1)
+    return hps

@@ -1,28 +1,44 @@
-"""The poster's table on the synthetic DarkMachines set: AUC and eps_S per signal, per detector.
+"""Do the unsupervised detectors find anything? Issue 25's targets on the synthetic set.
 
-dSVDD, DROCC and DDD with their default hyperparameters (dSVDD: the ensemble over
-d = 5, 8, 13, 21; DROCC: radius 8, 10 ascent steps; DDD: its default distortion grid
-of 8 points, the models with held-out AUC in [0.7, 0.8] kept), except the number of
-epochs (``--epochs`` caps every method's; the defaults are 20 / 20 / 10), on each backbone of
-``--backbones``, trained on background only; then the poster's recommended combination
-dSVDD + DDD (mean of the two scores, each standardised on held-out background), beside
-the exact likelihood ratio of every signal (the Neyman-Pearson limit on this test set).
+Per signal, for every method -- the detectors dSVDD, DROCC, DDD with their default
+hyperparameters on each backbone of ``--backbones`` (dSVDD: the ensemble over
+d = 5, 8, 13, 21; DDD: its default grid, the models in the AUC band that invert no
+generic anomaly), the baselines IsolationForest, FlowDensity and the cuts MET, HT,
+NObjects (the registry's methods, ``objectives.unsupervised.baselines``) and the
+signal-agnostic limit BkgDensity (``-log p_bkg``, the generator's exact density) --
+AUC and eps_S at eps_B = 1e-2 / 1e-3 / 1e-4: median and 16-84 % band over ``--seeds``
+(each seed draws its own training and validation background and seeds the models).
+
+Diagnostics per detector (label-free, on the test background): Spearman rho of its
+score with ``-log p_bkg`` over all events and within one object multiplicity (the
+part of the density a detector must learn; across multiplicities ``-log p_bkg`` mostly
+counts objects), and ``perturb_auc``, the family's label-free objective.
+
+With ``--search-trials K`` (first backbone only), each detector also runs a search as a
+campaign does (the defaults, then K - 1 random draws from ``hpo.spaces``, a DDD draw
+being one distortion point): the trial with the highest ``perturb_auc`` is the
+label-free pick, compared with the defaults per signal (target c), and every trial's
+scores are averaged (the ``ensemble`` source: DDD keeps its band's non-inverting
+members). Ensembles checked against target d: dSVDD's over d, DDD's band, dSVDD + DDD
+(the poster's combination) and the ensembles over trials.
+
+Targets (issue 25): (a) for every signal BkgDensity finds (AUC >= 0.7) the best
+detector reaches 0.9 x its AUC and 0.5 x its eps_S at 1e-3; (b) averaged over the
+signals each detector beats IsolationForest in AUC, and ParT beats the MLP; (c) the
+pick >= the defaults in >= 80 % of the cells (method x backbone x signal, medians
+over the seeds); (d) no ensemble ranks a signal below random (median AUC >= 0.5).
 
 Data: the synthetic set at ``--scale`` (1: 200k background, 20k per signal), half the
-background held out as the test set (``--scale 1``: 100k test background, so eps_B =
-1e-4 is 10 events; ``--test-background`` / ``--test-signal`` keep fewer, for the
-transformers whose scoring is slow); ``--n-train`` training and ``--n-val`` validation
-events drawn from the other half. On 2 shared CPU cores the MLP runs at 5k events and at
-most 10 epochs, the transformers at 1k events, 2 epochs and a 20k + 2k test set (see the
-README for the exact commands): their rows are limited by cost, not by the method. Results also
-go to ``benchmarks/out/unsupervised_quality_<backbones>.json``.
+background held out as the test set (``--test-background`` / ``--test-signal`` keep
+fewer, for the transformers, whose scoring is slow). Results also go to
+``benchmarks/out/unsupervised_quality_<backbones>.json``.
 
 Usage::
 
-    python benchmarks/unsupervised_quality.py [--scale 1] [--backbones MLP]
-        [--methods dSVDD,DROCC,DDD] [--n-train 5000] [--n-val 5000] [--epochs 10]
-        [--threads 2]
-        [--test-background 0] [--test-signal 0]
+    python benchmarks/unsupervised_quality.py [--backbones MLP] [--seeds 3]
+        [--n-train 20000] [--n-val 10000] [--epochs 10] [--search-trials 6]
+        [--methods dSVDD,DROCC,DDD] [--baselines ...] [--test-background 0]
+        [--test-signal 0] [--threads 1]
 """
 
 from __future__ import annotations
@@ -34,38 +50,8 @@ import time
 import numpy as np
 
 METHODS = ("dSVDD", "DROCC", "DDD")
-
-
-def _fit_all(backbone: str, args, train, val, test, test_signal, signals) -> dict[str, dict]:
-    from objectives.errors import HyperparameterError
-    from objectives.unsupervised import default_hyperparameters
-    from objectives.unsupervised.evaluate import fit_cell_detector
-    from objectives.unsupervised.metrics import per_signal_truth
-
-    out = {}
-    for method in args.methods.split(","):
-        hp = {"backbone": backbone}
-        if args.epochs:  # a cap on the method's default number of epochs
-            hp["epochs"] = min(args.epochs, default_hyperparameters(method)["epochs"])
-            if method == "DROCC":
-                hp["only_ce_epochs"] = min(2, hp["epochs"] - 1)
-        t0, c0 = time.perf_counter(), time.process_time()
-        try:
-            det = fit_cell_detector(method, hp, train, val, seed=0, n_threads=args.threads)
-        except HyperparameterError as exc:  # DDD: no distortion in the band
-            print(f"  {method} {backbone}: {exc}", flush=True)
-            continue
-        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-        ref = det.score(val)
-        z = (det.score(test) - ref.mean()) / max(ref.std(), 1e-12)
-        out[method] = {"scores": z, "seconds": seconds, "cpu_seconds": cpu, "info": det.info}
-        per = per_signal_truth(z, test_signal, signals)
-        print(
-            f"  {method} {backbone}: {seconds:.0f} s ({cpu:.0f} CPU s) on {len(train)} events; AUC "
-            + ", ".join(f"{s} {v['auc']:.3f}" for s, v in per.items()),
-            flush=True,
-        )
-    return out
+BASELINES = ("IsolationForest", "FlowDensity", "MET", "HT", "NObjects", "BkgDensity")
+METRICS = ("auc", "eps_s_1e-2", "eps_s_1e-3", "eps_s_1e-4")
 
 
 def _keep(test_signal: np.ndarray, n_background: int, n_signal: int) -> np.ndarray:
@@ -79,6 +65,213 @@ def _keep(test_signal: np.ndarray, n_background: int, n_signal: int) -> np.ndarr
     return keep
 
 
+def _band(values) -> tuple[float, float, float]:
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return (np.nan, np.nan, np.nan)
+    return tuple(float(q) for q in np.percentile(v, [50, 16, 84]))
+
+
+def _fmt(values) -> str:
+    q50, q16, q84 = _band(values)
+    if np.isnan(q50):
+        return "nan"
+    return f"{q50:.3f}" if q16 == q84 else f"{q50:.3f} [{q16:.3f}, {q84:.3f}]"
+
+
+def _rho(scores: np.ndarray, nlp: np.ndarray, n_obj: np.ndarray) -> tuple[float, float]:
+    """Spearman rho with -log p_bkg over all events, and within one multiplicity (the
+    event-weighted mean over multiplicities with at least 100 events)."""
+    from scipy.stats import spearmanr
+
+    total, weight = 0.0, 0
+    for k in np.unique(n_obj):
+        m = n_obj == k
+        if m.sum() >= 100:
+            total += spearmanr(scores[m], nlp[m])[0] * m.sum()
+            weight += int(m.sum())
+    return float(spearmanr(scores, nlp)[0]), total / max(weight, 1)
+
+
+class Bench:
+    """One seed's data, and the truth / diagnostics of any fitted detector on it."""
+
+    def __init__(self, spec, args, seed: int) -> None:
+        from _dm import train_val_test
+
+        from objectives.unsupervised.baselines import fit_baseline
+
+        self.seed, self.args = seed, args
+        train, val, test, test_signal, self.signals = train_val_test(
+            spec, args.n_train, args.n_val, seed=seed
+        )
+        keep = _keep(test_signal, args.test_background, args.test_signal)
+        self.train, self.val = train, val
+        self.test, self.test_signal = test.take(keep), test_signal[keep]
+        self.n_obj = self.test.mask.sum(1)[self.test_signal < 0]
+        exact = fit_baseline("BkgDensity", {}, train, val, seed=0, synthetic=True)
+        self.nlp = exact.score(self.test)[self.test_signal < 0]
+
+    def evaluate(self, det) -> dict:
+        """Per-signal truth, and the label-free diagnostics, of a fitted detector."""
+        from objectives.unsupervised.metrics import per_signal_truth
+        from objectives.unsupervised.perturb import perturb_auc, perturbation_aucs
+
+        ref = det.score(self.val)  # standardised on held-out background, as in a campaign
+        scores = (det.score(self.test) - ref.mean()) / max(float(ref.std()), 1e-12)
+        rho, rho_n = _rho(scores[self.test_signal < 0], self.nlp, self.n_obj)
+        generic = perturbation_aucs(det.score, self.val)
+        return {
+            "truth": per_signal_truth(scores, self.test_signal, self.signals),
+            "scores": scores,
+            "rho": rho,
+            "rho_within_n": rho_n,
+            "perturb_auc": perturb_auc(generic, det.trained_on),
+            "perturbation_aucs": generic,
+        }
+
+
+def run_seed(spec, args, seed: int, log) -> dict[str, dict]:
+    """Every method's result on one seed: ``{row label: evaluate(...)}``."""
+    from _dm import trial_hps
+
+    from objectives.errors import HyperparameterError
+    from objectives.unsupervised.baselines import fit_baseline
+    from objectives.unsupervised.ddd import DDDBandError, DDDEnsemble, DDDModel
+    from objectives.unsupervised.ensemble import ScoreEnsemble, combine_scores
+    from objectives.unsupervised.evaluate import fit_cell_detector
+    from objectives.unsupervised.metrics import per_signal_truth
+
+    b = Bench(spec, args, seed)
+    out: dict[str, dict] = {}
+    for name in args.baselines.split(",") if args.baselines else ():
+        t0 = time.process_time()
+        det = fit_baseline(
+            name, {}, b.train, b.val, seed=seed, n_threads=args.threads, synthetic=True
+        )
+        out[name] = b.evaluate(det) | {"cpu": time.process_time() - t0}
+        log(name, out[name])
+    for k, backbone in enumerate(args.backbones.split(",")):
+        search = args.search_trials if k == 0 else 0
+        for method in args.methods.split(","):
+            hps = trial_hps(method, max(search, 1), seed, args.epochs)
+            fitted = []
+            for i, hp in enumerate(hps):
+                t0 = time.process_time()
+                try:
+                    det = fit_cell_detector(
+                        method,
+                        {**hp, "backbone": backbone},
+                        b.train,
+                        b.val,
+                        seed=1000 * seed + i,
+                        n_threads=args.threads,
+                    )
+                except HyperparameterError as exc:  # DDD: no distortion kept
+                    print(f"  seed {seed} {method} {backbone} trial {i}: {exc}", flush=True)
+                    continue
+                result = b.evaluate(det) | {"cpu": time.process_time() - t0, "hp": hp}
+                fitted.append((i, det, result))
+                label = f"{method} {backbone}" + ("" if i == 0 else f" trial{i}")
+                log(label, result)
+            if not fitted or fitted[0][0] != 0:
+                continue
+            out[f"{method} {backbone}"] = fitted[0][2]
+            if search:
+                pick = max(fitted, key=lambda f: (f[2]["perturb_auc"], -f[0]))
+                out[f"{method} {backbone} pick"] = pick[2] | {"trial": pick[0]}
+                try:
+                    if method == "DDD":  # DDD's own recipe: its band's non-inverting members
+                        models = [m for _, d, _ in fitted for m in
+                                  (d.models if isinstance(d, DDDEnsemble) else [d])
+                                  if isinstance(m, DDDModel)]  # fmt: skip
+                        ens = DDDEnsemble.from_models(models, (0.7, 0.8))
+                    else:
+                        ens = ScoreEnsemble.of([d for _, d, _ in fitted], b.val, method=method)
+                    out[f"{method} {backbone} trial-ensemble"] = b.evaluate(ens)
+                except DDDBandError as exc:
+                    print(f"  seed {seed} DDD {backbone} trial ensemble: {exc}", flush=True)
+        both = [out.get(f"{m} {backbone}") for m in ("dSVDD", "DDD")]
+        if all(both):
+            combo = combine_scores([r["scores"] for r in both])
+            out[f"dSVDD+DDD {backbone}"] = {
+                "truth": per_signal_truth(combo, b.test_signal, b.signals)
+            }
+    return out
+
+
+def _targets(runs: list[dict[str, dict]], signals, backbones: list[str], search: bool) -> dict:
+    """Issue 25's targets (a)-(d) from the results of every seed; prints and returns them."""
+    from objectives.unsupervised.baselines import FINDABLE_AUC
+
+    def med(label, signal, metric):
+        return _band([r[label]["truth"][signal][metric] for r in runs if label in r])[0]
+
+    labels = list(dict.fromkeys(k for r in runs for k in r))
+    detectors = [
+        lab
+        for lab in labels
+        if lab.split()[0] in METHODS and len(lab.split()) == 2 and "+" not in lab
+    ]
+    out: dict = {}
+    print("\n(a) signals BkgDensity finds (AUC >= 0.7): best label-free detector")
+    out["a"] = {}
+    for s in signals:
+        lim_auc, lim_eps = med("BkgDensity", s, "auc"), med("BkgDensity", s, "eps_s_1e-3")
+        best = max(detectors, key=lambda lab, s=s: med(lab, s, "auc"))
+        auc, eps = med(best, s, "auc"), med(best, s, "eps_s_1e-3")
+        found = lim_auc >= FINDABLE_AUC
+        ok = auc >= 0.9 * lim_auc and eps >= 0.5 * lim_eps
+        out["a"][s] = {"findable": found, "limit_auc": lim_auc, "best": best, "auc": auc,
+                       "limit_eps_1e-3": lim_eps, "eps_1e-3": eps, "met": ok}  # fmt: skip
+        print(
+            f"  {s}: BkgDensity AUC {lim_auc:.3f} eps(1e-3) {lim_eps:.4f} "
+            f"({'findable' if found else 'inside the bulk: target does not apply'}); "
+            f"best detector {best}: AUC {auc:.3f} ({auc / lim_auc:.2f} x), eps(1e-3) {eps:.4f}"
+            + (f" -> {'met' if ok else 'MISSED'}" if found else "")
+        )
+    print("\n(b) mean AUC over the signals (medians over seeds)")
+    mean = {lab: float(np.mean([med(lab, s, "auc") for s in signals])) for lab in labels}
+    out["b"] = {"mean_auc": mean}
+    iso = mean.get("IsolationForest", np.nan)
+    for lab in detectors:
+        print(f"  {lab}: {mean[lab]:.3f} vs IsolationForest {iso:.3f} -> "
+              f"{'beats' if mean[lab] > iso else 'DOES NOT beat'} it")  # fmt: skip
+    for m in METHODS:
+        for bb in backbones[1:]:
+            if f"{m} {bb}" in mean and f"{m} MLP" in mean:
+                print(f"  {m}: {bb} {mean[f'{m} {bb}']:.3f} vs MLP {mean[f'{m} MLP']:.3f}")
+    if search:
+        print("\n(c) label-free pick (highest perturb_auc) vs defaults, median over seeds")
+        cells, wins = 0, 0
+        for m in METHODS:
+            for metric in ("auc", "eps_s_1e-3"):
+                parts = []
+                for s in signals:
+                    d, p = (
+                        med(f"{m} {backbones[0]}", s, metric),
+                        med(f"{m} {backbones[0]} pick", s, metric),
+                    )
+                    if np.isnan(d) or np.isnan(p):
+                        continue
+                    cells += metric == "auc"
+                    wins += metric == "auc" and p >= d
+                    parts.append(f"{s} {p:.3f} vs {d:.3f}")
+                print(f"  {m} {metric}: " + "; ".join(parts))
+        out["c"] = {"cells": cells, "pick_ge_defaults": wins}
+        print(f"  AUC cells with pick >= defaults: {wins} of {cells} ({wins / max(cells, 1):.0%})")
+    print("\n(d) ensembles: lowest median AUC over the signals")
+    out["d"] = {}
+    ensembles = [lab for lab in labels if ("ensemble" in lab or "+" in lab)
+                 or lab.split()[0] in ("dSVDD", "DDD") and len(lab.split()) == 2]  # fmt: skip
+    for lab in ensembles:
+        low = min(signals, key=lambda s, lab=lab: med(lab, s, "auc"))
+        value = med(lab, low, "auc")
+        out["d"][lab] = {"signal": low, "auc": value}
+        print(f"  {lab}: {low} {value:.3f} -> {'ok' if value >= 0.5 else 'BELOW RANDOM'}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -86,69 +279,72 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--backbones", default="MLP")
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--n-train", type=int, default=5_000)
-    ap.add_argument("--n-val", type=int, default=5_000)
-    ap.add_argument("--epochs", type=int, default=10, help="cap on every method's; 0: none")
+    ap.add_argument("--baselines", default=",".join(BASELINES))
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--n-train", type=int, default=20_000)
+    ap.add_argument("--n-val", type=int, default=10_000)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--search-trials", type=int, default=6, help="0: no search")
     ap.add_argument("--test-background", type=int, default=0, help="0: all")
     ap.add_argument("--test-signal", type=int, default=0, help="per signal; 0: all")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
 
     import torch
-    from _dm import OUT, dm_spec, train_val_test
-
-    from objectives.darkmachines import DMSyntheticModel
-    from objectives.darkmachines.cells import load_sets
-    from objectives.unsupervised.ensemble import combine_scores
-    from objectives.unsupervised.metrics import TRUTH_METRICS, per_signal_truth
+    from _dm import OUT, dm_spec
 
     torch.set_num_threads(args.threads)
     spec = dm_spec(args.scale)
-    train, val, test, test_signal, signals = train_val_test(spec, args.n_train, args.n_val)
-    keep = _keep(test_signal, args.test_background, args.test_signal)
-    test, test_signal = test.take(keep), test_signal[keep]
-    print(
-        f"train {len(train)}, val {len(val)}; test {np.sum(test_signal < 0)} background, "
-        f"{np.sum(test_signal == 0)} per signal",
-        flush=True,
-    )
-    # the exact likelihood ratio on the same (sub)set of test events
-    model = DMSyntheticModel()
-    events = load_sets(spec).test.subset(keep)
-    log_bkg = model.log_prob_background(events)
-    rows: dict[str, dict] = {}
-    lr = {}
-    for name in signals:
-        lr[name] = per_signal_truth(model.log_prob(events, name) - log_bkg, test_signal, signals)
-    rows["exact LR"] = {name: lr[name][name] for name in signals}
-    seconds: dict[str, dict[str, float]] = {}
-    for backbone in args.backbones.split(","):
-        fits = _fit_all(backbone, args, train, val, test, test_signal, signals)
-        for method, fit in fits.items():
-            rows[f"{method} {backbone}"] = per_signal_truth(fit["scores"], test_signal, signals)
-            seconds[f"{method} {backbone}"] = {"wall": fit["seconds"], "cpu": fit["cpu_seconds"]}
-        if {"dSVDD", "DDD"} <= set(fits):
-            both = combine_scores([fits["dSVDD"]["scores"], fits["DDD"]["scores"]])
-            rows[f"dSVDD+DDD {backbone}"] = per_signal_truth(both, test_signal, signals)
-        if "DDD" in fits:
-            kept = [a for a in fits["DDD"]["info"]["aucs"] if a["kept"]]
-            print(f"  DDD {backbone}: kept {len(kept)} of {len(fits['DDD']['info']['aucs'])}: "
-                  + ", ".join(f"({a['sigma']:g}, {a['p_drop']:g}, {a['p_add']:g}) "
-                              f"AUC {a['auc']:.3f}" for a in kept))  # fmt: skip
 
-    print("\nAUC / eps_S at eps_B = 1e-2, 1e-3, 1e-4 per signal")
-    print(f"{'model':<18}" + "".join(f"{s:>28}" for s in signals))
-    for label, per in rows.items():
-        cells = [
-            f"{per[s]['auc']:.3f} " + " ".join(f"{per[s][m]:.3f}" for m in TRUTH_METRICS[1:])
-            for s in signals
-        ]
-        print(f"{label:<18}" + "".join(f"{c:>28}" for c in cells))
+    def log(label: str, r: dict) -> None:
+        aucs = ", ".join(f"{s} {v['auc']:.3f}" for s, v in r["truth"].items())
+        extra = ""
+        if "rho" in r:
+            extra = (f"; rho(-log p) {r['rho']:+.2f}, within N {r['rho_within_n']:+.2f}, "
+                     f"perturb_auc {r['perturb_auc']:.3f}")  # fmt: skip
+        print(f"  {label} ({r.get('cpu', 0):.0f} CPU s): AUC {aucs}{extra}", flush=True)
+
+    runs = []
+    for seed in range(args.seeds):
+        print(f"seed {seed}", flush=True)
+        runs.append(run_seed(spec, args, seed, log))
+    signals = list(next(iter(runs[0].values()))["truth"])
+    n_bkg = int(np.sum(_keep_count(spec, args)))
+    print(
+        f"\nsynthetic DarkMachines, scale {args.scale:g}: {args.n_train} training / "
+        f"{args.n_val} validation background events, {args.epochs} epochs, test "
+        f"{n_bkg} background events; {args.seeds} seeds; median [16 %, 84 %]"
+    )
+    labels = list(dict.fromkeys(k for r in runs for k in r))
+    for s in signals:
+        print(f"\n{s}: AUC | eps_S 1e-2 | 1e-3 | 1e-4")
+        for lab in labels:
+            cells = [_fmt([r[lab]["truth"][s][m] for r in runs if lab in r]) for m in METRICS]
+            print(f"  {lab:<28}" + " | ".join(cells))
+    print("\nlabel-free diagnostics (medians): rho(-log p_bkg) all / within N, perturb_auc")
+    for lab in labels:
+        rs = [r[lab] for r in runs if lab in r and "rho" in r[lab]]
+        if rs:
+            print(
+                f"  {lab:<28}{_band([r['rho'] for r in rs])[0]:+.2f} / "
+                f"{_band([r['rho_within_n'] for r in rs])[0]:+.2f}, "
+                f"{_band([r['perturb_auc'] for r in rs])[0]:.3f}"
+            )
+    targets = _targets(runs, signals, args.backbones.split(","), args.search_trials > 0)
     out = OUT / f"unsupervised_quality_{args.backbones.replace(',', '_')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"args": vars(args), "rows": rows, "seconds": seconds}
-    out.write_text(json.dumps(record, indent=2, default=float))
+    slim = [{k: {f: v for f, v in r.items() if f != "scores"} for k, r in run.items()}
+            for run in runs]  # fmt: skip
+    out.write_text(json.dumps({"args": vars(args), "runs": slim, "targets": targets},
+                              indent=1, default=float))  # fmt: skip
     print(f"\nwritten {out}")
+
+
+def _keep_count(spec, args) -> np.ndarray:
+    from objectives.darkmachines.cells import load_sets
+
+    sets = load_sets(spec)
+    return _keep(sets.test_signal, args.test_background, args.test_signal) & (sets.test_signal < 0)
 
 
 if __name__ == "__main__":

@@ -617,7 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hyperparameter optimisation of weakly supervised anomaly detectors "
         "(IAD / CWoLa / CATHODE classifiers; ANODE / R-ANODE density methods; dSVDD / "
         "DROCC / DDD unsupervised detectors on DarkMachines events) with label-free "
-        "selection metrics (ARGOS, BCE; val_loss for density and unsupervised methods).",
+        "selection metrics (ARGOS, BCE; val_loss for density methods, perturb_auc for "
+        "unsupervised ones).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

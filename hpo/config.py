@@ -25,7 +25,8 @@ LHCO methods the other sources); they give one cell per ``grid.backbones`` x
 HT, NObjects and, on the synthetic set only, BkgDensity) one cell per channel in
 their mode ``"baseline"``. Without ``grid.classifiers`` a DarkMachines campaign runs
 all of those that apply; its campaigns default to their methods' own metrics
-(``val_loss`` and the truth oracles ``auc``, ``eps_s_1e-2`` ...).
+(the objective ``perturb_auc``, ``val_loss`` and the truth oracles ``auc``,
+``eps_s_1e-2`` ...).
 
 ``[campaign] seed`` is the default of ``data.seed`` and ``search.seed``.
 
@@ -512,11 +513,12 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
             "What every trial records and `hpo export` exports. Default: the first method's "
             "metrics (`argos`, `bce`, `max_sic` for classifiers); with "
             '`data.source = "darkmachines"` every metric of the grid\'s methods, label-free '
-            "first (`val_loss`, then the truth oracles)."
+            "first (`perturb_auc`, `val_loss`, then the truth oracles)."
         ),
         "objective": (
-            "The metric that drives the sampler; one of `metrics` (default `val_loss` with "
-            '`data.source = "darkmachines"` where a method has it).'
+            "The metric that drives the sampler; one of `metrics` (default `perturb_auc` "
+            'with `data.source = "darkmachines"`: the detector\'s AUC of generic '
+            "perturbations of held-out background against the same events)."
         ),
         "repetitions": (
             "Half-statistics evaluations per trial, each on a 50/50 split seeded by its "
@@ -944,8 +946,8 @@ def _section(raw: dict, name: str, source: str, campaign_seed: int = 0) -> dict[
 def _check_source(raw: dict, sec: dict, source: str) -> None:
     """The data source fits the methods; fields of the other source are refused.
 
-    A DarkMachines campaign defaults to the unsupervised methods and their metrics
-    (``val_loss`` first).
+    A DarkMachines campaign defaults to the unsupervised methods and their metrics,
+    with the label-free ``perturb_auc`` as the objective.
     """
     from objectives.unsupervised.baselines import SYNTHETIC_ONLY
 
@@ -994,7 +996,7 @@ def _check_source(raw: dict, sec: dict, source: str) -> None:
         sec["search"]["metrics"] = metrics
     if "objective" not in search:
         metrics = sec["search"]["metrics"]
-        sec["search"]["objective"] = "val_loss" if "val_loss" in metrics else metrics[0]
+        sec["search"]["objective"] = "perturb_auc" if "perturb_auc" in metrics else metrics[0]
 
 
 def _check_exact_baselines(sec: dict, source: str) -> None:

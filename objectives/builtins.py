@@ -25,8 +25,11 @@ Families:
   classifiers (``hpo select``); ``study_metrics`` keeps those out of their studies.
 * ``unsupervised``: dSVDD, DROCC, DDD (seed 002), trained on background only on
   DarkMachines-format events; the modes are the backbones (``MLP``, ``ParT``,
-  ``ParT+pair``); label-free metric ``val_loss`` (min: the method's own held-out loss,
-  see :mod:`objectives.unsupervised.detector`); truth oracles ``auc`` and ``eps_s_1e-2``
+  ``ParT+pair``); label-free metrics ``perturb_auc`` (max: how well the detector ranks
+  held-out background perturbed in generic ways above the same events, see
+  :mod:`objectives.unsupervised.perturb`; the campaigns' objective) and ``val_loss``
+  (min: the method's own held-out loss, see :mod:`objectives.unsupervised.detector`;
+  recorded, a weak selection metric); truth oracles ``auc`` and ``eps_s_1e-2``
   / ``eps_s_1e-3`` / ``eps_s_1e-4`` (signal efficiency at those background
   efficiencies), each the mean over the data's signals (max). Beside them the
   family's baselines (:mod:`objectives.unsupervised.baselines`): IsolationForest,
@@ -198,7 +201,11 @@ def _unsupervised(name: str, space: dict, quick_hp: dict[str, Any], **kw: Any) -
         name=name,
         family="unsupervised",
         modes=params.BACKBONES,
-        directions={"val_loss": "minimize", **{m: "maximize" for m in ORACLES[1:]}},
+        directions={
+            "perturb_auc": "maximize",
+            "val_loss": "minimize",
+            **{m: "maximize" for m in ORACLES[1:]},
+        },
         defaults=lambda final: params.cell_defaults(name),
         validator=lambda hp, final: params.validate_cell(name, hp),
         evaluator="objectives.unsupervised.evaluate:evaluate_unsupervised",
@@ -219,25 +226,27 @@ dSVDD = _unsupervised(
     },
     {**_QUICK_NET, "rep_dims": [4]},
 )
-#: DROCC: the shell radius in standard deviations of the inputs, its width and weight.
+#: DROCC: the shell radius in units of the data's scale (the median nearest-neighbour
+#: distance of the training background), its width and weight.
 DROCC = _unsupervised(
     "DROCC",
     {
         "lr": _NET_LR,
-        "radius": {"type": "float", "low": 1.0, "high": 16.0, "log": True},
+        "radius": {"type": "float", "low": 0.25, "high": 4.0, "log": True},
         "gamma": {"type": "categorical", "choices": [1.5, 2.0, 3.0]},
         "mu": {"type": "float", "low": 0.25, "high": 2.0, "log": True},
     },
     {**_QUICK_NET, "only_ce_epochs": 1, "ascent_steps": 2},
 )
-#: DDD: one distortion point per trial (its own scan; the band keeps the good ones).
+#: DDD: one distortion point per trial (its own scan; the band keeps the good ones that
+#: invert no generic anomaly); both multiplicity edits on (a one-sided one inverts).
 _GRID = "the default is DDD's grid of distortion points; a trial draws one point"
 DDD = _unsupervised(
     "DDD",
     {
         "sigmas": {"type": "float", "low": 0.02, "high": 1.0, "log": True},
-        "p_drops": {"type": "float", "low": 0.0, "high": 0.5},
-        "p_adds": {"type": "float", "low": 0.0, "high": 0.5},
+        "p_drops": {"type": "float", "low": 0.1, "high": 0.6},
+        "p_adds": {"type": "float", "low": 0.1, "high": 0.6},
         "lr": _NET_LR,
     },
     # one distortion: a trial is one point of DDD's own scan
@@ -254,7 +263,9 @@ def _baseline(name: str, space: dict, quick_hp: dict[str, Any], **kw: Any) -> Me
     from objectives.unsupervised import baselines
 
     has_loss = name not in baselines.CUTS  # a cut has no model, so no loss
-    label_free = {"val_loss": "minimize"} if has_loss else {}
+    label_free = {"perturb_auc": "maximize"}  # any score ranks perturbed background
+    if has_loss:
+        label_free["val_loss"] = "minimize"
     return Method(
         name=name,
         family="unsupervised",

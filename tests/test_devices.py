@@ -59,7 +59,7 @@ def test_detector_networks_compute_on_the_device_of_their_inputs(backbone):
     device, which refuses to mix with CPU tensors as CUDA does; the numbers on a GPU are
     the CUDA test's below."""
     from objectives.unsupervised._train import Scaler, build, minibatches
-    from objectives.unsupervised.drocc import LogitNet, adversarial_negatives
+    from objectives.unsupervised.drocc import LogitNet, SearchSpace, adversarial_negatives
     from objectives.unsupervised.params import validate
     from objectives.unsupervised.toy import toy_events
 
@@ -75,8 +75,9 @@ def test_detector_networks_compute_on_the_device_of_their_inputs(backbone):
     logits.sum().backward()
     assert all(p.grad.device.type == "meta" for p in net.parameters() if p.grad is not None)
     net.eval()
+    space = SearchSpace.of(scaler, train)
     neg = adversarial_negatives(
-        net, batch, radius=1.0, gamma=2.0, steps=2, step_size=0.1, generator=gen
+        net, batch, space=space, radius=1.0, gamma=2.0, steps=2, step_size=0.1, generator=gen
     )
     assert neg.objects.device.type == "meta" and neg.event.device.type == "meta"
 

@@ -29,7 +29,7 @@ from objectives.unsupervised import (
 from objectives.unsupervised._train import Scaler, build
 from objectives.unsupervised.backbones import make_backbone
 from objectives.unsupervised.ddd import DDDBandError, Distortion, distort, fit_ddd_point
-from objectives.unsupervised.drocc import LogitNet, adversarial_negatives
+from objectives.unsupervised.drocc import LogitNet, SearchSpace, adversarial_negatives, data_scale
 from objectives.unsupervised.dsvdd import _fit_member
 from objectives.unsupervised.params import validate
 from objectives.unsupervised.toy import event_features, toy_events
@@ -43,7 +43,7 @@ TINY = {
         "epochs": 2,
         "batch_size": 64,
         "sigmas": [1.0],
-        "p_drops": [0.0],
+        "p_drops": [0.3],
         "p_adds": [0.3],
         "auc_band": [0.5, 1.0],
     },
@@ -100,11 +100,11 @@ def test_hyperparameters_are_data():
 SEPARATION = {
     "dSVDD": {},
     "DROCC": {},
-    # smearing and added objects; band widened: the small MLP reaches ~0.55-0.75 here
+    # smearing and both multiplicity edits; band widened: the small MLP reaches ~0.55-0.75
     "DDD": {
         "sigmas": [0.2, 0.4],
-        "p_drops": [0.0],
-        "p_adds": [0.0, 0.3],
+        "p_drops": [0.3],
+        "p_adds": [0.3],
         "auc_band": [0.55, 0.95],
     },
 }
@@ -147,29 +147,59 @@ def test_dsvdd_with_bias_collapses_and_is_refused():
 
 # -- DROCC: negatives on the shell r <= ||x_adv - x|| <= gamma r ---------------------------
 @pytest.mark.parametrize("steps", [0, 5])
-def test_drocc_negatives_lie_on_the_shell(steps):
+def test_drocc_negatives_lie_on_the_shell_and_stay_physical(steps):
     scaler = Scaler.fit(TRAIN)
     x = scaler.inputs(TRAIN)
+    space = SearchSpace.of(scaler, TRAIN)
     gen = torch.Generator().manual_seed(0)
     net = build(LogitNet, validate("DROCC", {}), TRAIN, scaler, gen).eval()
     radius, gamma = 1.5, 2.0
     neg = adversarial_negatives(
-        net, x, radius=radius, gamma=gamma, steps=steps, step_size=0.5, generator=gen
+        net, x, space=space, radius=radius, gamma=gamma, steps=steps, step_size=0.5, generator=gen
     )
-    h_obj, h_ev = neg.objects - x.objects, neg.event - x.event
-    dist = torch.sqrt((h_obj**2).sum((1, 2)) + (h_ev**2).sum(1))
+    moved = space.coordinates(neg) - space.coordinates(x)  # log pT, eta, log(1 + MET)
+    dist = moved.norm(dim=1)
     assert (dist >= radius - 1e-4).all() and (dist <= gamma * radius + 1e-4).all()
     assert torch.equal(neg.mask, x.mask)
-    # only the kinematics of real objects and the continuous event features move
-    assert torch.equal(h_obj[..., :-4], torch.zeros_like(h_obj[..., :-4]))
-    assert torch.equal(h_obj[~x.mask], torch.zeros_like(h_obj[~x.mask]))
-    assert torch.equal(h_ev[:, 3:], torch.zeros_like(h_ev[:, 3:]))
+    # types, azimuths, MET phi and counts never move; padding stays zero
+    assert torch.equal(neg.objects[..., :-4], x.objects[..., :-4])
+    assert torch.equal(neg.objects[..., -1], x.objects[..., -1])
+    assert torch.equal(neg.objects[~x.mask], torch.zeros_like(neg.objects[~x.mask]))
+    assert torch.equal(neg.event[:, [1, 3, 4, 5, 6, 7]], x.event[:, [1, 3, 4, 5, 6, 7]])
+    # what follows from the moved coordinates follows: each object's mass, HT from its jets
+    km, ks = torch.tensor(scaler.kin_mean), torch.tensor(scaler.kin_std)
+    em, es = torch.tensor(scaler.event_mean), torch.tensor(scaler.event_std)
+
+    def physics(inputs):
+        kin = (inputs.objects[..., -4:] * ks + km).double()
+        p = torch.exp(kin[..., 1]) * torch.cosh(kin[..., 2])
+        m2 = 1 - (p / torch.exp(kin[..., 0])) ** 2  # (m / E)^2
+        jets = (inputs.objects[..., :2] + torch.tensor(scaler.type_mean[:2])).sum(-1) > 0.5
+        ht = torch.where(jets & inputs.mask, torch.exp(kin[..., 1]), 0.0).sum(1)
+        return m2[inputs.mask], ht, torch.expm1(inputs.event[:, 2].double() * es[2] + em[2])
+
+    m2_x, ht_x, ht_event_x = physics(x)
+    m2_neg, ht_neg, ht_event_neg = physics(neg)
+    torch.testing.assert_close(m2_neg, m2_x, rtol=0, atol=2e-3)  # float32 inputs
+    torch.testing.assert_close(ht_event_neg - ht_event_x, ht_neg - ht_x, rtol=1e-3, atol=0.05)
     if steps:  # the ascent finds negatives the classifier takes for background
         start = adversarial_negatives(
-            net, x, radius=radius, gamma=gamma, steps=0, step_size=0.5, generator=gen
+            net, x, space=space, radius=radius, gamma=gamma, steps=0, step_size=0.5, generator=gen
         )
         with torch.no_grad():
             assert net(*neg).mean() > net(*start).mean()
+
+
+def test_drocc_radius_follows_the_data_scale():
+    scaler = Scaler.fit(TRAIN)
+    space = SearchSpace.of(scaler, TRAIN)
+    scale = data_scale(space, scaler.inputs(TRAIN))
+    x = space.coordinates(scaler.inputs(TRAIN)).double()
+    d = torch.cdist(x, x).fill_diagonal_(float("inf")).min(1).values
+    assert scale == pytest.approx(float(d.median()))
+    det = fit("DROCC", TRAIN, VAL, {**TINY["DROCC"], "radius": 2.0}, seed=0)
+    assert det.info["data_scale"] == pytest.approx(scale)
+    assert det.info["radius"] == pytest.approx(2.0 * scale)
 
 
 # -- DDD: distortions, the band, per-point fits -------------------------------------------
@@ -185,7 +215,15 @@ def test_distortion_keeps_event_features_consistent():
     assert (d.mask[:, :-1] | ~d.mask[:, 1:]).all()
     expected = event_features(d.kinematics, d.type_codes, d.event[:, 0], d.event[:, 1])
     np.testing.assert_allclose(d.event[:, 2:], expected[:, 2:], rtol=1e-4, atol=1e-4)
-    empty = distort(TRAIN, Distortion(0.0, 1.0, 0.0), rng)
+    # the multiplicity edits act per event and move the count by one
+    fewer = distort(TRAIN, Distortion(0.0, 1.0, 0.0), rng)
+    np.testing.assert_array_equal(fewer.mask.sum(1), np.maximum(TRAIN.mask.sum(1) - 1, 0))
+    more = distort(TRAIN, Distortion(0.0, 0.0, 1.0), rng)
+    full = TRAIN.mask.all(1)
+    np.testing.assert_array_equal(more.mask.sum(1), TRAIN.mask.sum(1) + ~full)
+    empty = TRAIN
+    for _ in range(TRAIN.max_objects):
+        empty = distort(empty, Distortion(0.0, 1.0, 0.0), rng)
     assert not empty.mask.any() and (empty.event[:, 3:] == 0).all()
     np.testing.assert_allclose(empty.event[:, 2], np.log(1e-3), rtol=1e-6)
 
@@ -198,7 +236,7 @@ def test_ddd_keeps_models_in_the_band_and_explains_a_miss():
     assert 1 <= len(kept) == len(det.models) < 2
     assert all(0.6 <= m.auc <= 1.0 for m in det.models)
     assert det.val_loss == pytest.approx(abs(np.mean([m.auc for m in det.models]) - 0.8))
-    with pytest.raises(DDDBandError, match=r"no model has a held-out AUC in \[0.99, 1\]; reached"):
+    with pytest.raises(DDDBandError, match=r"no model has a held-out AUC in \[0.99, 1\] without"):
         fit("DDD", TRAIN, VAL, {**hp, "sigmas": [0.05], "auc_band": [0.99, 1.0]}, seed=0)
     point = fit_ddd_point(TRAIN, VAL, hp, sigma=1.0, p_drop=0.0, p_add=0.0, seed=5)
     assert point.in_band == (0.6 <= point.auc <= 1.0)
@@ -277,7 +315,9 @@ def test_layout_matches_the_darkmachines_reader(tmp_path):
     assert np.array_equal(a.objects, fmt.object_features(ev))
     expected = event_features(a.kinematics, a.type_codes, a.event[:, 0], a.event[:, 1])
     np.testing.assert_allclose(a.event, expected, rtol=1e-6, atol=1e-6)
-    empty = distort(a, Distortion(0.0, 1.0, 0.0), np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    empty = distort(distort(a, Distortion(0.0, 1.0, 0.0), rng), Distortion(0.0, 1.0, 0.0), rng)
+    assert not empty.mask.any()
     np.testing.assert_allclose(empty.event[:, 2], np.log(fmt.LOG_FLOOR_GEV), rtol=1e-6)
 
 

@@ -86,7 +86,8 @@ def test_a_cut_scores_exactly_its_variable_as_written_in_the_file(records, name,
     np.testing.assert_allclose(scores, slope * expected + offset, atol=1e-4)
     y = load_sets(spec).test_signal >= 0
     assert result.per_signal["monojet"]["auc"] == pytest.approx(roc_auc_score(y, expected))
-    assert tuple(result.metrics) == ORACLES[1:]  # no model, no loss: the truth only
+    # no model, no loss: the label-free perturb_auc (any score has one) and the truth
+    assert tuple(result.metrics) == ("perturb_auc", *ORACLES[1:])
 
 
 def test_methods_without_hyperparameters_say_so():
@@ -249,7 +250,8 @@ def test_a_campaign_of_cuts_alone_validates_and_defaults_to_their_metrics(tmp_pa
         '[grid]\nclassifiers = ["MET", "HT"]\nchannels = ["all", "3"]\n'
     )
     campaign = load_campaign(path)
-    assert campaign.search.metrics == ORACLES[1:] and campaign.search.objective == "auc"
+    assert campaign.search.metrics == ("perturb_auc", *ORACLES[1:])
+    assert campaign.search.objective == "perturb_auc"
     proc = hpo("validate", str(path))
     assert proc.returncode == 0, proc.stderr
     assert "4 cell(s) without hyperparameters to search, evaluated once by hpo final" in proc.stdout

@@ -211,39 +211,46 @@ def test_dsvdd_with_bias_terms_is_refused_by_the_registry(spec):
 def test_drocc_negatives_lie_at_the_requested_radius(spec):
     from objectives.unsupervised import EventArrays
     from objectives.unsupervised._train import Scaler, build
-    from objectives.unsupervised.drocc import LogitNet, adversarial_negatives
+    from objectives.unsupervised.drocc import (
+        LogitNet,
+        SearchSpace,
+        adversarial_negatives,
+        data_scale,
+    )
     from objectives.unsupervised.params import validate
 
     train = EventArrays.from_events(load_sets(spec).train).take(slice(0, 500))
     hp = get_method("DROCC").validate({"radius": 3.0, "gamma": 1.5})
     scaler = Scaler.fit(train)
     x = scaler.inputs(train)
+    space = SearchSpace.of(scaler, train)
+    radius = hp["radius"] * data_scale(space, x)  # in units of the data's own scale
     gen = torch.Generator().manual_seed(0)
     net = build(LogitNet, validate("DROCC", {**hp, "backbone": "MLP"}), train, scaler, gen).eval()
     neg = adversarial_negatives(
         net,
         x,
-        radius=hp["radius"],
+        space=space,
+        radius=radius,
         gamma=hp["gamma"],
         steps=hp["ascent_steps"],
         step_size=hp["ascent_step_size"],
         generator=gen,
     )
-    h2 = ((neg.objects - x.objects) ** 2).sum((1, 2)) + ((neg.event - x.event) ** 2).sum(1)
-    dist = torch.sqrt(h2)
-    assert (dist >= 3.0 - 1e-4).all() and (dist <= 4.5 + 1e-4).all()
+    dist = (space.coordinates(neg) - space.coordinates(x)).norm(dim=1)
+    assert (dist >= radius - 1e-4).all() and (dist <= 1.5 * radius + 1e-4).all()
     assert torch.equal(neg.mask, x.mask)
 
 
 def test_ddd_ensemble_keeps_exactly_the_trials_in_its_band(spec):
     cell = DMCell("DDD", "MLP", spec)
-    trials = [{"sigmas": s, "p_drops": 0.2, "p_adds": 0.0, "epochs": 4} for s in (0.02, 0.3)]
-    band = [0.55, 0.75]
+    trials = [{"sigmas": s, "p_drops": 0.3, "p_adds": 0.3, "epochs": 4} for s in (0.02, 0.5)]
+    band = [0.55, 0.8]
     result = evaluate_ensemble([{**t, "auc_band": band} for t in trials], cell, Split.half(0))
     rows = result.info["detector"]["aucs"]
     assert len(rows) == 2 and any(r["kept"] for r in rows)
-    for row in rows:
-        assert row["kept"] == (band[0] <= row["auc"] <= band[1]), rows
+    for row in rows:  # kept: in the band and no generic anomaly ranked below random
+        assert row["kept"] == (band[0] <= row["auc"] <= band[1] and not row["inverts"]), rows
     assert result.info["detector"]["n_kept"] == sum(r["kept"] for r in rows)
     with pytest.raises(HyperparameterError, match=r"^DDD hyperparameter 'auc_band': no model"):
         evaluate_ensemble([{**t, "auc_band": [0.99, 1.0]} for t in trials], cell, Split.half(0))

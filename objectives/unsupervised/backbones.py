@@ -10,8 +10,10 @@ head (a logit, or the bias-free Deep SVDD projection) belongs to the method.
 
 * ``MLPBackbone`` -- the poster's MLP (seed 002): flattened masked object
   features and event features -> Dense 16 relu -> BatchNorm -> Dense 8 relu
-  -> BatchNorm. ``bias=False`` builds it without bias terms and with
-  BatchNorm without affine parameters (Deep SVDD, Ruff et al. 2018).
+  -> BatchNorm. ``bias=False`` builds it without bias terms and without the
+  batch normalisations (Deep SVDD, Ruff et al. 2018): a batch norm subtracts the
+  batch mean, after which the activation has a non-zero mean again -- a constant
+  feature, i.e. a bias in disguise -- and the Deep SVDD maps every event to its centre.
 * ``ParticleTransformer`` -- ParT (Qu, Li, Qian, ICML 2022, arXiv:2202.03772):
   per-object embedding MLP, self-attention blocks over the object set,
   optionally biased per head by a pointwise MLP of the pairwise features
@@ -108,9 +110,11 @@ class MLPBackbone(nn.Module):
     """The poster's MLP: ``[Dense(w) relu, BatchNorm]`` per width of ``layers`` (default 16, 8).
 
     Input: the ``P * F`` masked object features flattened, then the ``E``
-    event features. ``bias=False``: no bias terms, BatchNorm without affine
-    parameters. Arrays with fewer slots than ``max_objects`` are padded;
-    more slots are accepted only when the extra ones are all padding.
+    event features. ``bias=False``: no bias terms and no BatchNorm (``[Dense(w,
+    bias=False) relu]`` per width: a positively homogeneous network, which cannot
+    output a non-zero constant on inputs with none). Arrays with fewer slots than
+    ``max_objects`` are padded; more slots are accepted only when the extra ones are
+    all padding.
     """
 
     def __init__(
@@ -127,11 +131,9 @@ class MLPBackbone(nn.Module):
         mods: list[nn.Module] = []
         width = max_objects * n_features + n_event
         for n_out in layers:
-            mods += [
-                nn.Linear(width, n_out, bias=bias),
-                nn.ReLU(),
-                nn.BatchNorm1d(n_out, affine=bias),
-            ]
+            mods += [nn.Linear(width, n_out, bias=bias), nn.ReLU()]
+            if bias:
+                mods.append(nn.BatchNorm1d(n_out))
             width = n_out
         self.net = nn.Sequential(*mods)
         self.out_dim = width

@@ -22,6 +22,8 @@ class Detector(abc.ABC):
     val_loss: float | None
     #: hyperparameters, seed, sizes, timings and per-method diagnostics (JSON-friendly)
     info: dict[str, Any]
+    #: kinds of ``perturb.PERTURBATIONS`` it trained on (left out of its ``perturb_auc``)
+    trained_on: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def score(self, arrays: EventArrays) -> np.ndarray:

@@ -1,38 +1,35 @@
 """Discriminant distortion detection (DDD, poster of seed 002): anomalies as distorted background.
 
-A distortion function turns background events into distorted ones
-(``distort``):
+A distortion (``distort``) turns background events into distorted ones with the
+consistent edits of :mod:`objectives.unsupervised.edits`:
 
 * Gaussian smearing with standard deviation ``sigma`` of log pT, eta, phi of
-  every real object and of log MET (the log variables get a relative smear of
-  about ``sigma``; phi is wrapped to [-pi, pi)); the energy follows so that
-  each object keeps its mass, ``E' = sqrt(m^2 + (pT' cosh eta')^2)`` with
-  ``m^2 = max(E^2 - (pT cosh eta)^2, 0)`` (smearing log E on its own would
-  make ``E < |p|``, a distortion no real event shows and a classifier finds
-  at once);
-* each real object removed with probability ``p_drop``;
-* with probability ``p_add`` one object added in the first free slot (events
-  with every slot used get none), copied, type and kinematics, from a random
-  object of the training background. This is the same as drawing a type
-  from the background's type frequencies and then kinematics from that
-  type's empirical distribution.
+  every real object and of log MET, each object keeping its mass;
+* with probability ``p_drop`` an event loses one of its objects;
+* with probability ``p_add`` an event gains one object copied from the
+  training background (a type by the background's type frequencies, then
+  kinematics from that type's empirical distribution).
 
-Objects are re-sorted by pT; the counts and ``log_ht`` are updated by the
-change they saw (HT = scalar pT sum of the ``arrays.HT_TYPES`` objects,
-floored at 1 MeV, as in ``objectives.darkmachines.format``), so an event the
-distortion left unchanged keeps its event features exactly, and objects cut
-by the reader's ``max_objects`` stay counted.
+Both multiplicity edits act per event and change the count by one, so
+``p_drop = p_add`` moves as many events up as down in multiplicity. A one-sided
+distortion teaches the classifier a direction: trained on dropped objects it
+calls *fewer* objects "distorted" and ranks events with more objects than the
+background (an added object, a many-jet signal) below random, and the reverse
+for added objects. The default grid is therefore two-sided.
 
 A classifier (backbone + logit) is trained to tell distorted (label 1) from
 undistorted (label 0) training background (``fit_ddd_point``); its AUC on
 held-out background and a distorted copy of it measures how strong the
-distortion is. ``fit_ddd_scan`` trains one model per point of the grid
-``sigmas x p_drops x p_adds``, keeps the models whose held-out AUC lies in
-``auc_band`` (the poster: about 0.7-0.8) and scores events with the mean of
-the kept models' logits, each standardised with the mean and standard
-deviation of its logits on held-out background. Each grid point can be run
-on its own (one Optuna trial per point) with ``fit_ddd_point`` and combined
-with ``DDDEnsemble.from_models``.
+distortion is, and its AUCs on the generic anomalies of
+:mod:`objectives.unsupervised.perturb` (held-out background perturbed) say
+whether it inverts any of them. ``fit_ddd_scan`` trains one model per point of
+the grid ``sigmas x p_drops x p_adds`` and keeps the models whose held-out AUC
+lies in ``auc_band`` (the poster: about 0.7-0.8) *and* that rank every generic
+anomaly at least at random (AUC >= 0.5): an ensemble member never inverts one.
+Events are scored with the mean of the kept models' logits, each standardised
+with the mean and standard deviation of its logits on held-out background. Each
+grid point can be run on its own (one Optuna trial per point) with
+``fit_ddd_point`` and combined with ``DDDEnsemble.from_models``.
 """
 
 from __future__ import annotations
@@ -41,7 +38,7 @@ import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -49,8 +46,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from objectives.devices import resolve_device
-from objectives.errors import DataError
 from objectives.metrics import roc_auc
+from objectives.unsupervised import edits
 from objectives.unsupervised._train import (
     Scaler,
     build,
@@ -59,18 +56,11 @@ from objectives.unsupervised._train import (
     predict,
     torch_threads,
 )
-from objectives.unsupervised.arrays import (
-    EVENT_FEATURES,
-    HT_TYPES,
-    LOG_FLOOR_GEV,
-    N_KINEMATICS,
-    OBJECT_TYPES,
-    EventArrays,
-    count_columns,
-)
+from objectives.unsupervised.arrays import EventArrays
 from objectives.unsupervised.base import Detector
 from objectives.unsupervised.drocc import LogitNet
 from objectives.unsupervised.params import validate
+from objectives.unsupervised.perturb import inversion_threshold, perturbation_aucs
 
 __all__ = [
     "DDDBandError",
@@ -83,7 +73,8 @@ __all__ = [
     "fit_ddd_scan",
 ]
 
-_HT_CODES = np.array([OBJECT_TYPES.index(t) + 1 for t in HT_TYPES])
+#: The perturbation kinds DDD's distortions are made of (left out of its ``perturb_auc``).
+DISTORTION_KINDS = ("smear", "drop", "add")
 
 
 class DDDBandError(RuntimeError):
@@ -92,7 +83,7 @@ class DDDBandError(RuntimeError):
 
 @dataclass(frozen=True)
 class Distortion:
-    """Smearing width ``sigma`` and the per-object drop / per-event add probabilities."""
+    """Smearing width ``sigma`` and the per-event drop / add probabilities."""
 
     sigma: float
     p_drop: float
@@ -102,36 +93,6 @@ class Distortion:
         return f"sigma={self.sigma:g} p_drop={self.p_drop:g} p_add={self.p_add:g}"
 
 
-def _check_layout(arrays: EventArrays, where: str) -> None:
-    if arrays.n_types != len(OBJECT_TYPES) or arrays.event.shape[1] != len(EVENT_FEATURES):
-        raise DataError(
-            f"{where}: DDD needs the DarkMachines layout ({len(OBJECT_TYPES)} one-hot types + "
-            f"4 kinematics per object, event features {', '.join(EVENT_FEATURES)}), got "
-            f"{arrays.objects.shape[2]} object and {arrays.event.shape[1]} event columns"
-        )
-
-
-def _ht(kin: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    pt = np.exp(kin[..., 1].astype(np.float64))
-    return np.where(np.isin(codes, _HT_CODES), pt, 0.0).sum(1)
-
-
-def _smear(kin: np.ndarray, noise: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """log pT, eta, phi of real objects moved by ``noise[..., 1:]``, each object's mass kept.
-
-    ``kin`` and ``noise`` are ``(n, P, 4)`` (log E, log pT, eta, phi); ``noise[..., 0]``
-    is not used (the energy follows from the mass), so the random draws do not depend
-    on the parameters.
-    """
-    k = kin.astype(np.float64)
-    log_e, log_pt, eta = k[..., 0], k[..., 1], k[..., 2]
-    m2 = np.maximum(np.exp(2 * log_e) - (np.exp(log_pt) * np.cosh(eta)) ** 2, 0.0)
-    moved = k + np.where(mask[..., None], noise, 0.0)
-    moved[..., 0] = 0.5 * np.log(m2 + (np.exp(moved[..., 1]) * np.cosh(moved[..., 2])) ** 2)
-    moved[..., 0] = np.where(mask, moved[..., 0], k[..., 0])
-    return moved.astype(kin.dtype)
-
-
 def distort(
     arrays: EventArrays,
     distortion: Distortion,
@@ -139,62 +100,18 @@ def distort(
     *,
     pool: np.ndarray | None = None,
 ) -> EventArrays:
-    """A distorted copy of ``arrays`` (see the module docstring).
+    """A distorted copy of ``arrays``: smeared, then one object dropped / added per event.
 
     ``pool`` ``(m, F)``: the object rows added objects are copied from
     (default: the real objects of ``arrays``). The same number of random
     draws is made whatever the parameters, so a seed fixes the result.
     """
-    _check_layout(arrays, "distort")
-    obj, mask, ev = arrays.objects.copy(), arrays.mask.copy(), arrays.event.copy()
-    n, p, nf = obj.shape
-    k0 = nf - N_KINEMATICS
-    codes_before, ht_before = arrays.type_codes, _ht(arrays.kinematics, arrays.type_codes)
+    edits.check_layout(arrays, "distort")
     if pool is None:
         pool = arrays.objects[arrays.mask]
-    noise = rng.normal(0.0, 1.0, (n, p, N_KINEMATICS)).astype(np.float32)
-    met_noise = rng.normal(0.0, 1.0, n).astype(np.float32)
-    drop_u = rng.random((n, p))
-    add_u = rng.random(n)
-    pick = rng.integers(0, max(len(pool), 1), n)
-
-    sigma = np.float32(distortion.sigma)
-    if distortion.sigma > 0:
-        obj[..., k0:] = _smear(obj[..., k0:], sigma * noise, mask)
-    phi = obj[..., k0 + 3]
-    outside = mask & ((phi < -np.pi) | (phi >= np.pi))
-    obj[..., k0 + 3] = np.where(outside, np.remainder(phi + np.pi, 2 * np.pi) - np.pi, phi)
-    ev[:, 0] += sigma * met_noise
-
-    drop = mask & (drop_u < distortion.p_drop)
-    mask &= ~drop
-    obj[drop] = 0.0
-
-    add = (add_u < distortion.p_add) & (~mask).any(1) & (len(pool) > 0)
-    rows = np.flatnonzero(add)
-    if rows.size:
-        slots = np.argmax(~mask[rows], axis=1)
-        obj[rows, slots] = pool[pick[rows]]
-        mask[rows, slots] = True
-
-    key = np.where(mask, -obj[..., k0 + 1], np.inf)
-    order = np.argsort(key, axis=1, kind="stable")
-    obj = np.take_along_axis(obj, order[..., None], axis=1)
-    mask = np.take_along_axis(mask, order, axis=1)
-
-    codes_after = np.where(mask, obj[..., :k0].argmax(-1) + 1, 0)
-    cols = count_columns()
-    for code in range(1, len(OBJECT_TYPES) + 1):
-        delta = (codes_after == code).sum(1) - (codes_before == code).sum(1)
-        ev[:, cols[code]] += delta.astype(np.float32)
-    ht_after = _ht(obj[..., k0:], codes_after)
-    changed = np.abs(ht_after - ht_before) > 0
-    # a log_ht at the floor means HT = 0 (no jets on the line)
-    ht_old = np.exp(ev[:, 2].astype(np.float64))
-    ht_old = np.where(ht_old > LOG_FLOOR_GEV * (1 + 1e-4), ht_old, 0.0)
-    ht_new = np.maximum(ht_old + ht_after - ht_before, LOG_FLOOR_GEV)
-    ev[changed, 2] = np.log(ht_new[changed]).astype(np.float32)
-    return EventArrays(obj, mask, ev)
+    out = edits.smear(arrays, distortion.sigma, rng)
+    out = edits.drop_objects(out, distortion.p_drop, rng)
+    return edits.add_objects(out, distortion.p_add, rng, pool)
 
 
 @dataclass(eq=False)
@@ -211,10 +128,20 @@ class DDDModel(Detector):
     n_threads: int = 1
     info: dict[str, Any] = field(default_factory=dict)
     method: str = "DDD"
+    #: AUC of each generic anomaly (``perturb``) against held-out background
+    generic_aucs: dict[str, float] = field(default_factory=dict)
+    trained_on: ClassVar[tuple[str, ...]] = DISTORTION_KINDS
 
     @property
     def in_band(self) -> bool:
         return self.band[0] <= self.auc <= self.band[1]
+
+    @property
+    def inverted(self) -> list[str]:
+        """The generic anomalies it ranks below random on held-out background (by more than
+        two standard errors: ``perturb.inversion_threshold``)."""
+        low = inversion_threshold(self.info.get("n_val", 0))
+        return [k for k, v in self.generic_aucs.items() if v < low]
 
     @property
     def val_loss(self) -> float:
@@ -248,11 +175,12 @@ def fit_ddd_point(
     ``auc_band`` sets ``in_band`` and ``val_loss``). The distortion of the
     training and of the held-out background both copy added objects from
     the training background. The network trains on ``device`` ("cpu", "cuda", "auto")
-    and returns on the CPU, where the held-out logits are computed.
+    and returns on the CPU, where the held-out logits and ``generic_aucs`` (every kind
+    of ``perturb.PERTURBATIONS`` on the held-out background) are computed.
     """
     hp = validate("DDD", {**(hp or {}), "sigmas": [sigma], "p_drops": [p_drop], "p_adds": [p_add]})
     for name, arrays in (("train", train), ("val", val)):
-        _check_layout(arrays, f"fit_ddd_point {name}")
+        edits.check_layout(arrays, f"fit_ddd_point {name}")
     d = Distortion(float(sigma), float(p_drop), float(p_add))
     where = resolve_device(device)
     t0 = time.perf_counter()
@@ -283,52 +211,69 @@ def fit_ddd_point(
         l1 = predict(net, scaler.inputs(d_val)).double().numpy()
     auc = roc_auc(np.r_[l0, l1], np.r_[np.zeros(len(l0)), np.ones(len(l1))])
     band = (hp["auc_band"][0], hp["auc_band"][1])
-    info = {
+    model = DDDModel(
+        d, auc, band, scaler, net, float(l0.mean()), float(max(l0.std(), 1e-12)), n_threads
+    )
+    model.generic_aucs = perturbation_aucs(model.score, val)
+    model.info = {
         "method": "DDD",
         "hp": hp,
         "seed": seed,
         "distortion": {"sigma": d.sigma, "p_drop": d.p_drop, "p_add": d.p_add},
         "auc": auc,
+        "generic_aucs": model.generic_aucs,
         "n_train": len(train),
         "n_val": len(val),
         "device": str(where),
         "history": history,
         "fit_seconds": time.perf_counter() - t0,
     }
-    return DDDModel(
-        d, auc, band, scaler, net, float(l0.mean()), float(max(l0.std(), 1e-12)), n_threads, info
-    )
+    return model
 
 
 @dataclass(eq=False)
 class DDDEnsemble(Detector):
-    """Kept DDD models (held-out AUC in the band); score = mean of their standardised logits."""
+    """Kept DDD models (held-out AUC in the band, no generic anomaly inverted); score = mean of
+    their standardised logits."""
 
     models: list[DDDModel]
     band: tuple[float, float]
     n_threads: int = 1
     info: dict[str, Any] = field(default_factory=dict)
     method: str = "DDD"
+    trained_on: ClassVar[tuple[str, ...]] = DISTORTION_KINDS
 
     @classmethod
     def from_models(
         cls, models: Sequence[DDDModel], band: tuple[float, float], *, n_threads: int = 1
     ) -> DDDEnsemble:
-        """Keep the models in ``band``; ``DDDBandError`` (listing every AUC) when none is."""
-        kept = [m for m in models if band[0] <= m.auc <= band[1]]
-        reached = ", ".join(f"{m.distortion}: {m.auc:.3f}" for m in models)
+        """Keep the models in ``band`` that invert no generic anomaly; ``DDDBandError``
+        (listing every AUC and inversion) when none is left."""
+        in_band = [m for m in models if band[0] <= m.auc <= band[1]]
+        kept = [m for m in in_band if not m.inverted]
         if not kept:
+            reached = ", ".join(
+                f"{m.distortion}: {m.auc:.3f}"
+                + (f" (inverts {', '.join(m.inverted)})" if m.inverted else "")
+                for m in models
+            )
             raise DDDBandError(
-                f"DDD: no model has a held-out AUC in [{band[0]:g}, {band[1]:g}]; "
-                f"reached {reached}. "
+                f"DDD: no model has a held-out AUC in [{band[0]:g}, {band[1]:g}] without "
+                f"ranking a generic anomaly below random; reached {reached}. "
                 "Stronger distortions (larger sigmas, p_drops, p_adds) raise the AUC, weaker ones "
-                "lower it; or widen 'auc_band'."
+                "lower it; p_drop = p_add keeps the multiplicity edits two-sided; or widen "
+                "'auc_band'."
             )
         info = {
             "method": "DDD",
             "band": list(band),
             "aucs": [
-                {**m.info["distortion"], "auc": m.auc, "kept": any(m is k for k in kept)}
+                {
+                    **m.info["distortion"],
+                    "auc": m.auc,
+                    "inverts": m.inverted,
+                    "kept": any(m is k for k in kept),
+                }
                 for m in models
             ],
             "n_kept": len(kept),
@@ -359,10 +304,11 @@ def fit_ddd_scan(
     n_threads: int = 1,
     device: str = "cpu",
 ) -> DDDEnsemble:
-    """One model per grid point ``sigmas x p_drops x p_adds``, then keep those in ``auc_band``.
+    """One model per grid point ``sigmas x p_drops x p_adds``, then keep those in ``auc_band``
+    that invert no generic anomaly.
 
     Point i is trained with the i-th seed derived from ``seed`` (row-major
-    order of the grid). Raises ``DDDBandError`` when no model lands in the band.
+    order of the grid). Raises ``DDDBandError`` when no model is kept.
     """
     hp = validate("DDD", hp)
     grid = distortion_grid(hp)

@@ -15,6 +15,11 @@ required); a grid trains every point and keeps those in the AUC band.
 hyperparameter sets (``hpo final``'s ``ensemble`` source; see
 :mod:`objectives.unsupervised.ensemble`).
 
+Label-free metrics: ``perturb_auc`` (the campaigns' objective, higher is better;
+see :mod:`objectives.unsupervised.perturb`: how well the detector ranks held-out
+background perturbed in generic ways above the same events, its AUC per kind in
+``info["perturbation_aucs"]``) and the method's own ``val_loss`` (recorded).
+
 Test scores are standardised on the held-out background (mean 0, standard
 deviation 1 there: a monotone map, so every truth metric is unchanged), so the
 scores of different cells can be averaged (dSVDD + DDD). Truth metrics: per
@@ -41,6 +46,7 @@ from objectives.unsupervised.arrays import EventArrays
 from objectives.unsupervised.base import Detector
 from objectives.unsupervised.baselines import BASELINES
 from objectives.unsupervised.metrics import mean_over_signals, per_signal_truth
+from objectives.unsupervised.perturb import perturb_auc, perturbation_aucs
 
 __all__ = ["evaluate_trial_ensemble", "evaluate_unsupervised", "fit_cell_detector"]
 
@@ -106,10 +112,15 @@ def _result(
     scores = (det.score(test) - ref.mean()) / max(float(ref.std()), 1e-12)
     per_signal = per_signal_truth(scores, sets.test_signal, sets.signals, sets.test_weight)
     truth = mean_over_signals(per_signal)
-    # a one-variable cut has no model, so no loss: it reports the truth only
-    label_free = {} if det.val_loss is None else {"val_loss": float(det.val_loss)}
+    generic = perturbation_aucs(det.score, val)
+    # a one-variable cut has no model, so no loss; every score has a perturb_auc
+    label_free = {"perturb_auc": perturb_auc(generic, det.trained_on)}
+    if det.val_loss is not None:
+        label_free["val_loss"] = float(det.val_loss)
     metrics = {**label_free, **truth}
     info.update(
+        perturbation_aucs=generic,
+        perturbation_trained_on=list(det.trained_on),
         cell=cell.key(),
         classifier=cell.classifier,
         backbone=cell.backbone,
