@@ -4,9 +4,10 @@ The classifier trains on the split's training part of the weakly supervised set
 (SR data = 1 vs template = 0). The label-free metrics (ARGOS, BCE) are computed
 on the held-out part (half statistics, k-fold) or on the training set itself
 (full statistics, where nothing is held out). Each selection metric may pick a
-different ensemble (the NN averages the epochs that metric ranks best; trees
-have one ensemble). The truth oracle ``max_sic`` of the NN picks the epochs
-with the best true max SIC.
+different ensemble (the NN averages the epochs that metric ranks best, ranked on
+the split's choice events: the held-out part, or under ``Split.reserved`` the
+unreserved events it did not train on; trees have one ensemble). The truth
+oracle ``max_sic`` of the NN picks the epochs with the best true max SIC.
 
 Under a split that holds events out, the result also keeps their scores with
 their data / template labels (``EvaluationResult.held_out``: the bump hunt's
@@ -40,6 +41,13 @@ def _label_free(
     return weighted_bce(probs, y, w)
 
 
+def _scored_on(split: Split) -> str:
+    """Which events the label-free metrics of ``split`` are computed on."""
+    if not split.holds_out:
+        return "training set"
+    return "reserved events" if split.kind == "reserved" else "held-out events"
+
+
 def _oracle_epochs(clf, X_test: np.ndarray, y_test: np.ndarray) -> np.ndarray:
     """NN only: the mean test prediction of the epochs with the highest true max SIC."""
     from objectives.metrics import max_sic
@@ -62,7 +70,8 @@ def evaluate_classifier(
     tr, va = split.indices(p.y)
     X_tr, y_tr, w_tr = p.X[tr], p.y[tr], p.w[tr]
     X_va, y_va, w_va = p.X[va], p.y[va], p.w[va]
-    validation = (X_va, y_va, w_va) if split.holds_out else None
+    ch = split.choice_indices(p.y)  # where the NN ranks its epochs (= va but when reserved)
+    validation = (p.X[ch], p.y[ch], p.w[ch]) if split.holds_out else None
 
     seed = split.model_seed()
     clf = make_classifier(
@@ -124,7 +133,8 @@ def evaluate_classifier(
         "hp": dict(hp),
         "n_train": int(len(y_tr)),
         "n_validation": int(len(y_va)),
-        "validation": "training set" if not split.holds_out else "held-out events",
+        "n_choice": int(len(ch)),
+        "validation": _scored_on(split),
         "seconds_prepare": round(t_prep, 3),
         "seconds_fit": round(t_fit, 3),
         "seconds_total": round(time.perf_counter() - t0, 3),
