@@ -75,6 +75,10 @@ def cmd_validate(args) -> int:
     writable_run_dir(c, create=False)
     _print_notes(check_data(c, files_exist=all(p.is_file() for p in data_files(c))))
     _warn_shared_journal(c)
+    from hpo.holdout import pick_fallback_warning
+
+    if warning := pick_fallback_warning(c):
+        print(warning, file=sys.stderr)
     print(
         f"{c.path}: valid; {len(c.grid_points())} cells, {c.search.n_trials} trials each "
         f"({c.search.sampler}, {c.search.repetitions} repetitions, pruner {c.search.pruner}), "
@@ -130,6 +134,7 @@ def cmd_create(args) -> int:
 
 
 def _format_progress(campaign, storage=None) -> str:
+    from hpo.metric_text import value_text
     from hpo.studies import progress
 
     rows = progress(campaign, storage)
@@ -137,7 +142,7 @@ def _format_progress(campaign, storage=None) -> str:
     total = sum(r.target for r in rows)
     parts = [f"{done}/{total} trials"]
     for r in rows:
-        best = " ".join(f"{m}={v:.3g}" for m, v in r.best.items())
+        best = " ".join(value_text(m, v) for m, v in r.best.items())
         parts.append(
             f"{r.study_name.split('.', 1)[-1]} {r.counted}/{r.target}"
             + (f" [{best}]" if best else "")
@@ -355,6 +360,9 @@ def cmd_final(args) -> int:
     def argv(i: int) -> list[str]:
         return [sys.executable, "-m", "hpo", "final", str(c.path), "--claim", *filters]
 
+    from hpo.holdout import holdout_text
+
+    print(holdout_text(c), flush=True)
     try:
         summaries = run_final(
             c,

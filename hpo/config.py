@@ -69,6 +69,10 @@ CLASSIFIERS = method_names()
 #: Every selection metric a method reports (the registry's).
 METRICS = tuple(DIRECTIONS)
 SAMPLERS = ("tpe", "random")
+#: ``final.pick``: which exported pick a final run uses (the paper's: per repetition).
+PICKS = ("mean", "per_repetition")
+#: ``final.holdout``: where a final half-statistics run computes its label-free values.
+HOLDOUTS = ("reserved", "fresh", "search")
 FEATURE_SETS = ("baseline", "extended10", "extended12", "extended56")
 SOURCES = ("synthetic", "lhco", "darkmachines")
 #: The data source of the unsupervised family (DarkMachines-format events).
@@ -271,6 +275,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "pruner_startup": (_int_at_least(1, 1000), 3),
         "count_pruned": (_BOOL, True),
         "argos_min_template": (_int_at_least(0, 1_000_000), 0),
+        "enqueue_defaults": (_BOOL, True),
         "device": (_one_of(DEVICES), "auto"),
         "fixed": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
         "space": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
@@ -280,6 +285,12 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "statistics": (_list_of(("half", "full")), ["half", "full"]),
         "defaults": (_BOOL, True),
         "ensemble": (_BOOL, False),
+        "pick": (_one_of(PICKS), "mean"),
+        "holdout": (_one_of(HOLDOUTS), "reserved"),
+        "reserve": (
+            _rule(lambda v: _is_num(v) and 0.05 <= v <= 0.45, "a fraction in [0.05, 0.45]"),
+            0.25,
+        ),
     },
     "slurm": {
         "partition": (_STR, ""),
@@ -417,6 +428,8 @@ class SearchConfig:
     count_pruned: bool = True
     #: ARGOS counts only cuts passing at least this many template events (0: the paper's)
     argos_min_template: int = 0
+    #: the method's defaults are every study's first trial (false: the paper's search)
+    enqueue_defaults: bool = True
     #: where torch methods train: "auto" (CUDA when present), "cpu" or "cuda"
     device: str = "auto"
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -430,6 +443,15 @@ class FinalConfig:
     defaults: bool
     #: also average the scores of every completed trial ("ensemble" hp source)
     ensemble: bool = False
+    #: "mean": every run uses the pick by the mean over repetitions (best.json);
+    #: "per_repetition": run j uses repetition j's pick (run<j>.json; the paper's)
+    pick: str = "mean"
+    #: events of the half-statistics runs' label-free values: "reserved" (a fraction no
+    #: repetition holds out), "fresh" (a new half split), "search" (repetition j's split,
+    #: the paper's: a searched source's value is the one it was picked on)
+    holdout: str = "reserved"
+    #: the fraction of each class reserved with holdout = "reserved"
+    reserve: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -970,6 +992,9 @@ def load_campaign(path: str | Path) -> Campaign:
             statistics=tuple(sec["final"]["statistics"]),
             defaults=sec["final"]["defaults"],
             ensemble=sec["final"]["ensemble"],
+            pick=sec["final"]["pick"],
+            holdout=sec["final"]["holdout"],
+            reserve=float(sec["final"]["reserve"]),
         ),
         slurm=SlurmConfig(
             **{k: (tuple(v) if isinstance(v, list) else v) for k, v in sec["slurm"].items()}

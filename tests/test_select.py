@@ -43,6 +43,7 @@ metrics = ["argos", "max_sic"]  # + "default" hyperparameters: three sources per
 sampler = "random"
 n_trials = 2
 repetitions = 1
+enqueue_defaults = false  # the searched sources stay stumps: the defaults are the good one
 
 [search.fixed.HGB]
 n_ensemble = 1
