@@ -32,6 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.cells import CampaignCell, campaign_cells
 from hpo.config import Campaign
+from hpo.holdout import reserve_mismatch
 from hpo.provenance import data_provenance, stamp
 from hpo.studies import open_created_storage
 from objectives.files import atomic_write_json, atomic_write_text
@@ -238,6 +239,8 @@ def _load_complete(campaign: Campaign, storage, require_complete: bool):
             problems.append(
                 f"{cc.study_name}: {len(done)} of {campaign.search.n_trials} trials complete"
             )
+        elif why := reserve_mismatch(campaign, done):
+            problems.append(f"{cc.study_name}: {why}")
         else:
             loaded.append((cc, study, done))
     return problems, loaded

@@ -31,14 +31,37 @@ from objectives.registry import DIRECTIONS
 from objectives.splits import Split
 
 __all__ = [
+    "RESERVE_ATTR",
     "final_split",
     "holdout_text",
     "label_free_events",
     "pick_fallback_warning",
     "picked_value_bias",
+    "reserve_mismatch",
     "search_reserve",
     "search_split",
 ]
+
+
+#: trial user attr: the share of each class the trial's repetitions never held out
+RESERVE_ATTR = "reserve"
+
+
+def reserve_mismatch(campaign: Campaign, trials) -> str | None:
+    """Why ``trials`` do not fit the campaign's reserve (changed after the search), or None.
+
+    Trials from before the reserve existed held nothing out (0).
+    """
+    want = search_reserve(campaign)
+    seen = {float(t.user_attrs.get(RESERVE_ATTR, 0.0)) for t in trials}
+    if seen <= {want}:
+        return None
+    return (
+        f"its trials kept {', '.join(f'{r:g}' for r in sorted(seen))} of each class out of "
+        f"their held-out halves, but final.holdout = {campaign.final.holdout!r} / final.reserve "
+        f"now reserve {want:g}: the final runs would score events the search chose on "
+        "(restore the setting, or search again in a new campaign)"
+    )
 
 
 def search_reserve(campaign: Campaign) -> float:

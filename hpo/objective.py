@@ -24,7 +24,7 @@ import optuna
 from hpo.cells import CampaignCell, campaign_cells
 from hpo.config import Campaign
 from hpo.defaults_trial import trial_space
-from hpo.holdout import search_split
+from hpo.holdout import RESERVE_ATTR, search_reserve, search_split
 from hpo.metric_text import label, shown, value_text
 from hpo.pruners import reported_value
 from hpo.spaces import hyperparameters, space_for, suggest
@@ -76,6 +76,8 @@ def _record(
     cpu_s = round(time.process_time() - cpu_start, 3)
     with shielded():  # storage writes are never cut half-way by a stop signal
         trial.set_user_attr("cpu_s", cpu_s)
+        # the share of each class its repetitions kept out (final.holdout = "reserved")
+        trial.set_user_attr(RESERVE_ATTR, search_reserve(campaign))
         for m in metrics:
             trial.set_user_attr(m, avg[m])
             trial.set_user_attr(f"{m}_per_rep", [r[m] for r in per_rep])

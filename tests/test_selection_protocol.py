@@ -225,3 +225,18 @@ def test_the_per_repetition_pick_warns_where_a_run_has_no_repetition(paper, tmp_
     assert [f["file"] for f in files] == ["run0.json", "run1.json", "best.json"]
     assert [f["fallback"] for f in files] == [False, False, True]
     assert _summary(again, cc, "argos", "full")["pick_fallback_runs"] == [2]
+
+
+def test_a_reserve_set_after_the_search_is_refused(paper, tmp_path):
+    """The paper's search held every event out at some repetition: reserving events now
+    would score the final runs on events the search chose on."""
+    campaign, _ = paper
+    shutil.copytree(campaign.run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("final"))
+    path = tmp_path / "paper.toml"
+    path.write_text(campaign.path.read_text().replace('holdout = "search"', 'holdout = "reserved"'))
+    proc = hpo("export", str(path))
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "its trials kept 0 of each class out" in proc.stderr
+    assert "final.reserve now reserve 0.25" in proc.stderr
+    for trial in next(iter(studies(campaign).values())).trials:
+        assert trial.user_attrs["reserve"] == 0.0
