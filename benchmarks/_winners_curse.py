@@ -29,6 +29,7 @@ skipped when present, so an interrupted run resumes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -77,7 +78,8 @@ def _campaign(args, mode: str, signal: int, seed: int, holdout: str, data_seed: 
 
     folder = args.folder / "winners_curse"
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"wc-{args.classifier}-{mode}-N{signal}-s{seed}-d{data_seed}-{holdout}"
+    tag = hashlib.sha256(json.dumps(_config(args), sort_keys=True).encode()).hexdigest()[:8]
+    name = f"wc-{args.classifier}-{mode}-N{signal}-s{seed}-d{data_seed}-{holdout}-{tag}"
     path = folder / f"{name}.toml"
     path.write_text(
         CAMPAIGN.format(
