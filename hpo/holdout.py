@@ -48,19 +48,25 @@ RESERVE_ATTR = "reserve"
 
 
 def reserve_mismatch(campaign: Campaign, trials) -> str | None:
-    """Why ``trials`` do not fit the campaign's reserve (changed after the search), or None.
+    """Why ``trials`` do not fit the campaign's reserve (set after the search), or None.
 
-    Trials from before the reserve existed held nothing out (0).
+    The final runs of ``final.holdout = "reserved"`` score the reserved events, so every
+    trial must have kept exactly those out. Trials from before the reserve existed kept
+    nothing out (0).
     """
     want = search_reserve(campaign)
     seen = {float(t.user_attrs.get(RESERVE_ATTR, 0.0)) for t in trials}
-    if seen <= {want}:
+    if not want or seen <= {want}:  # fresh / search holdouts score on any events alike
         return None
+    fix = (
+        "set final.holdout = 'fresh' (or 'search'), or search again in a new campaign"
+        if seen == {0.0}
+        else "restore the reserve the search used, or search again in a new campaign"
+    )
     return (
         f"its trials kept {', '.join(f'{r:g}' for r in sorted(seen))} of each class out of "
         f"their held-out halves, but final.holdout = {campaign.final.holdout!r} / final.reserve "
-        f"now reserve {want:g}: the final runs would score events the search chose on "
-        "(restore the setting, or search again in a new campaign)"
+        f"now reserve {want:g}: the final runs would score events the search chose on ({fix})"
     )
 
 

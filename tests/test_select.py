@@ -260,7 +260,7 @@ def test_report_shows_the_selection_and_attaches_the_plot_to_every_study(finishe
     campaign, proc = finished
     for group in GROUPS:
         line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(f"select {group}"))
-        assert f"argos picks {GOOD}" in line, line
+        assert f"ARGOS picks {GOOD}" in line, line
         assert f"(overall {GOOD})" in line, line
     for panel in ("IAD-norot-baseline", "CATHODE-truth-norot-baseline"):
         assert (campaign.run_dir / "report" / f"selection_{panel}.png").stat().st_size > 10_000
