@@ -78,10 +78,11 @@ PROTOCOLS = {
 }
 
 
-def _campaign(args) -> Path:
+def _text(args, holdout: str | None = None) -> str:
     classifiers = (
         args.classifiers if args.classifiers != ["HGB", "AdaBoost", "NN"] else ["HGB", "NN"]
     )
+    protocol = dict(PROTOCOLS[args.search])
     text = CAMPAIGN.format(
         seed=args.seed,
         scale=args.scale,
@@ -95,9 +96,34 @@ def _campaign(args) -> Path:
         nn=args.nn_epochs,
         nn_best=args.nn_best_epochs,
         runs=args.runs,
-        **PROTOCOLS[args.search],
+        **protocol,
     )
-    folder = OUT / "selection_search" / hashlib.sha256(text.encode()).hexdigest()[:10]
+    if holdout is not None:
+        text = text.replace(f'holdout = "{protocol["holdout"]}"', f'holdout = "{holdout}"')
+    return text
+
+
+def _folder(text: str) -> Path:
+    return OUT / "selection_search" / hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _campaign(args) -> Path:
+    """The campaign file; with ``--holdout`` a variant that shares the protocol's search
+    (its run directory is copied: studies, exports and full-statistics runs, which no
+    holdout changes), so only the half-statistics final runs differ."""
+    text = _text(args, args.holdout)
+    folder = _folder(text)
+    if args.holdout is not None and not (folder / "run").exists():
+        import shutil
+
+        base = _folder(_text(args)) / "run"
+        if not (base / "final").exists():
+            raise SystemExit(f"--holdout {args.holdout}: run --search {args.search} first ({base})")
+        shutil.copytree(
+            base,
+            folder / "run",
+            ignore=lambda d, names: [n for n in names if n in ("half", "select", "report")],
+        )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "campaign.toml"
     path.write_text(text)
@@ -262,10 +288,11 @@ def _print_shift(cell: str, clf: str, s: dict, summaries: dict, shifts) -> None:
                 f"{source} at search {at:.3f} / fresh {out:.3f} (optimism {np.median(diff):+.3f})"
             )
             continue
-        shift = summaries[(cell, source, "half")].get("search_bias", {}).get("argos")
+        half = summaries[(cell, source, "half")]
+        shift = half.get("search_bias", {}).get("argos")
         if shift:
             parts.append(
-                f"{source} at search {shift['at_search']['median']:.3f} / reserved "
+                f"{source} at search {shift['at_search']['median']:.3f} / {half['holdout']} "
                 f"{shift['final']['median']:.3f} (optimism {shift['optimism']['median']:+.3f})"
             )
     if parts:

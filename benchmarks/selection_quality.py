@@ -184,6 +184,11 @@ def main() -> None:
     ap.add_argument("--nn-best-epochs", type=int, default=10, help="--search: NN epochs averaged")
     ap.add_argument("--repetitions", type=int, default=5, help="--search: per trial")
     ap.add_argument("--seed", type=int, default=0, help="--search: campaign seed")
+    ap.add_argument(
+        "--holdout",
+        choices=["reserved", "fresh", "search"],
+        help="--search: the protocol's search with another final.holdout (half runs only)",
+    )
     args = ap.parse_args()
     if args.search:
         from _search_selection import search_main
