@@ -131,8 +131,8 @@ def selection_verdicts(summary: dict, best: float, fraction: float) -> list[tupl
         )
         ok = argos >= fraction * truth and argos >= best
         print(
-            f"  {rule}: ARGOS-selected / truth-selected = {argos / truth:.3f}, "
-            f"/ best single median = {argos / best:.3f}: {'met' if ok else 'not met'}"
+            f"  {rule}: ARGOS-selected / truth-selected = {argos / truth:.4f}, "
+            f"/ best single median = {argos / best:.4f}: {'met' if ok else 'not met'}"
         )
         out.append((rule, ok))
     return out
