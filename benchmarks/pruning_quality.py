@@ -31,9 +31,13 @@ own budget (random search, 100 trials, the same seeds): the median over seeds of
 per-seed CPU ratio and the picked max SIC against the paper's band (the issue's target:
 its median at or above the band's 16 % edge for at most 0.25x the CPU).
 
+``--winners-curse`` measures what a search's pick is worth on events it was not
+picked on (issue 28 §1, §3; see :func:`winners_curse`).
+
 Usage::
 
-    python benchmarks/pruning_quality.py                      # the figures of the README
+    python benchmarks/pruning_quality.py                      # the figures of docs/benchmarks.md
+    python benchmarks/pruning_quality.py --winners-curse      # bias of the picked value
     python benchmarks/pruning_quality.py --protocols tpe+wilcoxon --against-trials 100
     python benchmarks/pruning_quality.py --signals 300 --seeds 0 1 --trials 20
 """
@@ -329,6 +333,16 @@ def main() -> None:
         help="also compare with the paper's random search at this many trials (runs it "
         "where not recorded, in --folder)",
     )
+    ap.add_argument(
+        "--winners-curse",
+        action="store_true",
+        help="measure the picked value's bias per holdout (--modes, --signals, --seeds)",
+    )
+    ap.add_argument("--modes", nargs="+", default=["IAD", "CWoLa"], help="--winners-curse")
+    ap.add_argument("--classifier", default="HGB", help="--winners-curse: HGB or NN")
+    ap.add_argument("--hgb-ensemble", type=int, default=1, help="--winners-curse: HGB fits")
+    ap.add_argument("--reserve", type=float, default=0.25, help="--winners-curse")
+    ap.add_argument("--runs", type=int, default=5, help="--winners-curse: splits per value")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import optuna
@@ -338,6 +352,11 @@ def main() -> None:
     torch.set_num_threads(1)
     args.folder = args.folder.resolve()  # a relative run_dir would be read from the toml folder
     args.folder.mkdir(parents=True, exist_ok=True)
+    if args.winners_curse:
+        from _winners_curse import winners_curse
+
+        winners_curse(args)
+        return
     done = _done()
     results = [
         run_one(args.folder, args, signal, seed, protocol, done)

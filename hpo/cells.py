@@ -131,8 +131,27 @@ class CampaignCell:
             f"| data | {data} |\n"
             f"| objective | {self.objective} (sampler {c.search.sampler}) |\n"
             f"| target trials | {c.search.n_trials} x {c.search.repetitions} repetitions "
-            f"on half statistics |\n"
+            f"on half statistics |\n" + self._describe_selection()
         )
+
+    def _describe_selection(self) -> str:
+        """Note rows: the defaults trial, the reserved events, how BCE is shown."""
+        from hpo.holdout import search_reserve
+
+        c, rows = self.campaign, ""
+        if c.search.enqueue_defaults:
+            rows += "| first trial | the method's defaults (user attr `enqueued_as`) |\n"
+        if reserve := search_reserve(c):
+            rows += (
+                f"| reserved events | {reserve:g} of each class, never held out by a trial: "
+                "the final runs' label-free values |\n"
+            )
+        if "bce" in self.metrics:
+            rows += (
+                "| BCE | stays within 1e-3 of ln 2; user attr `ln2-bce[1e-4]` = "
+                "(ln 2 - BCE) x 1e4 shows what separates trials (larger is better) |\n"
+            )
+        return rows
 
     def _describe_unsupervised(self) -> str:
         c, p = self.campaign, self.point

@@ -78,6 +78,10 @@ def cmd_validate(args) -> int:
     _check_methods(c)
     _print_notes(check_data(c, files_exist=all(p.is_file() for p in data_files(c))))
     _warn_shared_journal(c)
+    from hpo.holdout import pick_fallback_warning
+
+    if warning := pick_fallback_warning(c):
+        print(warning, file=sys.stderr)
     print(f"{c.path}: valid; {_what_runs(c)}, storage {redact(c.storage)}, run_dir {c.run_dir}")
     once = [cc.key for cc in campaign_cells(c) if not cc.searched]
     if once:
@@ -165,6 +169,7 @@ def cmd_create(args) -> int:
 
 
 def _format_progress(campaign, storage=None) -> str:
+    from hpo.metric_text import value_text
     from hpo.studies import progress
 
     rows = progress(campaign, storage)
@@ -172,7 +177,7 @@ def _format_progress(campaign, storage=None) -> str:
     total = sum(r.target for r in rows)
     parts = [f"{done}/{total} trials"]
     for r in rows:
-        best = " ".join(f"{m}={v:.3g}" for m, v in r.best.items())
+        best = " ".join(value_text(m, v) for m, v in r.best.items())
         parts.append(
             f"{r.study_name.split('.', 1)[-1]} {r.counted}/{r.target}"
             + (f" [{best}]" if best else "")
@@ -386,6 +391,9 @@ def cmd_final(args) -> int:
     def argv(i: int) -> list[str]:
         return [sys.executable, "-m", "hpo", "final", str(c.path), "--claim", *filters]
 
+    from hpo.holdout import holdout_text
+
+    print(holdout_text(c), flush=True)
     try:
         summaries = run_final(
             c,

@@ -78,6 +78,10 @@ CLASSIFIERS = method_names()
 #: Every selection metric a method reports (the registry's).
 METRICS = tuple(DIRECTIONS)
 SAMPLERS = ("tpe", "random")
+#: ``final.pick``: which exported pick a final run uses (the paper's: per repetition).
+PICKS = ("mean", "per_repetition")
+#: ``final.holdout``: where a final half-statistics run computes its label-free values.
+HOLDOUTS = ("reserved", "fresh", "search")
 FEATURE_SETS = ("baseline", "extended10", "extended12", "extended56")
 SOURCES = ("synthetic", "lhco", "darkmachines")
 #: The data source of the unsupervised family (DarkMachines-format events).
@@ -293,6 +297,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "pruner_startup": (_int_at_least(1, 1000), 3),
         "count_pruned": (_BOOL, True),
         "argos_min_template": (_int_at_least(0, 1_000_000), 0),
+        "enqueue_defaults": (_BOOL, True),
         "device": (_one_of(DEVICES), "auto"),
         "fixed": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
         "space": (_rule(lambda v: isinstance(v, dict), "a table of per-classifier tables"), {}),
@@ -302,6 +307,12 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "statistics": (_list_of(("half", "full")), ["half", "full"]),
         "defaults": (_BOOL, True),
         "ensemble": (_BOOL, False),
+        "pick": (_one_of(PICKS), "mean"),
+        "holdout": (_one_of(HOLDOUTS), "reserved"),
+        "reserve": (
+            _rule(lambda v: _is_num(v) and 0.05 <= v <= 0.45, "a fraction in [0.05, 0.45]"),
+            0.25,
+        ),
     },
     "slurm": {
         "partition": (_STR, ""),
@@ -525,6 +536,13 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
             "index; the trial's value is their mean."
         ),
         "n_startup_trials": "TPE: random trials before the model proposes.",
+        "enqueue_defaults": (
+            "The method's default hyperparameters are every study's first trial (trial 0), "
+            "so a search never ends worse than its starting point by its own objective; "
+            "`false` is the paper's search. Defaults outside the space (HGB `max_iter` 200, "
+            "`max_depth` None, `max_bins` 255) are left out of the trial's parameters and "
+            "keep their value. One defaults trial per study, whatever the workers and restarts."
+        ),
         "n_jobs": "CPU threads of one evaluation.",
         "pruner": (
             "`auto`: `wilcoxon` where a trial has repetitions left after `pruner_startup`, "
@@ -571,6 +589,26 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "ensemble": (
             "Also average the scores of every completed trial (source `ensemble`; the "
             "unsupervised methods)."
+        ),
+        "pick": (
+            "Which exported pick a final run trains: `mean`, the trial with the best mean "
+            "over repetitions (`hp/<cell>/<metric>/best.json`) in every run; "
+            "`per_repetition` (the paper's), run *j* the best trial of repetition *j* "
+            "(`run<j>.json`). A run without a repetition of its own uses `best.json`, with a "
+            'warning from `hpo validate` and `hpo final` and `"fallback": true` in its record.'
+        ),
+        "holdout": (
+            "Where half-statistics final runs compute the label-free values `hpo select` "
+            "compares: `reserved`, on `reserve` of each class that no repetition of the "
+            "search holds out (the NN ranks its epochs on other events); `fresh`, on a half "
+            "split seeded apart from every repetition (overlapping each by about half); "
+            "`search` (the paper's), on repetition *j*'s own split, where a pick's value is "
+            "the one it won on. See [selection.md](selection.md#values-no-choice-was-made-on)."
+        ),
+        "reserve": (
+            'With `holdout = "reserved"`: the reserved share of each class, in [0.05, '
+            "0.45]. The search's repetitions hold out their half from the other events, so "
+            "set it before the search (`hpo export` refuses a reserve changed after it)."
         ),
     },
     "slurm": {
@@ -736,6 +774,8 @@ class SearchConfig:
     count_pruned: bool = True
     #: ARGOS counts only cuts passing at least this many template events (0: the paper's)
     argos_min_template: int = 0
+    #: the method's defaults are every study's first trial (false: the paper's search)
+    enqueue_defaults: bool = True
     #: where torch methods train: "auto" (CUDA when present), "cpu" or "cuda"
     device: str = "auto"
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -749,6 +789,15 @@ class FinalConfig:
     defaults: bool
     #: also average the scores of every completed trial ("ensemble" hp source)
     ensemble: bool = False
+    #: "mean": every run uses the pick by the mean over repetitions (best.json);
+    #: "per_repetition": run j uses repetition j's pick (run<j>.json; the paper's)
+    pick: str = "mean"
+    #: events of the half-statistics runs' label-free values: "reserved" (a fraction no
+    #: repetition holds out), "fresh" (a new half split), "search" (repetition j's split,
+    #: the paper's: a searched source's value is the one it was picked on)
+    holdout: str = "reserved"
+    #: the fraction of each class reserved with holdout = "reserved"
+    reserve: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -1441,6 +1490,9 @@ def load_campaign(path: str | Path) -> Campaign:
             statistics=tuple(sec["final"]["statistics"]),
             defaults=sec["final"]["defaults"],
             ensemble=sec["final"]["ensemble"],
+            pick=sec["final"]["pick"],
+            holdout=sec["final"]["holdout"],
+            reserve=float(sec["final"]["reserve"]),
         ),
         slurm=SlurmConfig(
             **{k: (tuple(v) if isinstance(v, list) else v) for k, v in sec["slurm"].items()}

@@ -2,11 +2,14 @@
 
 For each cell and each selection metric the export holds the overall best
 trial (by the metric averaged over repetitions) and, as in the paper, the
-best trial per repetition column ``j`` (final run ``j`` uses the
-hyperparameters picked on column ``j``)::
+best trial per repetition column ``j``. ``final.pick`` says which a final run
+uses: ``"mean"`` (the default) ``best.json`` in every run, ``"per_repetition"``
+(the paper's) ``run<j>.json`` in run ``j`` (``best.json`` where the search had no
+repetition ``j``, with a warning)::
 
     <run_dir>/hp/<cell key>/<metric>/best.json
     <run_dir>/hp/<cell key>/<metric>/run<j>.json
+    <run_dir>/hp/<cell key>/defaults.json    the enqueued defaults trial's values, if complete
 
 Each file carries provenance (campaign, cell, study, trial number, metric,
 value, all metrics of that trial, package/Optuna/git versions, data file
@@ -29,12 +32,21 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.cells import CampaignCell, campaign_cells
 from hpo.config import Campaign
+from hpo.holdout import reserve_mismatch
 from hpo.provenance import data_provenance, methods_provenance, stamp
 from hpo.studies import open_created_storage
 from objectives.files import atomic_write_json, atomic_write_text
 from objectives.registry import DIRECTIONS
 
-__all__ = ["ExportError", "export_campaign", "hp_dir", "load_exported", "yaml_path"]
+__all__ = [
+    "ExportError",
+    "defaults_path",
+    "export_campaign",
+    "hp_dir",
+    "load_defaults_trial",
+    "load_pick",
+    "yaml_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +128,36 @@ def _record(
     }
 
 
+def defaults_path(campaign: Campaign, cell_key: str) -> Path:
+    """Where the export keeps the enqueued defaults trial's values of a cell."""
+    return campaign.run_dir / "hp" / cell_key / "defaults.json"
+
+
+def _defaults_record(
+    cc: CampaignCell, study: optuna.Study, done: list[FrozenTrial], common: dict
+) -> dict | None:
+    """The complete defaults trial's values (mean and per repetition), or None.
+
+    Nothing picked it, so its values at search are the reference a picked trial's are
+    read against (``search_bias`` of the final summaries).
+    """
+    from hpo.defaults_trial import is_defaults_trial
+
+    trial = next((t for t in done if is_defaults_trial(t)), None)
+    if trial is None:
+        return None
+    record = _record(cc, study, trial, "defaults", None, common)
+    del record["metric"], record["repetition"], record["value"]
+    record["per_rep"] = {m: trial.user_attrs.get(f"{m}_per_rep") for m in cc.metrics}
+    return record
+
+
+def load_defaults_trial(campaign: Campaign, cell_key: str) -> dict | None:
+    """The exported defaults trial of a cell (None: no complete one, or not exported)."""
+    path = defaults_path(campaign, cell_key)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def _to_yaml(record: dict) -> str:
     import yaml
 
@@ -174,6 +216,8 @@ def export_campaign(
                 if yaml_dir is not None and rep is not None:
                     path = yaml_path(yaml_dir, cc, metric, rep)
                     files.append((atomic_write_text, path, _to_yaml(record)))
+        if (record := _defaults_record(cc, study, done, common)) is not None:
+            files.append((atomic_write_json, defaults_path(campaign, cc.key), record))
         log.info("exporting %s (%d complete trials)", cc.study_name, len(done))
     _write_all(files)
     return [path for write, path, _ in files if write is atomic_write_json]
@@ -210,6 +254,8 @@ def _load_complete(campaign: Campaign, storage, require_complete: bool):
             problems.append(f"{cc.study_name}: no complete trial")
         elif require_complete and len(done) < cc.target_trials:
             problems.append(f"{cc.study_name}: {len(done)} of {cc.target_trials} trials complete")
+        elif why := reserve_mismatch(campaign, done):
+            problems.append(f"{cc.study_name}: {why}")
         else:
             loaded.append((cc, study, done))
     return problems, loaded
@@ -227,11 +273,18 @@ def _write_all(files, threads: int = WRITE_THREADS) -> None:
             future.result()  # the first error (a full disk, say) is raised here
 
 
-def load_exported(campaign: Campaign, cell_key: str, metric: str, run: int) -> dict:
-    """The exported record final run ``run`` uses: ``run<j>.json``, else ``best.json``."""
+def load_pick(
+    campaign: Campaign, cell_key: str, metric: str, run: int, pick: str
+) -> tuple[dict, str]:
+    """``(record, file name)`` of the exported pick final run ``run`` uses.
+
+    ``pick = "mean"``: ``best.json``; ``"per_repetition"``: ``run<j>.json``, else
+    ``best.json`` (the search had fewer repetitions than final runs: the caller warns).
+    """
     folder = hp_dir(campaign, cell_key, metric)
-    for name in (f"run{run}.json", "best.json"):
+    names = ("best.json",) if pick == "mean" else (f"run{run}.json", "best.json")
+    for name in names:
         path = folder / name
         if path.exists():
-            return json.loads(path.read_text())
+            return json.loads(path.read_text()), name
     raise ExportError(f"{folder}: no exported hyperparameters (run `hpo export` first)")

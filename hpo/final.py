@@ -35,7 +35,8 @@ from hpo.cells import ENSEMBLE, CampaignCell, campaign_cells, cell_sources, fina
 from hpo.claims import Claim, claim, read_claim
 from hpo.config import Campaign
 from hpo.errors import UsageError
-from hpo.export import load_exported
+from hpo.export import load_pick
+from hpo.holdout import final_split, label_free_events, pick_fallback_warning, picked_value_bias
 from hpo.provenance import campaign_provenance
 from hpo.spaces import hyperparameters
 from objectives.files import atomic_write_bytes, atomic_write_json
@@ -94,16 +95,42 @@ def picked_hyperparameters(
         hps, numbers = _ensemble_hps(cc)
         return hps, {"source": ENSEMBLE, "trial_numbers": numbers}
     if source == "default":
-        return hyperparameters(clf, {}, fixed, final=True), {"source": "default"}
-    record = load_exported(campaign, cc.key, source, run)
+        picked = {"source": "default", **_defaults_at_search(cc, run)}
+        return hyperparameters(clf, {}, fixed, final=True), picked
+    record, name = load_pick(campaign, cc.key, source, run, campaign.final.pick)
     hp = hyperparameters(clf, record["params"], fixed, final=True)
     picked = {
         "source": source,
         "trial_number": record["provenance"]["trial_number"],
         "repetition": record["repetition"],
         "value": record["value"],
+        "values_at_search": {source: record["value"]},
+        **_pick_record(campaign, run, name),
     }
     return hp, picked
+
+
+def _defaults_at_search(cc: CampaignCell, run: int) -> dict:
+    """The defaults trial's values at search that run ``run`` reads its own against (the
+    repetition-``run`` values under the per-repetition pick, else the means); {} without
+    an exported defaults trial."""
+    from hpo.export import load_defaults_trial
+
+    record = load_defaults_trial(cc.campaign, cc.key)
+    if record is None:
+        return {}
+    values = dict(record["metrics"])
+    if cc.campaign.final.pick == "per_repetition":
+        for m, per_rep in record["per_rep"].items():
+            if per_rep and run < len(per_rep):
+                values[m] = per_rep[run]
+    return {"trial_number": record["provenance"]["trial_number"], "values_at_search": values}
+
+
+def _pick_record(campaign: Campaign, run: int, name: str) -> dict:
+    """Which exported pick a run used (``final.pick``), and whether it fell back."""
+    fallback = campaign.final.pick == "per_repetition" and name == "best.json"
+    return {"pick": campaign.final.pick, "file": name, "fallback": fallback}
 
 
 def _provenance(cc: CampaignCell) -> dict:
@@ -117,7 +144,8 @@ def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path
     cell = cc.cell()
     s = cc.campaign.search
     run_it = evaluate_ensemble if source == ENSEMBLE else evaluate
-    result = run_it(hp, cell, statistics, run=run, n_jobs=s.n_jobs, device=s.device)
+    split = final_split(cc.campaign, statistics, run)
+    result = run_it(hp, cell, split, n_jobs=s.n_jobs, device=s.device)
     y_test = result.y_test if result.y_test is not None else np.zeros(0, np.int8)
     arrays = {"y_test": y_test}
     if result.test_signal is not None:
@@ -181,6 +209,7 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
             for s in selections
         },
         "label_free": {m: band([r["metrics"].get(m) for r in runs]) for m in label_free},
+        **_out_of_sample(campaign, source, statistics, runs, label_free),
         "provenance": _provenance(cc),
         # runs not on disk (held by another process): the bands above leave them out
         "missing_runs": _missing(campaign, out),
@@ -196,6 +225,25 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
         }
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def _out_of_sample(
+    campaign: Campaign, source: str, statistics: str, runs: list[dict], label_free: list[str]
+) -> dict:
+    """Where the label-free values come from, which pick the runs used, and (a searched
+    source on half statistics) how much better its picked value looked at search."""
+    out: dict = {
+        "label_free_on": label_free_events(campaign, statistics),
+        "holdout": campaign.final.holdout if statistics == "half" else None,
+    }
+    if statistics == "half" and source != ENSEMBLE:
+        shifts = {m: picked_value_bias(runs, m) for m in label_free}
+        out["search_bias"] = {m: b for m, b in shifts.items() if b is not None}
+    if source in ("default", ENSEMBLE):
+        return out
+    out["pick"] = campaign.final.pick
+    out["pick_fallback_runs"] = [r["run"] for r in runs if r["picked"].get("fallback")]
+    return out
 
 
 def _nothing_picked(cc: CampaignCell, source: str) -> bool:
@@ -383,6 +431,10 @@ def run_final(
             live process holds their claims); the message names each.
     """
     groups = final_groups(campaign, cells, sources, statistics)
+    if (warning := pick_fallback_warning(campaign)) and any(
+        src not in ("default", ENSEMBLE) for _, src, _ in groups
+    ):
+        log.warning("%s", warning.removeprefix("warning: "))
     if workers > 1:
         _run_processes(campaign, groups, workers, worker_argv)
     else:

@@ -1,7 +1,10 @@
 """The objective of a trial: hyperparameters -> ``repetitions`` half-statistics evaluations.
 
 Repetition ``j`` always uses run index ``j`` (the same split and model seeds
-for every trial, as in the paper). Every selection metric is stored per
+for every trial, as in the paper; with ``final.holdout = "reserved"`` its held-out
+half leaves the reserved events out, :mod:`hpo.holdout`). The study's enqueued
+defaults trial (``search.enqueue_defaults``) trains the method's defaults, those
+outside the search space included. Every selection metric is stored per
 repetition and averaged as trial user attributes; the averaged driving
 metric is the trial's value. SIC curves go to the artifact store, never into
 user attributes. A multi-signal test set (unsupervised cells) also stores its
@@ -20,6 +23,9 @@ import optuna
 
 from hpo.cells import CampaignCell, campaign_cells
 from hpo.config import Campaign
+from hpo.defaults_trial import trial_space
+from hpo.holdout import RESERVE_ATTR, search_reserve, search_split
+from hpo.metric_text import label, shown, value_text
 from hpo.pruners import reported_value
 from hpo.spaces import hyperparameters, space_for, suggest
 from workers.gate import hold
@@ -71,9 +77,13 @@ def _record(
     cpu_s = round(time.process_time() - cpu_start, 3)
     with shielded():  # storage writes are never cut half-way by a stop signal
         trial.set_user_attr("cpu_s", cpu_s)
+        # the share of each class its repetitions kept out (final.holdout = "reserved")
+        trial.set_user_attr(RESERVE_ATTR, search_reserve(campaign))
         for m in metrics:
             trial.set_user_attr(m, avg[m])
             trial.set_user_attr(f"{m}_per_rep", [r[m] for r in per_rep])
+            if label(m) != m:  # what separates trials, for the dashboard (BCE: ln 2 - BCE)
+                trial.set_user_attr(label(m), shown(m, avg[m]))
             # truth performance (test max SIC) of the ensemble each metric selects
             if truth_sic[m]:
                 trial.set_user_attr(f"truth_max_sic_{m}", _nanmean(truth_sic[m]))
@@ -101,7 +111,7 @@ def cell_objective(cc: CampaignCell):
         from objectives.evaluate import evaluate
 
         cpu_start = time.process_time()
-        params = suggest(trial, space)
+        params = suggest(trial, trial_space(trial, clf, space, fixed))
         hold(f"{cc.study_name}#{trial.number}")  # tests only: WSAD_GATE_DIR
         hp = hyperparameters(clf, params, fixed)
         cell = cc.cell()
@@ -114,8 +124,7 @@ def cell_objective(cc: CampaignCell):
             result = evaluate(
                 hp,
                 cell,
-                "half",
-                run=j,
+                search_split(campaign, j),
                 n_jobs=campaign.search.n_jobs,
                 device=campaign.search.device,
             )
@@ -132,7 +141,7 @@ def cell_objective(cc: CampaignCell):
                 cc.study_name,
                 trial.number,
                 j,
-                ", ".join(f"{m}={v:.4g}" for m, v in per_rep[-1].items()),
+                ", ".join(value_text(m, v, digits=4) for m, v in per_rep[-1].items()),
             )
             if pruner != "none" and j + 1 < campaign.search.repetitions:
                 values = [r[driving] for r in per_rep]

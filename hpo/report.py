@@ -32,6 +32,7 @@ import numpy as np
 from hpo.cells import campaign_cells
 from hpo.challenge import challenge_outputs
 from hpo.config import Campaign
+from hpo.metric_text import band_text, label
 from hpo.plots import pyplot, save_figure, subplots
 from hpo.products import limit as exact_limit
 from hpo.select import load_selections
@@ -67,25 +68,80 @@ def _overall_text(selected: dict) -> str:
     return f" (overall {overall['detector']})" if overall else ""
 
 
+def _selection_label(classifier: str, selection: str) -> str:
+    """What a selection means for a method: the NN's epochs ranked by it, else the model."""
+    return f"epochs by {selection}" if classifier == "NN" else selection
+
+
+def _max_sic_text(s: dict) -> str:
+    """Max SIC per selection; one number when every selection gave the same ensemble."""
+    bands = s["max_sic"]
+    if len(bands) > 1 and all(b == next(iter(bands.values())) for b in bands.values()):
+        return f"{_fmt(next(iter(bands.values())))} (one ensemble for every selection)"
+    clf = s["cell"]["classifier"]
+    return "; ".join(f"{_fmt(b)} ({_selection_label(clf, sel)})" for sel, b in bands.items())
+
+
+def _shift_text(metric: str, shift: dict) -> str:
+    """``0.93 -> 1.20``: a value at search and in the final runs (medians)."""
+    at, here = (
+        band_text(metric, shift[k], digits=3).split(" [")[0] for k in ("at_search", "final")
+    )
+    return f"{at} -> {here}"
+
+
+def _label_free_text(s: dict, defaults: dict | None = None) -> str:
+    """The label-free bands, where they were computed, and the values at search.
+
+    ``defaults``: the same cell's default-source summary (its defaults trial, picked by
+    nothing, is the reference for how values move from the search to the final runs).
+    """
+    free = "; ".join(
+        f"{label(m)} {band_text(m, b, digits=3)}" for m, b in s.get("label_free", {}).items()
+    )
+    if not free:
+        return "n/a"
+    on = s.get("label_free_on")
+    if on:
+        free = f"on the {on.split(' (')[0]}: {free}"
+    shifts = s.get("search_bias") or {}
+    reference = (defaults or {}).get("search_bias") or {}
+    for m, shift in shifts.items():
+        if s["source"] == "default":
+            free += f"; defaults trial {label(m)} at search -> here {_shift_text(m, shift)}"
+            continue
+        free += f"; picked {label(m)} at search -> here {_shift_text(m, shift)}"
+        if m in reference:
+            free += f" (defaults trial {_shift_text(m, reference[m])})"
+    return free
+
+
 def summary_table(summaries: list[dict], selections: list[dict] = ()) -> str:
     """A plain table: cell, hp source, statistics, max SIC per selection, label-free metrics.
 
+    BCE shows as ``ln2-bce[1e-4]`` (:mod:`hpo.metric_text`). A default row whose
+    selections share one ensemble prints its max SIC once; the NN's are epoch
+    selections. Full-statistics label-free values are said to be on the training set.
     Then a line per selection group (``hpo select``): the max SIC reached by the detector
     each metric picked, how often each detector was picked and the one detector the
-    metric picks for the whole group.
+    metric picks for the whole group; ``max_sic`` there picks on half-statistics truth.
     """
-    from hpo.select import picks_text
+    from hpo.select import picks_text, selection_name
 
     header = ("cell", "hp source", "stat", "max SIC median [16%, 84%] (selection)", "label-free")
     rows = []
+    defaults = {
+        (s["cell"]["key"], s["statistics"]): s for s in summaries if s["source"] == "default"
+    }
     for s in summaries:
-        sics = "; ".join(f"{_fmt(b)} ({sel})" for sel, b in s["max_sic"].items())
-        free = "; ".join(f"{m} {_fmt(b)}" for m, b in s.get("label_free", {}).items())
-        rows.append((s["cell"]["key"], s["source"], s["statistics"], sics, free or "n/a"))
+        free = _label_free_text(s, defaults.get((s["cell"]["key"], s["statistics"])))
+        rows.append((s["cell"]["key"], s["source"], s["statistics"], _max_sic_text(s), free))
     for s in selections:
-        sics = "; ".join(f"{_fmt(s['selected'][m]['max_sic'])} ({m})" for m in s["selections"])
+        sics = "; ".join(
+            f"{_fmt(s['selected'][m]['max_sic'])} ({selection_name(m)})" for m in s["selections"]
+        )
         picks = "; ".join(
-            f"{m} picks {picks_text(s, m)}{_overall_text(s['selected'][m])}"
+            f"{selection_name(m)} picks {picks_text(s, m)}{_overall_text(s['selected'][m])}"
             for m in s["selections"]
         )
         group = f"select {s['group']['name']}"
@@ -230,7 +286,7 @@ def _plot_argos_vs_truth(campaign: Campaign, folder: Path, plt) -> list[Path]:
 _SELECTED_STYLE = {
     "argos": ("selected by ARGOS", "tab:red", "-"),
     "bce": ("selected by BCE", "tab:blue", "--"),
-    "max_sic": ("selected by truth (max SIC)", "black", ":"),
+    "max_sic": ("selected by half-statistics truth (not a bound)", "black", ":"),
 }
 
 

@@ -17,10 +17,21 @@ For each selection metric (ARGOS, BCE, and the truth oracle ``max_sic``), run ``
 picks the detector with the best half-statistics value of its run ``j`` and reports
 the truth that detector reached in its full-statistics run ``j`` (max SIC on the
 labelled test set of the ensemble the metric selects; half statistics when the
-campaign has no full ones). Label-free selections choose among the detectors whose
-hyperparameters were picked without labels (every source but ``max_sic``); the
-truth selection among all of them. Label-free picks read only half-statistics
-label-free values: they are the same with every truth label removed.
+campaign has no full ones). The ``max_sic`` selection picks on each detector's
+*half-statistics* truth: a labelled reference, not an upper bound (a detector better
+on half statistics need not be better on full ones), named so in every output.
+
+The label-free values compared come from events no choice was made on
+(``final.holdout = "reserved"`` or ``"fresh"``, :mod:`hpo.holdout`): a searched
+source's picked value, scored again on the events it won on, is optimistic, while a
+default run's is not. With ``final.holdout = "search"`` (the paper's protocol) they are
+the values the search picked on; the summary then says so. Each searched detector's
+``search_bias`` says how much better its picked value looked at search than here.
+
+Label-free selections choose among the detectors whose hyperparameters were picked
+without labels (every source but ``max_sic``); the truth selection among all of them.
+Label-free picks read only half-statistics label-free values: they are the same with
+every truth label removed.
 
 Each metric also picks **one detector for the whole group** (``overall``): the best
 median half-statistics value over the runs, and reports that detector's truth in
@@ -59,6 +70,7 @@ __all__ = [
     "picks_text",
     "run_select",
     "select_dir",
+    "selection_name",
     "select_group",
     "selection_groups",
     "template_of",
@@ -72,6 +84,18 @@ log = logging.getLogger(__name__)
 SELECTIONS = ("argos", "bce", "max_sic")
 #: The hyperparameter source picked with truth labels (outside label-free pools).
 TRUTH = "max_sic"
+#: What each selection is called in tables and plots: the truth one picks on each
+#: detector's half-statistics test-set max SIC, so it is no upper bound.
+SELECTION_NAMES = {
+    "argos": "ARGOS",
+    "bce": "BCE",
+    "max_sic": "half-statistics truth",
+}
+
+
+def selection_name(metric: str) -> str:
+    """``ARGOS``, ``BCE``, ``half-statistics truth``."""
+    return SELECTION_NAMES.get(metric, metric)
 
 
 def template_of(campaign: Campaign, point: GridPoint) -> str:
@@ -261,10 +285,12 @@ def select_group(campaign: Campaign, group: Group, *, truth_statistics: str = "f
             "overall": _overall(pools[m], m, runs, DIRECTIONS[m]),
         }
     exact = limit(campaign, group.cells[0].point) if runs else None
-    return {
+    summary = {
         "group": group.to_dict(),
         "selections": list(metrics),
+        "selection_names": {m: selection_name(m) for m in metrics},
         "label_free_statistics": "half",
+        **_holdout_fields(campaign),
         # ARGOS counted only cuts with at least this many template events (0: the paper's)
         "argos_min_template": campaign.search.argos_min_template,
         "truth_statistics": truth_statistics,
@@ -279,6 +305,7 @@ def select_group(campaign: Campaign, group: Group, *, truth_statistics: str = "f
                 "runs": sorted(d.label_free),
                 "max_sic": band([d.max_sic(_headline(d), j) for j in sorted(d.truth)]),
                 "label_free": {m: band([d.value(m, j) for j in runs]) for m in metrics},
+                "search_bias": _search_bias(d),
             }
             for d in detectors
         },
@@ -287,6 +314,57 @@ def select_group(campaign: Campaign, group: Group, *, truth_statistics: str = "f
         "exact_limit_max_sic": None if exact is None else exact["max_sic"],
         "provenance": campaign_provenance(campaign),
     }
+    summary["winners_curse"] = winners_curse(summary["detectors"])
+    return summary
+
+
+def _holdout_fields(campaign: Campaign) -> dict:
+    """Where the compared label-free values come from, and whether they are biased."""
+    from hpo.holdout import label_free_events
+
+    fields = {
+        "label_free_on": label_free_events(campaign, "half"),
+        "holdout": campaign.final.holdout,
+        "pick": campaign.final.pick,
+    }
+    if campaign.final.holdout == "search":
+        fields["warning"] = (
+            "final.holdout = 'search' (the paper's protocol): a searched detector's "
+            "label-free values are those it was picked on, optimistic against the "
+            "defaults' (see each detector's search_bias on a fresh holdout)"
+        )
+    return fields
+
+
+def _search_bias(detector: Detector) -> dict:
+    """Per label-free metric: how its values moved from the search to these final runs
+    (a searched detector: its picked metric; the defaults: their enqueued trial's)."""
+    from hpo.holdout import picked_value_bias
+
+    records = [detector.label_free[j] for j in sorted(detector.label_free)]
+    shifts = {m: picked_value_bias(records, m) for m in detector.cell.method.label_free}
+    return {m: b for m, b in shifts.items() if b is not None}
+
+
+def winners_curse(detectors: Mapping[str, Mapping]) -> dict[str, dict[str, float]]:
+    """Per searched detector and metric: its picked value's optimism at search beyond that
+    of the same cell's defaults trial (median over runs), the part a pick alone explains.
+
+    Without a defaults trial (``search.enqueue_defaults = false``) the optimism itself.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for name, d in detectors.items():
+        if d["source"] == "default":
+            continue
+        default = next(
+            (e for e in detectors.values() if e["cell"] == d["cell"] and e["source"] == "default"),
+            None,
+        )
+        for m, shift in (d.get("search_bias") or {}).items():
+            reference = ((default or {}).get("search_bias") or {}).get(m)
+            base = reference["optimism"]["median"] if reference else 0.0
+            out.setdefault(name, {})[m] = shift["optimism"]["median"] - base
+    return out
 
 
 def run_select(campaign: Campaign) -> list[dict]:
@@ -333,21 +411,37 @@ def picks_text(summary: Mapping, metric: str) -> str:
 
 def describe(summary: Mapping) -> str:
     """A few plain lines: per selection metric the picks and the truth they reached."""
+    from hpo.metric_text import band_text, difference_text, label, value_text
+
     g = summary["group"]
     n = len(summary["runs"])
     lines = [f"{g['name']}: {len(summary['detectors'])} detectors, {n} runs"]
+    if on := summary.get("label_free_on"):
+        lines.append(f"  label-free values on the {on}")
+    if warning := summary.get("warning"):
+        lines.append(f"  warning: {warning}")
     for m in summary["selections"]:
-        sel = summary["selected"][m]
+        sel, name = summary["selected"][m], selection_name(m)
         lines.append(
-            f"  selected by {m:<8} max SIC {_fmt(sel['max_sic'])}  picks: {picks_text(summary, m)}"
+            f"  selected by {name:<21} max SIC {_fmt(sel['max_sic'])}  "
+            f"picks: {picks_text(summary, m)}"
         )
         if overall := sel.get("overall"):
             lines.append(
-                f"  one detector by {m:<8} max SIC {_fmt(overall['max_sic'])}  "
-                f"{overall['detector']} (median {m} {overall['value']:.4g})"
+                f"  one detector by {name:<17} max SIC {_fmt(overall['max_sic'])}  "
+                f"{overall['detector']} (median {value_text(m, overall['value'], digits=4)})"
             )
+    curse = summary.get("winners_curse", {})
     for name, d in summary["detectors"].items():
-        lines.append(f"  {name:<24} max SIC {_fmt(d['max_sic'])} ({d['headline_selection']})")
+        line = f"  {name:<24} max SIC {_fmt(d['max_sic'])} ({d['headline_selection']})"
+        shift = (d.get("search_bias") or {}).get(d["source"])
+        if shift:
+            m = d["source"]
+            at, here = (band_text(m, shift[k], digits=3) for k in ("at_search", "final"))
+            line += f"; {label(m)} at search {at}, here {here}"
+            if m in curse.get(name, {}):
+                line += f" (pick's optimism {difference_text(m, curse[name][m])})"
+        lines.append(line)
     if summary.get("exact_limit_max_sic") is not None:
         lines.append(f"  exact likelihood ratio   max SIC {summary['exact_limit_max_sic']:.2f}")
     return "\n".join(lines)

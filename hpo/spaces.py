@@ -27,6 +27,7 @@ __all__ = [
     "describe",
     "distribution",
     "hyperparameters",
+    "inside",
     "method_space",
     "space_for",
     "suggest",
@@ -141,7 +142,7 @@ def distribution(name: str, entry: Any):
     return FloatDistribution(entry["low"], entry["high"], log=log, step=entry.get("step"))
 
 
-def _inside(dist, value: Any) -> bool:
+def inside(dist, value: Any) -> bool:
     """Whether ``value`` is a point of ``dist`` (bounds, integer steps, choices)."""
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
@@ -181,7 +182,7 @@ def check_space(method) -> dict[str, Any]:
     space = method_space(method)
     defaults = method.default_hyperparameters()
     for name, dist in space.items():
-        if name in method.defaults_outside_space or _inside(dist, defaults[name]):
+        if name in method.defaults_outside_space or inside(dist, defaults[name]):
             continue
         raise MethodError(
             f"method {method.name!r}: the default {name} = {defaults[name]!r} lies outside "

@@ -26,6 +26,7 @@ def _journal_warning(campaign: Campaign) -> list[str]:
 def campaign_status(campaign: Campaign) -> str:
     """A plain-text status of the campaign."""
     from hpo.launch import recorded_jobs
+    from hpo.metric_text import value_text
     from hpo.studies import open_created_storage, progress
     from storage.addresses import redact
 
@@ -39,7 +40,7 @@ def campaign_status(campaign: Campaign) -> str:
         f"{'study':<{name_w}}  complete  pruned  running  waiting  failed  best so far",
     ]
     for r in rows:
-        best = "  ".join(f"{m}={v:.4g}" for m, v in r.best.items())
+        best = "  ".join(value_text(m, v, digits=4) for m, v in r.best.items())
         mark = "done" if r.done else ""
         out.append(
             f"{r.study_name:<{name_w}}  {r.counted:>4}/{r.target:<4} {r.pruned:>6} {r.running:>7}  "

@@ -1,4 +1,8 @@
-"""One Optuna study per cell: creation (idempotent), loading, trial counts."""
+"""One Optuna study per cell: creation (idempotent), loading, trial counts.
+
+With ``search.enqueue_defaults`` (the default) creation also enqueues the method's
+defaults as each study's first trial, once (:mod:`hpo.defaults_trial`).
+"""
 
 from __future__ import annotations
 
@@ -115,9 +119,22 @@ def create_studies(campaign: Campaign, storage=None, cells=None) -> list[optuna.
                 study.set_metric_names([cc.objective])
         if fresh:
             _save_note(study, cc.describe())
+        if campaign.search.enqueue_defaults and cc.searched:  # hp-less cells run no trial
+            _enqueue_defaults(study, cc)
         studies.append(study)
         log.info("%s study %s", "created" if fresh else "found", cc.study_name)
     return studies
+
+
+def _enqueue_defaults(study: optuna.Study, cc: CampaignCell) -> None:
+    from hpo.defaults_trial import enqueue_defaults
+    from hpo.spaces import space_for
+
+    clf, search = cc.point.classifier, cc.campaign.search
+    fixed = search.fixed.get(clf, {})
+    space = space_for(clf, search.space.get(clf), fixed)
+    if enqueue_defaults(study, clf, space, fixed):
+        log.info("%s: the method's defaults enqueued as a trial", cc.study_name)
 
 
 def ensure_studies(campaign: Campaign, storage) -> int:

@@ -9,6 +9,20 @@
   ``(run, k)``: train on the other ``k - 1`` folds, score the held-out fold ``fold``
   (the bump hunt's scheme: every event is scored by a model that never saw it).
 
+Label-free values that compare *picked* models (the final runs ``hpo select`` reads)
+must come from events no choice was made on. Two more kinds give them:
+
+* ``Split.fresh(run)``: a half split drawn with seeds no repetition of a search uses.
+  Its held-out half still overlaps each repetition's by about half, so the events a
+  trial won on are partly scored again;
+* ``Split.reserved(run, reserve)``: a fixed fraction ``reserve`` of each class (the
+  *reserved* events, the same for every run) that a search's repetitions never hold
+  out (``Split.half(run, reserve=reserve)`` draws its held-out half from the other
+  events). The model trains on half of the events drawn from the others, makes its
+  own choices (the NN's epoch ranking) on the rest of them, and its label-free values
+  are computed on the reserved events only: nothing was chosen on them, neither by the
+  search nor by the model.
+
 k-fold and the bump hunt's reference (seed 001): there, signal-region data and the
 template are each shuffled and cut into ``k`` folds with ``array_split``; fold
 number ``f`` holds out fold ``(k - 1 - f) mod k`` and trains on the other ``k - 1``.
@@ -39,8 +53,11 @@ import numpy as np
 
 __all__ = ["STATISTICS", "Split"]
 
-#: The kinds of split; "half" and "full" are the paper's statistics settings.
-STATISTICS = ("half", "full", "kfold")
+#: The kinds of split; "half" and "full" are the paper's statistics settings, "fresh" and
+#: "reserved" are half-statistics splits for out-of-sample final runs.
+STATISTICS = ("half", "full", "kfold", "fresh", "reserved")
+#: Kinds that train on half of the events: half statistics.
+HALF_KINDS = ("half", "fresh", "reserved")
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,8 @@ class Split:
     run: int = 0
     fold: int = 0
     k: int = 1
+    #: fraction of each class that no repetition holds out ("half", "reserved")
+    reserve: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in STATISTICS:
@@ -64,10 +83,32 @@ class Split:
             raise ValueError(
                 f"k-fold split needs k >= 2 and 0 <= fold < k, got {self.fold}/{self.k}"
             )
+        reserve = self.reserve
+        if isinstance(reserve, bool) or not isinstance(reserve, int | float | np.floating):
+            raise ValueError(f"split reserve must be a number, got {reserve!r}")
+        object.__setattr__(self, "reserve", float(reserve))
+        if self.kind == "reserved" and not 0 < self.reserve < 0.5:
+            raise ValueError(f"a reserved split needs 0 < reserve < 0.5, got {reserve!r}")
+        if self.kind == "half" and not 0 <= self.reserve < 0.5:
+            raise ValueError(f"a half split needs 0 <= reserve < 0.5, got {reserve!r}")
+        if self.kind not in ("half", "reserved") and self.reserve:
+            raise ValueError(f"a {self.kind} split reserves no events, got reserve {reserve!r}")
 
     @classmethod
-    def half(cls, run: int = 0) -> Split:
-        return cls("half", run)
+    def half(cls, run: int = 0, reserve: float = 0.0) -> Split:
+        """The paper's half statistics; with ``reserve`` its held-out half avoids the
+        reserved events (:meth:`reserved` scores them)."""
+        return cls("half", run, reserve=reserve)
+
+    @classmethod
+    def fresh(cls, run: int = 0) -> Split:
+        """A half split seeded apart from every :meth:`half` split (a new draw)."""
+        return cls("fresh", run)
+
+    @classmethod
+    def reserved(cls, run: int, reserve: float) -> Split:
+        """Train on half, choose on the rest of the unreserved events, score the reserved."""
+        return cls("reserved", run, reserve=reserve)
 
     @classmethod
     def full(cls, run: int = 0) -> Split:
@@ -88,8 +129,8 @@ class Split:
 
     @property
     def statistics(self) -> str:
-        """``"half"``, ``"full"`` or ``"kfold"``."""
-        return self.kind
+        """``"half"`` (every half-statistics kind), ``"full"`` or ``"kfold"``."""
+        return "half" if self.kind in HALF_KINDS else self.kind
 
     @property
     def holds_out(self) -> bool:
@@ -99,10 +140,17 @@ class Split:
     def describe(self) -> str:
         if self.kind == "kfold":
             return f"fold {self.fold} of {self.k}, run {self.run}"
-        return f"{self.kind} statistics, run {self.run}"
+        if self.kind == "fresh":
+            return f"half statistics on a fresh split, run {self.run}"
+        share = f"the reserved {self.reserve:g} of events"
+        if self.kind == "reserved":
+            return f"half statistics scored on {share}, run {self.run}"
+        reserved = f", {share} never held out" if self.reserve else ""
+        return f"{self.kind} statistics, run {self.run}{reserved}"
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "run": self.run, "fold": self.fold, "k": self.k}
+        out = {"kind": self.kind, "run": self.run, "fold": self.fold, "k": self.k}
+        return {**out, "reserve": self.reserve} if self.reserve else out
 
     def model_seed(self) -> int:
         """Seed of the model; the same in every trial for the same split (paired repetitions)."""
@@ -115,33 +163,63 @@ class Split:
         """Sorted ``(train, held_out)`` indices of a labelled set ``y``.
 
         Stratified: each class is split on its own, so class fractions are kept.
-        ``full``: both are every index. ``half``: disjoint halves covering every index
-        (the odd event of a class goes to training). ``kfold``: the held-out fold and
-        the other ``k - 1`` folds; over ``fold = 0 .. k-1`` the held-out folds are
-        disjoint and cover every index.
+        ``full``: both are every index. ``half`` / ``fresh``: disjoint halves covering
+        every index (the odd event of a class goes to training); with a ``reserve`` the
+        held-out half is drawn from the unreserved events. ``reserved``: training is half
+        of the events (drawn from the unreserved ones), held out are the reserved events.
+        ``kfold``: the held-out fold and the other ``k - 1`` folds; over
+        ``fold = 0 .. k-1`` the held-out folds are disjoint and cover every index.
         """
-        y = np.asarray(y)
+        train, _, held = self._parts(np.asarray(y))
+        return train, held
+
+    def choice_indices(self, y: np.ndarray) -> np.ndarray:
+        """Sorted indices a model may make its own choices on (the NN's epoch ranking).
+
+        The held-out events, except for ``reserved``: the unreserved events it does not
+        train on, so that its label-free values (on the reserved events) are out of sample.
+        """
+        return self._parts(np.asarray(y))[1]
+
+    def _reserved_part(self, idx: np.ndarray, label: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(reserved, rest)`` of one class's indices: the same in every run."""
+        rng = np.random.default_rng(np.random.SeedSequence([0x8E5E, int(label)]))
+        idx = idx[rng.permutation(idx.size)]
+        n_reserved = int(np.floor(self.reserve * idx.size + 0.5))
+        return idx[:n_reserved], idx[n_reserved:]
+
+    def _parts(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sorted ``(train, choice, held_out)`` indices (see :meth:`indices`)."""
         if self.kind == "full":
             every = np.arange(y.size)
-            return every, every
-        if self.kind == "half":
-            rng = np.random.default_rng(np.random.SeedSequence([0x5A11, self.run]))
-        train, held = [], []
+            return every, every, every
+        seeds = {"half": 0x5A11, "fresh": 0xF8E5, "reserved": 0x8E5E8}
+        if self.kind in seeds:  # one generator over the classes, as the paper's half split
+            rng = np.random.default_rng(np.random.SeedSequence([seeds[self.kind], self.run]))
+        train, choice, held = [], [], []
         for label in np.unique(y):
+            idx = np.flatnonzero(y == label)
             if self.kind == "kfold":  # one seed per class: data folds independent of templates
                 words = [0xF01D, self.run, self.k, int(label)]
                 rng = np.random.default_rng(np.random.SeedSequence(words))
-            idx = np.flatnonzero(y == label)
-            idx = idx[rng.permutation(idx.size)]
-            if self.kind == "half":
-                cut = (idx.size + 1) // 2
-                train.append(idx[:cut])
-                held.append(idx[cut:])
-            else:
-                folds = np.array_split(idx, self.k)
+                folds = np.array_split(idx[rng.permutation(idx.size)], self.k)
                 held.append(folds[self.fold])
                 train.extend(f for i, f in enumerate(folds) if i != self.fold)
-        return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
+                continue
+            n_train = (idx.size + 1) // 2
+            reserved, idx = self._reserved_part(idx, label) if self.reserve else (idx[:0], idx)
+            idx = idx[rng.permutation(idx.size)]
+            if self.kind == "reserved":
+                train.append(idx[:n_train])
+                choice.append(idx[n_train:])
+                held.append(reserved)
+            else:  # half / fresh: the held-out half from the unreserved events
+                cut = idx.size - (reserved.size + idx.size) // 2
+                train += [reserved, idx[:cut]]
+                held.append(idx[cut:])
+        train, held = np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
+        choice = np.sort(np.concatenate(choice)) if self.kind == "reserved" else held
+        return train, choice, held
 
     def weak_indices(
         self, n_data: int, n_template: int

@@ -19,6 +19,12 @@ twice, so of several concurrent recoverers exactly one wins; a loser takes back 
 it enqueued, winners and losers alike keep only the copy with the lowest trial id (a copy
 is withdrawn only while no worker has taken it), so each re-queued trial has exactly one
 live copy.
+
+An enqueued trial may carry a label (user attr ``enqueued_as``, e.g. a study's defaults
+trial); :func:`enqueue_once` enqueues a label's trial only if no trial of the study has it
+(racing enqueuers keep the lowest trial id, as racing recoverers do), a re-queued copy
+keeps the label, and :func:`duplicate_of` tells a worker that a trial it took is a second
+live trial of its label (which it must finish without running).
 """
 
 from __future__ import annotations
@@ -37,12 +43,15 @@ from optuna.trial import FrozenTrial, TrialState
 from storage.deaf import deaf_threads
 
 __all__ = [
+    "ENQUEUED_AS",
     "FAIL_REASON",
     "LEASE_EXPIRES",
     "LEASE_WORKER",
     "REQUEUED_FROM",
     "WITHDRAWN",
     "Lease",
+    "duplicate_of",
+    "enqueue_once",
     "fail_trial",
     "recover_stale_trials",
     "requeue",
@@ -55,6 +64,7 @@ LEASE_WORKER = "lease:worker"
 FAIL_REASON = "fail:reason"  # system attr on a trial failed by recovery / requeue
 REQUEUED_FROM = "requeued_from"  # user attr on the re-enqueued trial: the old number
 WITHDRAWN = "duplicate re-queue, withdrawn"  # FAIL_REASON of a racing recoverer's extra copy
+ENQUEUED_AS = "enqueued_as"  # user attr: the label of an enqueued trial; copies keep it
 
 
 # Optuna's public Study API has no "set a system attr / state of trial N" call; the
@@ -176,12 +186,62 @@ def _copies(study: optuna.Study, number: int) -> list[FrozenTrial]:
 
 def _enqueue_copy(study: optuna.Study, trial: FrozenTrial, reason: str) -> int:
     """A WAITING trial with ``trial``'s parameters; returns its trial id."""
+    label = trial.user_attrs.get(ENQUEUED_AS)
     template = optuna.trial.create_trial(
         state=TrialState.WAITING,
         system_attrs={"fixed_params": _params_of(trial)},
-        user_attrs={REQUEUED_FROM: trial.number, "requeue_reason": reason},
+        user_attrs={
+            REQUEUED_FROM: trial.number,
+            "requeue_reason": reason,
+            **({ENQUEUED_AS: label} if label is not None else {}),
+        },
     )
     return _storage(study).create_new_trial(study._study_id, template_trial=template)
+
+
+def _labelled(study: optuna.Study, label: str) -> list[FrozenTrial]:
+    """The study's trials enqueued as ``label`` (re-queued copies included), by trial id."""
+    found = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(ENQUEUED_AS) == label]
+    return sorted(found, key=_trial_id)
+
+
+def enqueue_once(study: optuna.Study, label: str, params: dict[str, Any]) -> bool:
+    """Enqueue a WAITING trial with ``params`` labelled ``label`` unless the study has one.
+
+    Any trial with the label, in any state, counts (a finished or failed one is not
+    enqueued again). Of racing enqueuers' trials the one with the lowest id stays: the
+    others are withdrawn while still WAITING. Returns whether this call's trial stays.
+    """
+    if _labelled(study, label):
+        return False
+    template = optuna.trial.create_trial(
+        state=TrialState.WAITING,
+        system_attrs={"fixed_params": dict(params)},
+        user_attrs={ENQUEUED_AS: label},
+    )
+    mine = _storage(study).create_new_trial(study._study_id, template_trial=template)
+    lower = [t for t in _labelled(study, label) if _trial_id(t) < mine]
+    if lower:
+        _take_back(study, mine)
+        return False
+    return True
+
+
+def duplicate_of(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> int | None:
+    """The number of a lower-numbered live trial with ``trial``'s label, if there is one.
+
+    Live: any state but FAIL (a failed original's re-queued copy is not a duplicate).
+    None for an unlabelled trial, without reading the study.
+    """
+    label = trial.user_attrs.get(ENQUEUED_AS)
+    if label is None:
+        return None
+    earlier = [
+        t.number
+        for t in _labelled(study, label)
+        if t.number < trial.number and t.state != TrialState.FAIL
+    ]
+    return earlier[0] if earlier else None
 
 
 def _take_back(study: optuna.Study, trial_id: int) -> None:

@@ -312,6 +312,7 @@ def _check_export(chain: Chain, complete: dict[str, list[FrozenTrial]], metrics,
         for m in metrics
         for f in ["best", *(f"run{j}" for j in range(reps))]
     }
+    expected |= {f"{name.split('.', 1)[1]}/defaults.json" for name in complete}  # its values
     assert {str(p.relative_to(hp)) for p in hp.rglob("*.json")} == expected
     studies = chain.studies()
     for name, done in complete.items():

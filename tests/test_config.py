@@ -43,9 +43,12 @@ def test_examples_are_valid():
 
 
 def test_paper_example_runs_the_papers_protocol():
-    search = load_campaign(ROOT / "examples" / "paper_lhco.toml").search
+    campaign = load_campaign(ROOT / "examples" / "paper_lhco.toml")
+    search, final = campaign.search, campaign.final
     assert (search.sampler, search.pruner, search.repetitions) == ("random", "none", 10)
     assert search.argos_min_template == 0
+    assert not search.enqueue_defaults  # the paper's search, no defaults trial
+    assert (final.pick, final.holdout) == ("per_repetition", "search")
 
 
 def test_defaults_follow_the_paper(tmp_path):
@@ -54,6 +57,9 @@ def test_defaults_follow_the_paper(tmp_path):
     assert c.search.metrics == ("argos", "bce", "max_sic")
     assert c.search.objective == "argos"
     assert c.search.argos_min_template == 0  # the paper's ARGOS: every cut counts
+    # issue 28: the defaults searched too, the mean pick, values on reserved events
+    assert c.search.enqueue_defaults
+    assert (c.final.pick, c.final.holdout, c.final.reserve) == ("mean", "reserved", 0.25)
     assert c.storage == "journal:optuna.journal"
     assert c.run_dir == (tmp_path / "runs" / "t").resolve()
     assert [p.signal for p in c.grid_points()] == [0, 1000]
@@ -65,6 +71,10 @@ def test_defaults_follow_the_paper(tmp_path):
         (("n_trials = 3", "n_trials = 0"), "search.n_trials"),
         (("n_trials = 3", "n_trials = 3\nargos_min_template = -5"), "search.argos_min_template"),
         (("n_trials = 3", "n_trials = 3\nn_trial = 4"), "search.n_trial"),
+        (("n_trials = 3", 'n_trials = 3\nenqueue_defaults = "yes"'), "search.enqueue_defaults"),
+        (("n_trials = 3", 'n_trials = 3\n[final]\npick = "median"'), "final.pick"),
+        (("n_trials = 3", 'n_trials = 3\n[final]\nholdout = "test"'), "final.holdout"),
+        (("n_trials = 3", "n_trials = 3\n[final]\nreserve = 0.5"), "final.reserve"),
         (("n_trials = 3", 'n_trials = 3\nsampler = "grid"'), "search.sampler"),
         (
             ("n_trials = 3", 'n_trials = 3\nobjective = "max_sic"\nmetrics = ["argos"]'),

@@ -213,3 +213,33 @@ def test_argos_floor_of_the_cell_reaches_every_argos(small, clf):
     )
     if clf == "HGB":  # its tightest cuts hold a handful of template events: the floor binds
         assert r.metrics["argos"] != pytest.approx(argos(held.scores["argos"], held.label))
+
+
+def test_reserved_split_scores_the_reserved_events_and_ranks_epochs_elsewhere(small, monkeypatch):
+    """Under Split.reserved the NN ranks its epochs on unreserved events it did not train
+    on, and every label-free value comes from the reserved events alone."""
+    from objectives.classifiers.mlp import MLPClassifier
+    from objectives.metrics import argos
+    from objectives.splits import Split
+
+    ranked_on = []
+    fit = MLPClassifier.fit
+
+    def spy(self, X, y, sample_weight=None, validation=None):
+        ranked_on.append(validation[1].size)
+        return fit(self, X, y, sample_weight=sample_weight, validation=validation)
+
+    monkeypatch.setattr(MLPClassifier, "fit", spy)
+    c = cell(small, signal=1000, clf="NN")
+    p = prepare(c)
+    split = Split.reserved(1, 0.2)  # 20 % scored, 30 % to rank the epochs on
+    r = evaluate({"epochs": 3, "n_best_epochs": 2, "batch_size": 1024}, c, split)
+    train, held = split.indices(p.y)
+    choice = split.choice_indices(p.y)
+    assert not np.intersect1d(choice, held).size and not np.intersect1d(choice, train).size
+    assert ranked_on == [choice.size] and choice.size != held.size
+    np.testing.assert_array_equal(r.held_out.index, held)
+    assert r.info["n_validation"] == held.size and r.info["n_choice"] == choice.size
+    assert r.info["validation"] == "reserved events" and r.info["n_train"] == train.size
+    scores = r.held_out.scores["argos"]
+    assert r.metrics["argos"] == pytest.approx(argos(scores, r.held_out.label))

@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 
 from hpo.cells import campaign_cells
 from hpo.config import load_campaign
+from hpo.holdout import search_split
 
 TINY = """
 [campaign]
@@ -90,7 +91,7 @@ def test_export_reproduces_the_stored_best_trial(finished):
         # retraining the exported hyperparameters reproduces the stored repetition value
         record = json.loads((campaign.run_dir / "hp" / cc.key / "argos" / "run1.json").read_text())
         trial = study.trials[record["provenance"]["trial_number"]]
-        again = evaluate(record["hp"], cc.cell(), "half", run=1)
+        again = evaluate(record["hp"], cc.cell(), search_split(campaign, 1))
         assert np.isclose(again.metrics["argos"], trial.user_attrs["argos_per_rep"][1])
 
 
@@ -122,9 +123,10 @@ def test_final_outputs_match_the_export(finished):
                     run = json.loads((folder / f"run{j}.json").read_text())
                     assert run["info"]["statistics"] == stat
                     _check_provenance(run["provenance"], campaign)
-                    if source != "default":
+                    if source != "default":  # the pick of final.pick (the mean: best.json)
+                        assert run["picked"]["file"] == "best.json"
                         exported = json.loads(
-                            (campaign.run_dir / "hp" / cc.key / source / f"run{j}.json").read_text()
+                            (campaign.run_dir / "hp" / cc.key / source / "best.json").read_text()
                         )
                         for k, v in exported["params"].items():
                             assert run["hp"][k] == v

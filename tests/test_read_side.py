@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from hpo.cells import campaign_cells
 from hpo.config import load_campaign
 from hpo.export import export_campaign
+from hpo.holdout import RESERVE_ATTR, search_reserve
 from hpo.studies import create_studies, ensure_studies, open_campaign_storage
 from objectives.registry import DIRECTIONS
 
@@ -34,6 +35,7 @@ n_trials = 6
 sampler = "random"
 metrics = ["argos", "bce"]
 repetitions = {reps}
+enqueue_defaults = false
 """
 
 
@@ -54,6 +56,7 @@ def _fill(campaign, rng: np.random.Generator) -> dict[str, list[optuna.trial.Fro
         for _ in range(campaign.search.n_trials):
             trial = study.ask()
             trial.suggest_float("learning_rate", 1e-4, 0.5, log=True)
+            trial.set_user_attr(RESERVE_ATTR, search_reserve(campaign))
             for m in cc.metrics:
                 per_rep = [float(v) for v in rng.uniform(0, 1, REPS)]
                 trial.set_user_attr(m, float(np.mean(per_rep)))

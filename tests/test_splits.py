@@ -80,3 +80,76 @@ def test_strings_are_the_common_case():
     assert Split.of("half", 2) == Split.half(2) and Split.of("full") == Split.full(0)
     split = Split.kfold(1, 4, 2)
     assert Split.of(split, run=9) is split
+
+
+def _paper_half(y: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's half split, written out independently of ``Split``."""
+    rng = np.random.default_rng(np.random.SeedSequence([0x5A11, run]))
+    train, held = [], []
+    for label in np.unique(y):
+        idx = np.flatnonzero(y == label)
+        idx = idx[rng.permutation(idx.size)]
+        train.append(idx[: (idx.size + 1) // 2])
+        held.append(idx[(idx.size + 1) // 2 :])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
+
+
+def test_half_split_without_a_reserve_is_the_papers():
+    y = (np.random.default_rng(2).random(999) < 0.3).astype(np.int8)
+    for run in range(3):
+        for got, want in zip(Split.half(run).indices(y), _paper_half(y, run), strict=True):
+            np.testing.assert_array_equal(got, want)
+        assert Split.half(run).choice_indices(y).tolist() == Split.half(run).indices(y)[1].tolist()
+
+
+@pytest.mark.parametrize("reserve", [0.1, 0.25, 0.45])
+def test_reserved_events_are_never_held_out_by_a_repetition(reserve):
+    """Final runs score on events no repetition of the search was scored on, and the NN's
+    epoch choices are made on events that are neither trained on nor scored."""
+    y = np.array([1] * 301 + [0] * 1200, dtype=np.int8)
+    scored = set()
+    for run in range(4):
+        train, held, choice = (
+            *Split.reserved(run, reserve).indices(y),
+            Split.reserved(run, reserve).choice_indices(y),
+        )
+        parts = [set(train), set(held), set(choice)]
+        assert sum(map(len, parts)) == y.size and set().union(*parts) == set(range(y.size))
+        assert len(train) == (301 + 1) // 2 + 1200 // 2  # half statistics: half trains
+        for label in (0, 1):  # stratified: the reserve is a share of each class
+            n = np.count_nonzero(y == label)
+            assert abs(np.count_nonzero(y[held] == label) - reserve * n) <= 1
+        scored.add(tuple(held))
+    assert len(scored) == 1, "the reserved events are the same in every run"
+    reserved = set(scored.pop())
+    for j in range(10):  # the search's repetitions: half statistics, the reserve kept out
+        rep_train, rep_held = Split.half(j, reserve=reserve).indices(y)
+        assert not reserved & set(rep_held)
+        assert len(rep_held) == 300 // 2 + 1200 // 2 and len(rep_train) + len(rep_held) == y.size
+        assert Split.half(j, reserve).model_seed() == Split.half(j).model_seed()  # paired
+
+
+def test_a_fresh_split_is_no_repetition_of_the_search():
+    y = (np.random.default_rng(5).random(2000) < 0.2).astype(np.int8)
+    fresh = [Split.fresh(j).indices(y)[1] for j in range(3)]
+    for j in range(10):
+        held = Split.half(j).indices(y)[1]
+        assert all(not np.array_equal(held, f) for f in fresh)
+    train, held = Split.fresh(0).indices(y)
+    assert abs(train.size - held.size) <= 2 and np.intersect1d(train, held).size == 0
+    assert Split.fresh(0).model_seed() not in {Split.half(j).model_seed() for j in range(10)}
+    assert Split.fresh(0).statistics == Split.reserved(0, 0.25).statistics == "half"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Split.reserved(0, 0.0), "0 < reserve < 0.5"),
+        (lambda: Split.reserved(0, 0.5), "0 < reserve < 0.5"),
+        (lambda: Split.half(0, reserve=0.6), "0 <= reserve < 0.5"),
+        (lambda: Split("full", reserve=0.2), "reserves no events"),
+    ],
+)
+def test_bad_reserves_are_rejected(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

@@ -7,7 +7,9 @@ without running. The check is made after ``ask`` and again before ``tell``, coun
 the database where the storage can (PostgreSQL, the storage proxy: :mod:`storage.counts`).
 Trials only ever leave the live set and new ones get larger numbers, so a study never
 ends with more than ``target`` COMPLETE trials, however many workers race and however
-often a trial was re-enqueued.
+often a trial was re-enqueued. A labelled enqueued trial (a study's defaults trial) that
+a lower-numbered live trial of the same label precedes is a duplicate (two enqueuers
+raced): it is finished as FAIL without running, so each label runs once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ import optuna
 from optuna.trial import TrialState
 
 from storage.counts import trial_counts
-from storage.leases import Lease, fail_trial, recover_stale_trials, requeue
+from storage.leases import (
+    FAIL_REASON,
+    Lease,
+    duplicate_of,
+    fail_trial,
+    recover_stale_trials,
+    requeue,
+)
 from storage.urls import open_storage
 from workers.signals import EXIT_CODES, WorkerInterrupted, handle_signals, interruptible
 from workers.signals import received_signal as _received_signal
@@ -193,6 +202,12 @@ class _Loop:
             trial = study.ask()
         if _live_before(study, trial.number, self.live) >= target:
             _mark_surplus(study, trial)
+            self.summary.surplus += 1
+            return True
+        first = duplicate_of(study, trial)
+        if first is not None:
+            frozen = study._storage.get_trial(trial._trial_id)
+            fail_trial(study, frozen, {FAIL_REASON: f"duplicate of trial {first}, not run"})
             self.summary.surplus += 1
             return True
         objective_s = 0.0

@@ -4,9 +4,10 @@ The classifier trains on the split's training part of the weakly supervised set
 (SR data = 1 vs template = 0). The label-free metrics (ARGOS, BCE) are computed
 on the held-out part (half statistics, k-fold) or on the training set itself
 (full statistics, where nothing is held out). Each selection metric may pick a
-different ensemble (the NN averages the epochs that metric ranks best; trees
-have one ensemble). The truth oracle ``max_sic`` of the NN picks the epochs
-with the best true max SIC.
+different ensemble (the NN averages the epochs that metric ranks best, ranked on
+the split's choice events: the held-out part, or under ``Split.reserved`` the
+unreserved events it did not train on; trees have one ensemble). The truth
+oracle ``max_sic`` of the NN picks the epochs with the best true max SIC.
 
 Under a split that holds events out, the result also keeps their scores with
 their data / template labels (``EvaluationResult.held_out``: the bump hunt's
@@ -40,20 +41,30 @@ def _label_free(
     return weighted_bce(probs, y, w)
 
 
+def _scored_on(split: Split) -> str:
+    """Which events the label-free metrics of ``split`` are computed on."""
+    if not split.holds_out:
+        return "training set"
+    return "reserved events" if split.kind == "reserved" else "held-out events"
+
+
 class _Scores:
     """The held-out and test scores of a fitted estimator for each selection metric.
 
     A plain estimator has one ensemble, the same for every selection. One with per-epoch
     states (``Method.epoch_choice``) averages, per selection, the ``hp[epoch_choice]``
-    epochs that metric ranks best: ARGOS and BCE on the held-out events (weighted, as
-    the NN ranked them in training), the truth oracle ``max_sic`` on the test set.
+    epochs that metric ranks best: ARGOS and BCE on the split's choice events (weighted,
+    as the NN ranked them in training), the truth oracle ``max_sic`` on the test set.
     """
 
-    def __init__(self, method, hp: dict, clf, held: tuple, test: tuple, min_template: int):
-        """``held`` = (X, y, w) of the held-out events; ``test`` = (X, y), None without one."""
+    def __init__(
+        self, method, hp: dict, clf, held: tuple, choice: tuple, test: tuple, min_template: int
+    ):
+        """(X, y, w) of the ``held``-out and ``choice`` events; ``test`` = (X, y) or Nones."""
         from objectives.classifiers.outputs import class1_probabilities, epoch_probabilities
 
-        (X_va, self.y_va, self.w_va), (X_test, self.y_test) = held, test
+        X_va, (X_test, self.y_test) = held[0], test
+        X_ch, self.y_ch, self.w_ch = choice
         self.method = method
         self.min_template = min_template
         name = method.name
@@ -64,6 +75,7 @@ class _Scores:
         else:
             self.n_best = hp[method.epoch_choice]
             self.va = epoch_probabilities(name, clf, X_va)
+            self.ch = self.va if X_ch is X_va else epoch_probabilities(name, clf, X_ch)
             self.test = None if X_test is None else epoch_probabilities(name, clf, X_test)
 
     def key(self, selection: str) -> str:
@@ -83,10 +95,10 @@ class _Scores:
             values = [max_sic(p, self.y_test) for p in self.test]
         elif selection == "argos":
             values = [
-                argos(p, self.y_va, self.w_va, min_template=self.min_template) for p in self.va
+                argos(p, self.y_ch, self.w_ch, min_template=self.min_template) for p in self.ch
             ]
         else:
-            values = [weighted_bce(p, self.y_va, self.w_va) for p in self.va]
+            values = [weighted_bce(p, self.y_ch, self.w_ch) for p in self.ch]
         best = best_epochs(values, self.method.directions[selection], self.n_best)
         if selection == "max_sic":  # averaged in the predictions' own precision, as always
             return None, self.test[best].mean(axis=0)
@@ -112,7 +124,9 @@ def evaluate_classifier(
     tr, va = split.indices(p.y)
     X_tr, y_tr, w_tr = p.X[tr], p.y[tr], p.w[tr]
     X_va, y_va, w_va = p.X[va], p.y[va], p.w[va]
-    validation = (X_va, y_va, w_va) if split.holds_out else None
+    ch = split.choice_indices(p.y)  # where the NN ranks its epochs (= va but when reserved)
+    choice = (X_va, y_va, w_va) if np.array_equal(ch, va) else (p.X[ch], p.y[ch], p.w[ch])
+    validation = choice if split.holds_out else None
 
     seed = split.model_seed()
     clf = method.make_estimator(hp, seed=seed, n_jobs=n_jobs, device=device)
@@ -125,7 +139,7 @@ def evaluate_classifier(
     y_test = p.y_test if has_test else None
     result = EvaluationResult(metrics=metrics, truth={}, scores={}, y_test=y_test)
     test = (p.X_test, y_test) if has_test else (None, None)
-    scores = _Scores(method, hp, clf, (X_va, y_va, w_va), test, cell.argos_min_template)
+    scores = _Scores(method, hp, clf, (X_va, y_va, w_va), choice, test, cell.argos_min_template)
     held: dict[str, np.ndarray] = {}
     cache: dict[str, tuple] = {}  # one prediction per distinct ensemble
     for sel in CLASSIFIER_METRICS:
@@ -157,7 +171,8 @@ def evaluate_classifier(
         "hp": dict(hp),
         "n_train": int(len(y_tr)),
         "n_validation": int(len(y_va)),
-        "validation": "training set" if not split.holds_out else "held-out events",
+        "n_choice": int(len(ch)),
+        "validation": _scored_on(split),
         "seconds_prepare": round(t_prep, 3),
         "seconds_fit": round(t_fit, 3),
         "seconds_total": round(time.perf_counter() - t0, 3),
