@@ -10,7 +10,7 @@ OUT = Path(__file__).resolve().parent / "out"
 def dm_spec(scale: float = 1.0, seed: int = 0, test_fraction: float = 0.5):
     """The ``DMDataSpec`` of the synthetic DarkMachines set of this scale (written once).
 
-    Scale 1: 200k background events, 20k per signal (4 signals); events cached in
+    Scale 1: 200k background events, 20k per signal (6 signals); events cached in
     ``benchmarks/out/dm-events`` after the first parse.
     """
     from objectives.darkmachines import DMSyntheticSpec, write_synthetic_darkmachines

@@ -5,7 +5,8 @@ hyperparameters on each backbone of ``--backbones`` (dSVDD: the ensemble over
 d = 5, 8, 13, 21; DDD: its default grid, the models in the AUC band that invert no
 generic anomaly), the baselines IsolationForest, FlowDensity and the cuts MET, HT,
 NObjects (the registry's methods, ``objectives.unsupervised.baselines``) and the
-signal-agnostic limit BkgDensity (``-log p_bkg``, the generator's exact density) --
+signal-agnostic limit BkgDensity (the background's p-value of an event at least as rare in
+object multiplicity and in the generator's exact density) --
 AUC and eps_S at eps_B = 1e-2 / 1e-3 / 1e-4: median and 16-84 % band over ``--seeds``
 (each seed draws its own training and validation background and seeds the models).
 
@@ -19,8 +20,10 @@ campaign does (the defaults, then K - 1 random draws from ``hpo.spaces``, a DDD 
 being one distortion point): the trial with the highest ``perturb_auc`` is the
 label-free pick, compared with the defaults per signal (target c), and every trial's
 scores are averaged (the ``ensemble`` source: DDD keeps its band's non-inverting
-members). Ensembles checked against target d: dSVDD's over d, DDD's band, dSVDD + DDD
-(the poster's combination) and the ensembles over trials.
+members). ``--calibration`` sets how every detector trial reads its score (raw, or as its
+multiplicity p-value; default: each method's default). Ensembles checked against target
+d: dSVDD's over d, DDD's band, dSVDD + DDD (the poster's combination) and the ensembles
+over trials.
 
 Targets (issue 25): (a) for every signal BkgDensity finds (AUC >= 0.7) the best
 detector reaches 0.9 x its AUC and 0.5 x its eps_S at 1e-3; (b) averaged over the
@@ -31,14 +34,14 @@ over the seeds); (d) no ensemble ranks a signal below random (median AUC >= 0.5)
 Data: the synthetic set at ``--scale`` (1: 200k background, 20k per signal), half the
 background held out as the test set (``--test-background`` / ``--test-signal`` keep
 fewer, for the transformers, whose scoring is slow). Results also go to
-``benchmarks/out/unsupervised_quality_<backbones>.json``.
+``benchmarks/out/unsupervised_quality_<backbones>[_<calibration>].json``.
 
 Usage::
 
     python benchmarks/unsupervised_quality.py [--backbones MLP] [--seeds 3]
         [--n-train 20000] [--n-val 10000] [--epochs 10] [--search-trials 6]
         [--methods dSVDD,DROCC,DDD] [--baselines ...] [--test-background 0]
-        [--test-signal 0] [--threads 1]
+        [--test-signal 0] [--threads 1] [--calibration none|multiplicity]
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ class Bench:
         self.test, self.test_signal = test.take(keep), test_signal[keep]
         self.n_obj = self.test.mask.sum(1)[self.test_signal < 0]
         exact = fit_baseline("BkgDensity", {}, train, val, seed=0, synthetic=True)
-        self.nlp = exact.score(self.test)[self.test_signal < 0]
+        self.nlp = -exact.log_density(self.test)[self.test_signal < 0]
 
     def evaluate(self, det) -> dict:
         """Per-signal truth, and the label-free diagnostics, of a fitted detector."""
@@ -131,14 +134,35 @@ class Bench:
         }
 
 
+def _ddd_members(detectors) -> tuple[list, list[str]]:
+    """DDD's fitted models of every trial, and how each trial reads its score
+    (``calibration``): the members and readings of its band ensemble over trials."""
+    from objectives.unsupervised.calibration import CalibratedDetector
+    from objectives.unsupervised.ddd import DDDEnsemble, DDDModel
+
+    models, readings = [], []
+    for det in detectors:
+        reading = "multiplicity" if isinstance(det, CalibratedDetector) else "none"
+        inner = det.inner if isinstance(det, CalibratedDetector) else det
+        for m in inner.models if isinstance(inner, DDDEnsemble) else [inner]:
+            if isinstance(m, DDDModel):
+                models.append(m)
+                readings.append(reading)
+    return models, readings
+
+
 def run_seed(spec, args, seed: int, log) -> dict[str, dict]:
     """Every method's result on one seed: ``{row label: evaluate(...)}``."""
     from _dm import trial_hps
 
     from objectives.errors import HyperparameterError
     from objectives.unsupervised.baselines import fit_baseline
-    from objectives.unsupervised.ddd import DDDBandError, DDDEnsemble, DDDModel
-    from objectives.unsupervised.ensemble import ScoreEnsemble, combine_scores
+    from objectives.unsupervised.ddd import DDDBandError
+    from objectives.unsupervised.ensemble import (
+        ScoreEnsemble,
+        combine_scores,
+        ddd_band_ensemble,
+    )
     from objectives.unsupervised.evaluate import fit_cell_detector
     from objectives.unsupervised.metrics import per_signal_truth
 
@@ -155,6 +179,8 @@ def run_seed(spec, args, seed: int, log) -> dict[str, dict]:
         search = args.search_trials if k == 0 else 0
         for method in args.methods.split(","):
             hps = trial_hps(method, max(search, 1), seed, args.epochs)
+            if args.calibration:  # one reading for every trial (the search's draw overridden)
+                hps = [{**hp, "calibration": args.calibration} for hp in hps]
             fitted = []
             for i, hp in enumerate(hps):
                 t0 = time.process_time()
@@ -182,10 +208,8 @@ def run_seed(spec, args, seed: int, log) -> dict[str, dict]:
                 out[f"{method} {backbone} pick"] = pick[2] | {"trial": pick[0]}
                 try:
                     if method == "DDD":  # DDD's own recipe: its band's non-inverting members
-                        models = [m for _, d, _ in fitted for m in
-                                  (d.models if isinstance(d, DDDEnsemble) else [d])
-                                  if isinstance(m, DDDModel)]  # fmt: skip
-                        ens = DDDEnsemble.from_models(models, (0.7, 0.8))
+                        models, readings = _ddd_members(d for _, d, _ in fitted)
+                        ens = ddd_band_ensemble(models, readings, (0.7, 0.8), b.val)
                     else:
                         ens = ScoreEnsemble.of([d for _, d, _ in fitted], b.val, method=method)
                     out[f"{method} {backbone} trial-ensemble"] = b.evaluate(ens)
@@ -214,6 +238,9 @@ def _targets(runs: list[dict[str, dict]], signals, backbones: list[str], search:
         if lab.split()[0] in METHODS and len(lab.split()) == 2 and "+" not in lab
     ]
     out: dict = {}
+    if not detectors or "BkgDensity" not in labels:
+        print("\nno detector or no BkgDensity row: targets not evaluated")
+        return out
     print("\n(a) signals BkgDensity finds (AUC >= 0.7): best label-free detector")
     out["a"] = {}
     for s in signals:
@@ -288,6 +315,12 @@ def main() -> None:
     ap.add_argument("--test-background", type=int, default=0, help="0: all")
     ap.add_argument("--test-signal", type=int, default=0, help="per signal; 0: all")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--calibration",
+        choices=("none", "multiplicity"),
+        help="how every detector trial reads its score (default: each method's default, "
+        "a search trial's draw)",
+    )
     args = ap.parse_args()
 
     import torch
@@ -331,7 +364,8 @@ def main() -> None:
                 f"{_band([r['perturb_auc'] for r in rs])[0]:.3f}"
             )
     targets = _targets(runs, signals, args.backbones.split(","), args.search_trials > 0)
-    out = OUT / f"unsupervised_quality_{args.backbones.replace(',', '_')}.json"
+    tag = args.backbones.replace(",", "_") + (f"_{args.calibration}" if args.calibration else "")
+    out = OUT / f"unsupervised_quality_{tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     slim = [{k: {f: v for f, v in r.items() if f != "scores"} for k, r in run.items()}
             for run in runs]  # fmt: skip

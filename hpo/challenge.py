@@ -20,17 +20,18 @@ no source (``MET``, ``IsolationForest_default``).
 
 The first file holds only what never saw a signal label: label-free hp sources
 (``default``, ``ensemble``, label-free metrics), the baselines and, on synthetic data,
-``BkgDensity`` (the signal-agnostic limit, exact ``-log p_bkg``). Rows whose
+``BkgDensity`` (the signal-agnostic limit: how rare the background makes an event, in
+object multiplicity and exact density). Rows whose
 hyperparameters a truth metric picked (sources ``auc``, ``eps_s_*``) and
 ``ExactLR_supervised`` (the exact likelihood ratio: it knows the signal, so it bounds
 supervised classifiers, not this family) go to ``_signal_labels.csv``, never beside
 them. The report adds, per channel, the one-variable cuts the grid lacks and the exact
 scores of synthetic data, so every report shows the detectors beside them; on
 synthetic data it names the signals on which BkgDensity's AUC is below
-``FINDABLE_AUC``: they lie in the background's bulk, out of reach of a detector that
-must not know the signal. The numbers come from :mod:`objectives.unsupervised.metrics`
-(weighted with the files' event weights where they differ); this module only collects
-and draws.
+``FINDABLE_AUC``: the background makes their events about as probable as its own, so
+they lie in its bulk, out of reach of a detector that must not know the signal. The
+numbers come from :mod:`objectives.unsupervised.metrics` (weighted with the files' event
+weights where they differ); this module only collects and draws.
 """
 
 from __future__ import annotations
@@ -463,11 +464,13 @@ def _bulk_note(channel: str, found: dict[str, float]) -> str:
 
     listed = ", ".join(f"{name} (AUC {value:.2f})" for name, value in found.items())
     return (
-        f"channel {channel}: the signal-agnostic limit BkgDensity (exact -log p_bkg) stays "
-        f"below AUC {FINDABLE_AUC:g} on {listed}: these signals lie in the background's "
-        "bulk, out of reach of any detector that must not know the signal (one that does "
-        "better there, e.g. a one-variable cut, does so by an assumption that happens to "
-        "fit the signal)"
+        f"channel {channel}: the signal-agnostic limit BkgDensity (the background's "
+        "probability of an event at least as rare in object multiplicity and in exact "
+        f"density) stays below AUC {FINDABLE_AUC:g} on {listed}: the background makes "
+        "these signals' events about as probable as its own, so they lie in its bulk, out "
+        "of reach of any detector that must not know the signal (one that does better "
+        "there, e.g. a one-variable cut, does so by an assumption that happens to fit the "
+        "signal)"
     )
 
 

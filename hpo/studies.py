@@ -119,7 +119,7 @@ def create_studies(campaign: Campaign, storage=None, cells=None) -> list[optuna.
                 study.set_metric_names([cc.objective])
         if fresh:
             _save_note(study, cc.describe())
-        if campaign.search.enqueue_defaults and cc.searched:  # hp-less cells run no trial
+        if campaign.search.enqueue_defaults and cc.target_trials:  # none if it runs no trial
             _enqueue_defaults(study, cc)
         studies.append(study)
         log.info("%s study %s", "created" if fresh else "found", cc.study_name)

@@ -191,6 +191,9 @@ BackgroundFlow = _density(
 #: dimension, not searched; the poster tunes nothing per signal, so these spaces feed
 #: the ensemble over trials.
 _NET_LR = {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}
+#: How a score is read (objectives.unsupervised.calibration): raw, or as its joint p-value
+#: within its object multiplicity and of the multiplicity. Searched: perturb_auc picks.
+_CALIBRATION = {"type": "categorical", "choices": ["none", "multiplicity"]}
 _QUICK_NET = {"epochs": 2, "batch_size": 128}
 
 
@@ -223,6 +226,7 @@ dSVDD = _unsupervised(
         "lr": _NET_LR,
         "batch_size": {"type": "categorical", "choices": [128, 256, 512]},
         "weight_decay": {"type": "categorical", "choices": [0.0, 1e-6, 1e-5, 1e-4]},
+        "calibration": _CALIBRATION,
     },
     {**_QUICK_NET, "rep_dims": [4]},
 )
@@ -235,6 +239,7 @@ DROCC = _unsupervised(
         "radius": {"type": "float", "low": 0.25, "high": 4.0, "log": True},
         "gamma": {"type": "categorical", "choices": [1.5, 2.0, 3.0]},
         "mu": {"type": "float", "low": 0.25, "high": 2.0, "log": True},
+        "calibration": _CALIBRATION,
     },
     {**_QUICK_NET, "only_ce_epochs": 1, "ascent_steps": 2},
 )
@@ -248,6 +253,7 @@ DDD = _unsupervised(
         "p_drops": {"type": "float", "low": 0.1, "high": 0.6},
         "p_adds": {"type": "float", "low": 0.1, "high": 0.6},
         "lr": _NET_LR,
+        "calibration": _CALIBRATION,
     },
     # one distortion: a trial is one point of DDD's own scan
     {**_QUICK_NET, "sigmas": [0.5], "p_drops": [0.0], "p_adds": [0.3]},
@@ -288,6 +294,7 @@ IsolationForest = _baseline(
         "n_estimators": {"type": "categorical", "choices": [100, 200, 400]},
         "max_samples": {"type": "int", "low": 64, "high": 4096, "log": True},
         "max_features": {"type": "float", "low": 0.5, "high": 1.0},
+        "calibration": _CALIBRATION,
     },
     {"n_estimators": 20, "max_samples": 128},
 )
@@ -298,6 +305,7 @@ FlowDensity = _baseline(
         "n_blocks": {"type": "int", "low": 2, "high": 10},
         "hidden": {"type": "categorical", "choices": [32, 64, 128]},
         "lr": {"type": "float", "low": 3e-4, "high": 3e-3, "log": True},
+        "calibration": _CALIBRATION,
     },
     {"n_blocks": 2, "hidden": 16, "epochs": 2, "n_keep": 1},
     device=True,

@@ -115,7 +115,12 @@ def test_weights_that_cannot_be_used_are_ignored_and_said_so(tmp_path):
 
 def test_dsvdd_parts_are_its_members_one_per_latent_dimension(weighted_files):
     spec = DMDataSpec(weighted_files / "bkg.csv", (("gluino", weighted_files / "gluino.csv"),))
-    hp = {"rep_dims": [3, 5], "epochs": 1}
+    # read raw (the default reads every score as its multiplicity p-value, members too)
+    hp = {"rep_dims": [3, 5], "epochs": 1, "calibration": "none"}
+    calibrated = evaluate(
+        {**hp, "calibration": "multiplicity"}, DMCell("dSVDD", "MLP", spec), "half"
+    )
+    assert list(calibrated.parts) == ["d3", "d5"]
     result = evaluate(hp, DMCell("dSVDD", "MLP", spec), "half")
     assert list(result.parts) == ["d3", "d5"]
     # the detector's score is the mean of its members' standardised distances

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from sklearn.metrics import roc_auc_score
 
 from hpo.cells import campaign_cells
-from objectives.darkmachines import DMSyntheticModel, write_events
+from objectives.darkmachines import SIGNALS, DMSyntheticModel, write_events
 
 TINY = """
 [campaign]
@@ -74,7 +74,7 @@ def test_trials_record_the_label_free_objective_and_the_truth_per_signal(finishe
             assert t.value == pytest.approx(np.mean(t.user_attrs["perturb_auc_per_rep"]))
             assert np.isfinite(t.user_attrs["val_loss"])  # still recorded
             per_signal = t.user_attrs["per_signal"]
-            assert set(per_signal) == {"zprime", "monojet", "gluino", "chargino"}
+            assert set(per_signal) == set(SIGNALS)
             auc = np.mean([v["auc"] for v in per_signal.values()])
             assert t.user_attrs["auc"] == pytest.approx(auc)
             assert "backbone" not in t.user_attrs["hp"]  # a grid dimension, not an hp
@@ -93,7 +93,7 @@ def test_export_picks_the_highest_perturb_auc_and_the_lowest_val_loss(finished):
         assert record["provenance"]["trial_number"] == best.number
         assert record["provenance"]["cell"]["channel"] == "all"
         files = record["provenance"]["files"]
-        assert set(files) == {"background", "zprime", "monojet", "gluino", "chargino"}
+        assert set(files) == {"background", *SIGNALS}
         assert all(len(f["sha256"]) == 64 for f in files.values())
         # 2000 test background events cannot measure eps_S at 1e-4: nothing to export
         assert not (folder / "eps_s_1e-4").exists()
@@ -156,7 +156,7 @@ def test_report_writes_the_challenge_csv_and_plots(finished):
     models = {r["Model"] for r in rows}
     assert {r["Chan"] for r in rows} == {"all"}
     by = {(r["Signal"], r["Model"]): r for r in rows}
-    for signal in ("zprime", "monojet", "gluino", "chargino"):
+    for signal in SIGNALS:
         # the CSV holds the medians over the final runs
         folder = campaign.run_dir / "final" / "DDD-MLP-chanall" / "ensemble" / "full"
         runs = [json.loads((folder / f"run{j}.json").read_text()) for j in range(2)]
@@ -164,7 +164,7 @@ def test_report_writes_the_challenge_csv_and_plots(finished):
         assert float(by[(signal, "DDD_MLP_ensemble")]["AUC"]) == pytest.approx(median, abs=5e-4)
         assert by[(signal, "DDD_MLP_ensemble")]["1e-4"] == "nan"
         # dSVDD + DDD: the mean of the two cells' standardised scores, run by run
-        k = ["zprime", "monojet", "gluino", "chargino"].index(signal)
+        k = SIGNALS.index(signal)
         aucs = []
         for j in range(2):
             runs = [
@@ -189,21 +189,23 @@ def test_report_writes_the_challenge_csv_and_plots(finished):
             row = by[(signal, f"dSVDD_MLP_{part}_default")]
             assert float(row["AUC"]) == pytest.approx(np.median(aucs), abs=5e-4)
         # the exact likelihood ratio beats every detector, baseline and the combination
+        # (within sampling noise on the out-of-bulk signals, where it is near 1)
         limit = float(by[(signal, "ExactLR_supervised")]["AUC"])
+        slack = 2e-3 if limit > 0.99 else 0.0
         for model in models - {"ExactLR_supervised"}:
-            assert limit > float(by[(signal, model)]["AUC"]), (signal, model)
+            assert limit + slack > float(by[(signal, model)]["AUC"]), (signal, model)
     for name in ("roc_dSVDD-MLP-chanall", "roc_DDD-MLP-chanall", "eps_s_chanall"):
         assert (report / f"{name}.png").stat().st_size > 10_000
         assert (report / f"{name}.pdf").exists()
     prov = json.loads((report / "challenge_full.csv.json").read_text())
     assert prov["campaign"] == "dm" and prov["statistics"] == "full"
     # the signals the signal-agnostic limit misses are named as out of reach, the others not
-    signals = ("zprime", "monojet", "gluino", "chargino")
-    limit = {s: float(by[(s, "BkgDensity")]["AUC"]) for s in signals}
+    limit = {s: float(by[(s, "BkgDensity")]["AUC"]) for s in SIGNALS}
     bulk = {s for s, value in limit.items() if value < 0.7}
     assert bulk and set(prov["out_of_reach"]["all"]) == bulk
     (line,) = [x for x in proc.stdout.splitlines() if "the signal-agnostic limit" in x]
-    for s in signals:
+    assert {"stop", "heavy_gluino"}.isdisjoint(bulk)  # modelled on the challenge's heavy ones
+    for s in SIGNALS:
         assert (f"{s} (AUC" in line) == (s in bulk), line
     for s, value in prov["out_of_reach"]["all"].items():
         assert f"{s} (AUC {value:.2f})" in line and value == pytest.approx(limit[s], abs=1e-3)

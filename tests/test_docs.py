@@ -49,8 +49,9 @@ def test_a_new_field_shows_on_the_page(monkeypatch):
 
 
 def _slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", r"\1", heading).strip().lower()
+    """GitHub's anchor for a heading: lower case, punctuation but ``_`` dropped, spaces to
+    hyphens."""
+    text = re.sub(r"[`*]|\[([^\]]*)\]\([^)]*\)", r"\1", heading).strip().lower()
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
@@ -73,6 +74,7 @@ def test_slugs_follow_github():
     assert _slug("Select with an ARGOS floor") == "select-with-an-argos-floor"
     assert _slug("`[search]` pruning (3.1)") == "search-pruning-31"
     assert _slug("Storage, workers and fault tolerance") == "storage-workers-and-fault-tolerance"
+    assert _slug("The metric `perturb_auc`") == "the-metric-perturb_auc"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))

@@ -27,6 +27,7 @@ from objectives.darkmachines import (
     write_synthetic_darkmachines,
 )
 from objectives.darkmachines.cells import DMCell, DMDataSpec, exact_limits, load_sets
+from objectives.darkmachines.synthetic import HEAVY_SIGNALS, SIGNALS
 from objectives.errors import DataError, HyperparameterError
 from objectives.evaluate import evaluate, evaluate_ensemble
 from objectives.registry import get_method
@@ -70,7 +71,9 @@ def test_background_split_is_seeded_disjoint_and_signals_are_test_only(spec, pat
     assert not pool & test and len(pool | test) == N_BACKGROUND
     assert len(test) == N_TEST
     assert sets.signals == tuple(n for n in paths if n != "background")
-    assert np.array_equal(np.bincount(sets.test_signal + 1), [len(test)] + [N_SIGNAL] * 4)
+    assert np.array_equal(
+        np.bincount(sets.test_signal + 1), [len(test)] + [N_SIGNAL] * len(SIGNALS)
+    )
     other = load_sets(
         DMDataSpec(spec.background_file, spec.signal_files, seed=1, test_fraction=TEST_FRACTION)
     )
@@ -151,17 +154,21 @@ def test_exact_likelihood_ratio_has_the_highest_auc_of_any_score(spec, detectors
         rows = (label < 0) | (label == k)
         y = label[rows] == k
         lr = limits[name]["auc"]
-        assert 0.85 < lr < 0.995, (name, lr)
+        # far out of the bulk every score nears 1: the LR is not beaten beyond noise
+        heavy = name in HEAVY_SIGNALS
+        margin = -AUC_SE if heavy else 3 * AUC_SE
+        assert (lr > 0.995) if heavy else (0.85 < lr < 0.995), (name, lr)
         for method, result in detectors.items():
-            assert lr > result.per_signal[name]["auc"] + 3 * AUC_SE, (name, method)
+            assert lr > result.per_signal[name]["auc"] + margin, (name, method)
         for feature, score in simple.items():  # either orientation
             auc = roc_auc_score(y, score[rows])
-            assert lr > max(auc, 1 - auc) + 3 * AUC_SE, (name, feature, auc)
+            assert lr > max(auc, 1 - auc) + margin, (name, feature, auc)
 
 
 # Threshold: 0.55 is 7 standard errors of a random score's AUC (AUC_SE = 0.0072) above
-# 0.5 (for the best of 4 signals, a random score passes with probability < 1e-10), so a
-# detector passing it has learned something about the background that a signal breaks.
+# 0.5 (for the best of the 4 soft signals, a random score passes with probability < 1e-10),
+# so a detector passing it has learned something about the background that a signal
+# breaks. The heavy signals (far out of the bulk) would make it too easy: left out.
 # Measured here (MLP; run 0, the one tested): dSVDD 0.65 (gluino), DROCC 0.63 (chargino),
 # DDD 0.88 (monojet); runs 1 and 2 give dSVDD 0.81 / 0.65, DROCC 0.56 / 0.71, DDD 0.88 /
 # 0.88. DROCC is the least stable (the signal it finds changes with the seed), and it ranks
@@ -173,7 +180,8 @@ SEPARATES = 0.55
 @pytest.mark.parametrize("method", ["dSVDD", "DROCC", "DDD"])
 def test_each_detector_separates_a_built_in_signal_better_than_random(method, detectors):
     result = detectors[method]
-    best = max(result.per_signal, key=lambda s: result.per_signal[s]["auc"])
+    soft = [s for s in result.per_signal if s not in HEAVY_SIGNALS]
+    best = max(soft, key=lambda s: result.per_signal[s]["auc"])
     assert AUC_SE < 0.0075
     assert result.per_signal[best]["auc"] > SEPARATES, result.per_signal
 

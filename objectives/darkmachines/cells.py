@@ -22,8 +22,9 @@ trials run (``hpo create``, every worker at start), so a trial never parses text
 
 :func:`exact_limits` gives, on synthetic data, the truth metrics and ROC curve
 of the generator's exact likelihood ratio per signal (the Neyman-Pearson limit on
-that test set: the bound of a classifier that knows the signal) or of its exact
-``-log p_bkg`` (the signal-agnostic limit of a detector that must not).
+that test set: the bound of a classifier that knows the signal) or of the background's
+own rarity of an event, in multiplicity and exact density (the signal-agnostic limit of
+a detector that must not; :mod:`objectives.unsupervised.bkg_density`).
 ``DMSets.test_weight`` holds the test events' weights where the metrics use them.
 """
 
@@ -396,16 +397,19 @@ def exact_limits(spec: DMDataSpec, score: str = "likelihood_ratio") -> dict[str,
     """Signal -> truth metrics and ROC curve of an exact score on the test set.
 
     ``score``: ``"likelihood_ratio"`` (knows the signal: the Neyman-Pearson limit, the
-    bound of a supervised classifier) or ``"background_density"`` (``-log p_bkg``: the
-    signal-agnostic limit, BkgDensity). ``{"auc", "eps_s_1e-2", "eps_s_1e-3",
-    "eps_s_1e-4", "eps_b", "eps_s"}`` per signal (the curve on :data:`ROC_GRID`; weighted
-    where the test set's weights are used). Only for the synthetic generator's files
-    (``spec.synthetic``); a channel's cuts do not change either ranking (see
-    :mod:`objectives.darkmachines.synthetic`).
+    bound of a supervised classifier) or ``"background_density"`` (how rare the
+    background makes an event, in multiplicity and exact density: the signal-agnostic
+    limit, BkgDensity, see :mod:`objectives.unsupervised.bkg_density`). ``{"auc",
+    "eps_s_1e-2", "eps_s_1e-3", "eps_s_1e-4", "eps_b", "eps_s"}`` per signal (the curve
+    on :data:`ROC_GRID`; weighted where the test set's weights are used). Only for the
+    synthetic generator's files (``spec.synthetic``); a channel's cuts do not change the
+    likelihood ratio's ranking (see :mod:`objectives.darkmachines.synthetic`), and the
+    signal-agnostic limit is calibrated on the background that passes them.
     """
     if score not in EXACT_SCORES:
         raise ValueError(f"score: must be one of {', '.join(EXACT_SCORES)}, got {score!r}")
     from objectives.darkmachines.synthetic import DMSyntheticModel
+    from objectives.unsupervised.bkg_density import background_rarity, background_tails
     from objectives.unsupervised.metrics import efficiency_curve, truth_metrics
 
     if not spec.synthetic:
@@ -414,13 +418,16 @@ def exact_limits(spec: DMDataSpec, score: str = "likelihood_ratio") -> dict[str,
     model = DMSyntheticModel()
     weighted = sets.info["weights"] == "used"
     bkg = sets.test_background
+    if score == "background_density":
+        tails = background_tails(spec.cuts, cache_dir=spec.cache_dir)
+        rarity = background_rarity(model, tails, bkg)
     out = {}
     for name, sig in sets.test_signals.items():
         if score == "likelihood_ratio":  # log LR: the LR's ranking, without overflow
             bkg_s = model.log_prob(bkg, name) - model.log_prob_background(bkg)
             sig_s = model.log_prob(sig, name) - model.log_prob_background(sig)
-        else:  # the signal-agnostic limit: -log p_bkg
-            bkg_s, sig_s = -model.log_prob_background(bkg), -model.log_prob_background(sig)
+        else:
+            bkg_s, sig_s = rarity, background_rarity(model, tails, sig)
         w = {"w_bkg": bkg.weight, "w_sig": sig.weight} if weighted else {}
         out[name] = truth_metrics(bkg_s, sig_s, **w) | {
             "eps_b": ROC_GRID,

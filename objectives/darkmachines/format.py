@@ -70,6 +70,7 @@ __all__ = [
     "ObjectCount",
     "ObjectEvents",
     "concatenate",
+    "events_from_records",
     "format_line",
     "object_features",
     "passes",
@@ -359,6 +360,22 @@ def write_events(path: str | os.PathLike, records: Iterable[EventRecord]) -> Pat
     return path
 
 
+def events_from_records(records: Iterable[EventRecord], *, max_objects: int = 20) -> ObjectEvents:
+    """Records as :class:`ObjectEvents`, through the text format (the numbers rounded as a
+    file holds them, parsed by the reader's own code): what :func:`read_events` returns for
+    a file of these records, without the file. Raises ValueError on a malformed record."""
+    chunk = _Chunk()
+    for record in records:
+        try:
+            chunk.add(format_line(record).strip())
+        except _LineError as exc:
+            raise ValueError(f"event {record.event_id}: {exc}") from None
+    if not len(chunk):
+        return _empty(None, max_objects)
+    ev, truncated = chunk.build(None, max_objects)
+    return _with_counts(ev, None, 0, int(truncated.sum()))
+
+
 # --- reading ---------------------------------------------------------------------------
 
 
@@ -438,7 +455,7 @@ class _Chunk:
         self.counts.append(len(objs))
         self.objs.extend(objs)
 
-    def build(self, path: Path, max_objects: int) -> tuple[ObjectEvents, np.ndarray]:
+    def build(self, path: Path | None, max_objects: int) -> tuple[ObjectEvents, np.ndarray]:
         """(events, per-event truncated flag)."""
         n = len(self.ids)
         counts = np.asarray(self.counts, dtype=np.int64)
@@ -620,7 +637,9 @@ def read_events(
     return _with_counts(ev, path, n_skipped, n_truncated)
 
 
-def _with_counts(ev: ObjectEvents, path: Path, n_skipped: int, n_truncated: int) -> ObjectEvents:
+def _with_counts(
+    ev: ObjectEvents, path: Path | None, n_skipped: int, n_truncated: int
+) -> ObjectEvents:
     values = {f.name: getattr(ev, f.name) for f in fields(ev)}
     values.update(path=path, n_skipped=n_skipped, n_truncated=n_truncated)
     return ObjectEvents(**values)

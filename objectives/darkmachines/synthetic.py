@@ -57,6 +57,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -82,6 +83,7 @@ __all__ = [
     "BACKGROUND_PROCESSES",
     "GENERATOR_VERSION",
     "GROUPS",
+    "HEAVY_SIGNALS",
     "N_MAX",
     "SIGNALS",
     "DMSyntheticModel",
@@ -205,6 +207,9 @@ _BACKGROUND: dict[str, tuple[float, tuple[_Mode, ...]]] = {
     )),
 }
 
+_STOP_JET = (_k(6.0, 120.0, 1.1),)
+_STOP_B = (_k(6.0, 140.0, 1.0),)
+_STOP_LEP = (_k(4.0, 60.0, 1.1, pt_min=15.0),)
 #: Signals: modes.
 _SIGNALS: dict[str, tuple[_Mode, ...]] = {
     # A ~1 TeV resonance: two hard jets (80 %) or two hard leptons (20 %) near M/2,
@@ -233,11 +238,35 @@ _SIGNALS: dict[str, tuple[_Mode, ...]] = {
               jet=_Group(0, 0.5, _SOFT_JET),
               lepton=_Group(1, 0.8, (_k(3.0, 40.0, 1.1, pt_min=15.0),), _LEP_UNIFORM)),
     ),
+    # The four above are soft: they sit near the background's bulk. The two below are
+    # modelled on the challenge's heavy benchmarks, far out of it.
+    # A 1 TeV stop pair, each stop -> top + 300 GeV neutralino (the challenge's stop
+    # signals): one or two b-jets, light jets, a lepton in semi-leptonic decays, MET of
+    # several hundred GeV.
+    "stop": (
+        _mode(0.45, (320.0, 0.45), jet=_Group(2, 1.0, _STOP_JET), bjet=_Group(1, 0.8, _STOP_B),
+              lepton=_Group(1, 0.05, _STOP_LEP, _LEP_UNIFORM)),
+        _mode(0.45, (280.0, 0.45), jet=_Group(4, 0.8, _STOP_JET), bjet=_Group(1, 0.8, _STOP_B)),
+        _mode(0.10, (350.0, 0.45), jet=_Group(0, 0.8, _STOP_JET), bjet=_Group(1, 0.8, _STOP_B),
+              lepton=_Group(2, 0.05, _STOP_LEP, _LEP_UNIFORM)),
+    ),
+    # A 2 TeV gluino pair, each gluino -> q q + light neutralino (the challenge's gluino
+    # signals without compression): four to eight hard jets, HT above 1 TeV, MET of
+    # several hundred GeV.
+    "heavy_gluino": (
+        _mode(1.0, (450.0, 0.5),
+              jet=_Group(4, 2.0, (_k(10.0, 200.0, 1.0),)),
+              bjet=_Group(0, 0.4, (_k(10.0, 200.0, 1.0),)),
+              lepton=_Group(0, 0.1, (_k(3.0, 60.0, 1.2, pt_min=15.0),), _LEP_UNIFORM)),
+    ),
 }
 # fmt: on
 
 BACKGROUND_PROCESSES = tuple(_BACKGROUND)
 SIGNALS = tuple(_SIGNALS)
+#: The signals modelled on the challenge's heavy benchmarks (MET of hundreds of GeV), far
+#: out of the background's bulk; the others are soft, near it.
+HEAVY_SIGNALS = ("stop", "heavy_gluino")
 
 
 def _mass(kind: str, pt: np.ndarray) -> np.ndarray:
@@ -303,15 +332,24 @@ class _CompiledMode:
         terms = np.where(inside, terms, -np.inf)
         return log_p + logsumexp(terms, axis=1)
 
-    def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Flat arrays of n events: owner, type index, pT, eta, phi (objects); met, met_phi."""
+    def sample(
+        self, n: int, rng: np.random.Generator, counts: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Flat arrays of n events: owner, type index, pT, eta, phi (objects); met, met_phi.
+
+        ``counts``: (n, len(GROUPS)) multiplicities of each group to sample the events
+        with (None: drawn from the mode's multiplicity distributions).
+        """
         owners, kinds, pts, etas = [], [], [], []
-        for g in GROUPS:
+        for gi, g in enumerate(GROUPS):
             grp = self.groups[g]
-            pmf = np.exp(self.log_pmf[g][: N_MAX[g] + 1])
-            counts = np.searchsorted(np.cumsum(pmf), rng.random(n) * pmf.sum(), side="right")
-            counts = np.minimum(counts, N_MAX[g])
-            owner = np.repeat(np.arange(n), counts)
+            if counts is None:
+                pmf = np.exp(self.log_pmf[g][: N_MAX[g] + 1])
+                n_g = np.searchsorted(np.cumsum(pmf), rng.random(n) * pmf.sum(), side="right")
+                n_g = np.minimum(n_g, N_MAX[g])
+            else:
+                n_g = np.asarray(counts[:, gi], dtype=np.int64)
+            owner = np.repeat(np.arange(n), n_g)
             m = len(owner)
             probs = np.asarray(grp.type_probs, dtype=np.float64)
             type_idx = rng.choice(len(probs), size=m, p=probs / probs.sum())
@@ -442,27 +480,45 @@ class DMSyntheticModel:
         modes = self._check_process(process)
         w = np.exp([m.log_weight for m in modes])
         which = rng.choice(len(modes), size=n, p=w / w.sum())
-        parts, offset = [], 0
-        order = np.argsort(which, kind="stable")
-        for i, mode in enumerate(modes):
-            n_i = int(np.sum(which == i))
-            s = mode.sample(n_i, rng)
-            s["owner"] = order[offset + s["owner"]] if n_i else s["owner"]
-            s["event"] = order[offset : offset + n_i]
-            offset += n_i
-            parts.append(s)
-        met = np.empty(n)
-        for s in parts:
-            met[s["event"]] = s["met"]
-        return {
-            "owner": np.concatenate([s["owner"] for s in parts]),
-            "code": np.concatenate([s["code"] for s in parts]),
-            "pt": np.concatenate([s["pt"] for s in parts]),
-            "eta": np.concatenate([s["eta"] for s in parts]),
-            "met": met,
-            "met_phi": rng.uniform(-math.pi, math.pi, n),
-            "n": n,
-        }
+        return _flat(modes, which, rng)
+
+    @functools.cached_property
+    def _background_counts(self) -> tuple[list, np.ndarray, np.ndarray]:
+        """(pairs, rows, log_p): the background's (process, mode) pairs; one row per pair
+        and group multiplicities, ``[pair index, n_jet, n_bjet, n_lepton, n_photon]``; the
+        row's log probability (cross-section fraction x mode weight x multiplicities)."""
+        pairs = [(name, mode) for name in BACKGROUND_PROCESSES for mode in self._modes[name]]
+        grids = np.meshgrid(*(np.arange(N_MAX[g] + 1) for g in GROUPS), indexing="ij")
+        counts = np.stack([g.ravel() for g in grids], axis=1)
+        rows, log_p = [], []
+        for k, (name, mode) in enumerate(pairs):
+            log_w = math.log(self.cross_section_fractions[name]) + mode.log_weight
+            terms = sum(mode.log_pmf[g][counts[:, gi]] for gi, g in enumerate(GROUPS))
+            rows.append(np.column_stack([np.full(len(counts), k), counts]))
+            log_p.append(log_w + terms)
+        return pairs, np.concatenate(rows), np.concatenate(log_p)
+
+    def background_count_pmf(self) -> np.ndarray:
+        """P_bkg(N = n), n = 0 .. sum(N_MAX): the background's total number of objects."""
+        _, rows, log_p = self._background_counts
+        total = rows[:, 1:].sum(axis=1)
+        return np.bincount(total, weights=np.exp(log_p), minlength=sum(N_MAX.values()) + 1)
+
+    def sample_background_given_count(
+        self, n_objects: int, size: int, rng: np.random.Generator, *, first_id: int = 1
+    ) -> list[EventRecord]:
+        """``size`` background events drawn from the background given that an event has
+        ``n_objects`` objects (exactly: the process, mode and group multiplicities are drawn
+        from their joint distribution given the total, the kinematics as usual)."""
+        pairs, rows, log_p = self._background_counts
+        chosen = np.flatnonzero(rows[:, 1:].sum(axis=1) == n_objects)
+        if len(chosen) == 0:
+            raise ValueError(f"n_objects: must be in 0 .. {sum(N_MAX.values())}, got {n_objects!r}")
+        p = np.exp(log_p[chosen] - logsumexp(log_p[chosen]))
+        picked = rows[chosen[rng.choice(len(chosen), size=size, p=p)]]
+        s = _flat([mode for _, mode in pairs], picked[:, 0], rng, picked[:, 1:])
+        names = [pairs[k][0] for k in picked[:, 0].tolist()]
+        return _records(s, names, first_id, rng)
 
     def sample(
         self, process: str, n: int, rng: np.random.Generator, *, first_id: int = 1
@@ -486,6 +542,39 @@ class DMSyntheticModel:
             for j, r in zip(idx.tolist(), recs, strict=True):
                 records[j] = r._replace(event_id=str(first_id + j))
         return records  # type: ignore[return-value]
+
+
+def _flat(
+    modes: list[_CompiledMode],
+    which: np.ndarray,
+    rng: np.random.Generator,
+    counts: np.ndarray | None = None,
+) -> dict:
+    """Flat samples of ``len(which)`` events, event i from ``modes[which[i]]`` (with group
+    multiplicities ``counts[i]`` where given)."""
+    n = len(which)
+    parts, offset = [], 0
+    order = np.argsort(which, kind="stable")
+    for i, mode in enumerate(modes):
+        n_i = int(np.sum(which == i))
+        events = order[offset : offset + n_i]
+        s = mode.sample(n_i, rng, None if counts is None else counts[events])
+        s["owner"] = order[offset + s["owner"]] if n_i else s["owner"]
+        s["event"] = events
+        offset += n_i
+        parts.append(s)
+    met = np.empty(n)
+    for s in parts:
+        met[s["event"]] = s["met"]
+    return {
+        "owner": np.concatenate([s["owner"] for s in parts]),
+        "code": np.concatenate([s["code"] for s in parts]),
+        "pt": np.concatenate([s["pt"] for s in parts]),
+        "eta": np.concatenate([s["eta"] for s in parts]),
+        "met": met,
+        "met_phi": rng.uniform(-math.pi, math.pi, n),
+        "n": n,
+    }
 
 
 def _records(

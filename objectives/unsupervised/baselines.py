@@ -49,6 +49,8 @@ from objectives.hyperparameters import Rule, defaults_of, float_rule, int_rule
 from objectives.hyperparameters import validate as _validate
 from objectives.unsupervised.arrays import EventArrays
 from objectives.unsupervised.base import Detector
+from objectives.unsupervised.calibration import CALIBRATIONS
+from objectives.unsupervised.params import ChoiceRule
 
 __all__ = [
     "BASELINES",
@@ -92,6 +94,10 @@ _FLOW_DEFAULTS = {
     "val_fraction": 0.2,
 }
 
+#: How a trained baseline's score is read (the detectors' rule: raw by default, or the
+#: joint p-value within its object multiplicity and of the multiplicity).
+_CALIBRATION = ChoiceRule("choice", "none", choices=CALIBRATIONS)
+
 RULES: dict[str, dict[str, Rule]] = {
     # scikit-learn's defaults (Liu et al. 2008: 100 trees of 256 events each)
     "IsolationForest": {
@@ -99,10 +105,14 @@ RULES: dict[str, dict[str, Rule]] = {
         # events per tree; more than the training set: the training set
         "max_samples": int_rule(256, 2, 10**8),
         "max_features": float_rule(1.0, 0.0, 1.0, open_low=True),
+        "calibration": _CALIBRATION,
     },
     "FlowDensity": {
-        name: dataclasses.replace(rule, default=_FLOW_DEFAULTS[name])
-        for name, rule in BACKGROUND_RULES.items()
+        **{
+            name: dataclasses.replace(rule, default=_FLOW_DEFAULTS[name])
+            for name, rule in BACKGROUND_RULES.items()
+        },
+        "calibration": _CALIBRATION,
     },
     **{name: {} for name in CUTS},
     "BkgDensity": {},
@@ -159,24 +169,34 @@ def fit_baseline(
     device: str = "cpu",
     synthetic: bool = False,
     n_truncated: int = 0,
+    cuts=None,
+    cache_dir=None,
 ) -> Detector:
     """Baseline ``name`` trained with (validated) ``hp`` on background ``train``.
 
     ``val`` is the held-out background of its ``val_loss``. ``BkgDensity`` needs the
     synthetic generator's files (``synthetic``) read without truncated events
-    (``n_truncated``); DataError otherwise.
+    (``n_truncated``), DataError otherwise; ``cuts`` (the channel's selection, None:
+    none) select its reference events, cached in ``cache_dir``.
     """
     hp = validate(name, hp)
     if name in CUTS:
         return CutScore(name, {"method": name, "variable": CUTS[name]})
-    if name == "IsolationForest":
-        from objectives.unsupervised.isolation_forest import fit_isolation_forest
+    if name in ("IsolationForest", "FlowDensity"):
+        from objectives.unsupervised.calibration import calibrated
 
-        return fit_isolation_forest(train, val, hp, seed=seed, n_threads=n_threads)
-    if name == "FlowDensity":
-        from objectives.unsupervised.flow_density import fit_flow_density
+        model = {k: v for k, v in hp.items() if k != "calibration"}
+        if name == "IsolationForest":
+            from objectives.unsupervised.isolation_forest import fit_isolation_forest
 
-        return fit_flow_density(train, val, hp, seed=seed, n_threads=n_threads, device=device)
+            det = fit_isolation_forest(train, val, model, seed=seed, n_threads=n_threads)
+        else:
+            from objectives.unsupervised.flow_density import fit_flow_density
+
+            det = fit_flow_density(train, val, model, seed=seed, n_threads=n_threads, device=device)
+        return calibrated(det, val, hp["calibration"])
     from objectives.unsupervised.bkg_density import exact_background_density
 
-    return exact_background_density(val, synthetic=synthetic, n_truncated=n_truncated)
+    return exact_background_density(
+        val, synthetic=synthetic, n_truncated=n_truncated, cuts=cuts, cache_dir=cache_dir
+    )

@@ -236,7 +236,7 @@ class DDDEnsemble(Detector):
     """Kept DDD models (held-out AUC in the band, no generic anomaly inverted); score = mean of
     their standardised logits."""
 
-    models: list[DDDModel]
+    models: list[Detector]  # DDDModel, or one read calibrated (CalibratedDetector)
     band: tuple[float, float]
     n_threads: int = 1
     info: dict[str, Any] = field(default_factory=dict)

@@ -15,6 +15,10 @@ standardisation of scores, and scores new events with
   background / distorted-background pairs (0 when the kept models sit in the
   middle of the band; a point-wise model reports ``|AUC - centre|``).
 
+With ``calibration = "multiplicity"`` (dSVDD's and DROCC's default) the returned
+detector reads its score as the joint p-value within its object multiplicity and of
+the multiplicity on ``val`` (:mod:`~objectives.unsupervised.calibration`).
+
 Importing this module loads neither torch nor scikit-learn; ``fit`` does.
 
 Example:
@@ -32,6 +36,7 @@ from typing import Any
 from objectives.errors import DataError
 from objectives.unsupervised.arrays import EventArrays
 from objectives.unsupervised.base import Detector
+from objectives.unsupervised.calibration import calibrated
 from objectives.unsupervised.params import BACKBONES, METHODS, canonical_method, validate
 
 __all__ = ["BACKBONES", "METHODS", "Detector", "fit"]
@@ -74,4 +79,5 @@ def fit(
         from objectives.unsupervised.drocc import fit_drocc as fitter
     else:
         from objectives.unsupervised.ddd import fit_ddd_scan as fitter
-    return fitter(train, val, params, seed=int(seed), n_threads=n_threads, device=device)
+    det = fitter(train, val, params, seed=int(seed), n_threads=n_threads, device=device)
+    return calibrated(det, val, params["calibration"])

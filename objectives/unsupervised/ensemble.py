@@ -11,7 +11,8 @@ scores, so members of different scales weigh alike.
 completed trials of a study, in ``hpo final``'s ``ensemble`` source). For DDD
 the members are the distortion points of every set, and only the models whose
 held-out AUC lies in the band are kept (``DDDEnsemble``): DDD's own recipe,
-its scan run as trials. :func:`combine_scores` combines the test scores of
+its scan run as trials, each kept model read as its own set's ``calibration`` says
+(:func:`ddd_band_ensemble`). :func:`combine_scores` combines the test scores of
 cells that were each standardised on held-out background (as every
 unsupervised cell's are): dSVDD + DDD.
 
@@ -37,7 +38,7 @@ from objectives.unsupervised.arrays import EventArrays
 from objectives.unsupervised.base import Detector
 from objectives.unsupervised.params import canonical_method, validate
 
-__all__ = ["ScoreEnsemble", "combine_scores", "fit_trial_ensemble"]
+__all__ = ["ScoreEnsemble", "combine_scores", "ddd_band_ensemble", "fit_trial_ensemble"]
 
 
 @dataclass(eq=False)
@@ -83,7 +84,7 @@ class ScoreEnsemble(Detector):
 
 def _ddd_ensemble(train, val, hps, *, seed: int, n_threads: int, device: str):
     from objectives.unsupervised._train import member_seeds
-    from objectives.unsupervised.ddd import DDDEnsemble, distortion_grid, fit_ddd_point
+    from objectives.unsupervised.ddd import distortion_grid, fit_ddd_point
 
     bands = {tuple(hp["auc_band"]) for hp in hps}
     if len(bands) > 1:
@@ -98,7 +99,28 @@ def _ddd_ensemble(train, val, hps, *, seed: int, n_threads: int, device: str):
         fit_ddd_point(train, val, hp, sigma=s, p_drop=d, p_add=a, seed=ps, **training)
         for (hp, (s, d, a)), ps in zip(jobs, seeds, strict=True)
     ]
-    return DDDEnsemble.from_models(models, bands.pop(), n_threads=n_threads)
+    readings = [hp["calibration"] for hp, _ in jobs]
+    return ddd_band_ensemble(models, readings, bands.pop(), val, n_threads=n_threads)
+
+
+def ddd_band_ensemble(
+    models: Sequence[Any],
+    calibrations: Sequence[str],
+    band: tuple[float, float],
+    val: EventArrays,
+    *,
+    n_threads: int = 1,
+) -> Detector:
+    """DDD models of several hyperparameter sets: those in ``band`` that invert no generic
+    anomaly (judged on their logits), each read as its set's ``calibration`` says (on
+    ``val``, held-out background). ``DDDBandError`` when none is kept."""
+    from objectives.unsupervised.calibration import calibrated
+    from objectives.unsupervised.ddd import DDDEnsemble
+
+    ens = DDDEnsemble.from_models(models, band, n_threads=n_threads)
+    how = {id(m): c for m, c in zip(models, calibrations, strict=True)}
+    ens.models = [calibrated(m, val, how[id(m)]) for m in ens.models]
+    return ens
 
 
 def fit_trial_ensemble(

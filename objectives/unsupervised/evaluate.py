@@ -79,6 +79,7 @@ def fit_cell_detector(
 ) -> Detector:
     """``method`` trained with ``hp`` (backbone included, missing entries: the defaults) on
     ``device``; DDD with one distortion point: that one model, without the band."""
+    from objectives.unsupervised.calibration import calibrated
     from objectives.unsupervised.ddd import DDDBandError, distortion_grid, fit_ddd_point
     from objectives.unsupervised.detector import fit
     from objectives.unsupervised.params import validate
@@ -88,10 +89,11 @@ def fit_cell_detector(
     try:
         if method == "DDD" and len(distortion_grid(hp)) == 1:
             ((sigma, p_drop, p_add),) = distortion_grid(hp)
-            return fit_ddd_point(
+            det = fit_ddd_point(
                 train, val, hp, sigma=sigma, p_drop=p_drop, p_add=p_add, seed=seed,
                 n_threads=n_threads, device=device,
             )  # fmt: skip
+            return calibrated(det, val, hp["calibration"])
         return fit(method, train, val, hp, seed=seed, n_threads=n_threads, device=device)
     except DDDBandError as exc:
         raise _band_error(exc) from None
@@ -162,6 +164,7 @@ def evaluate_unsupervised(
         det = fit_baseline(
             cell.classifier, hp, train, val, seed=seed, n_threads=n_jobs, device=device,
             synthetic=cell.data.synthetic, n_truncated=sets.info["n_truncated"],
+            cuts=cell.data.cuts, cache_dir=cell.data.cache_dir,
         )  # fmt: skip
     else:
         det = fit_cell_detector(

@@ -36,6 +36,7 @@ from typing import Any
 from objectives.errors import HyperparameterError
 from objectives.hyperparameters import Rule
 from objectives.hyperparameters import validate as _validate
+from objectives.unsupervised.calibration import CALIBRATIONS
 
 __all__ = [
     "BACKBONES",
@@ -116,7 +117,7 @@ def _float(default, low, high=_INF, **kw) -> Rule:
     return Rule("float", default, low, high, **kw)
 
 
-def _common(*, epochs: int, lr: float, weight_decay: float) -> dict[str, Rule]:
+def _common(*, epochs: int, lr: float, weight_decay: float, calibration: str) -> dict[str, Rule]:
     return {
         "backbone": ChoiceRule("choice", "MLP", choices=BACKBONES),
         # the poster's MLP: Dense 16 relu, BatchNorm, Dense 8 relu, BatchNorm
@@ -126,13 +127,16 @@ def _common(*, epochs: int, lr: float, weight_decay: float) -> dict[str, Rule]:
         "batch_size": _int(256, 2, 1000000),
         "lr": _float(lr, 0.0, 1.0, open_low=True),
         "weight_decay": _float(weight_decay, 0.0),
+        # how the score is read: raw, or as the joint p-value within its object
+        # multiplicity and of the multiplicity, on held-out background (calibration.py)
+        "calibration": ChoiceRule("choice", calibration, choices=CALIBRATIONS),
     }
 
 
 RULES: dict[str, dict[str, Rule]] = {
     # Ruff et al., ICML 2018: Adam, weight decay 1e-6, centre eps 0.1, no bias terms.
     "dSVDD": {
-        **_common(epochs=20, lr=1e-3, weight_decay=1e-6),
+        **_common(epochs=20, lr=1e-3, weight_decay=1e-6, calibration="multiplicity"),
         # output dimensions of the ensemble (the DarkMachines challenge's d5, d8, d13, d21)
         "rep_dims": Rule("int_list", [5, 8, 13, 21], 1, 1024, length=(1, 16)),
         "center_eps": _float(0.1, 0.0, open_low=True),
@@ -145,7 +149,7 @@ RULES: dict[str, dict[str, Rule]] = {
     # radius in units of the data's scale (the median nearest-neighbour distance of the
     # training background in the searched coordinates), ascent step in standardised units.
     "DROCC": {
-        **_common(epochs=20, lr=1e-3, weight_decay=0.0),
+        **_common(epochs=20, lr=1e-3, weight_decay=0.0, calibration="multiplicity"),
         "radius": _float(2.0, 0.0, open_low=True),
         "gamma": _float(2.0, 1.0),
         "mu": _float(1.0, 0.0),
@@ -160,7 +164,7 @@ RULES: dict[str, dict[str, Rule]] = {
     # (0.3, 0.3, 0.3), 0.63 at (0.3, 0.5, 0.5), 0.71 at (0.5, 0.3, 0.3), 0.72 at
     # (0.5, 0.5, 0.5); the grid spans the band around them.
     "DDD": {
-        **_common(epochs=10, lr=1e-3, weight_decay=0.0),
+        **_common(epochs=10, lr=1e-3, weight_decay=0.0, calibration="none"),
         "sigmas": FloatListRule("float_list", [0.4, 0.6], 0.0, length=(1, 64)),
         # per event: the probability to lose one object / to gain one
         "p_drops": FloatListRule("float_list", [0.3, 0.5], 0.0, 1.0, length=(1, 64)),
