@@ -376,7 +376,8 @@ def test_chain_completes_and_export_matches_study(main_run) -> None:
     complete = _check_exact_and_unique(chain, 6)
     assert len(complete) == 2
     _check_export(chain, complete, ["argos", "bce"], reps=2)
-    assert "exported 12 hyperparameter files" in chain.log("pick-best")
+    # per study: best + one per repetition for argos and bce (6), and defaults.json
+    assert "exported 14 hyperparameter files" in chain.log("pick-best")
     for name in complete:
         key = name.split(".", 1)[1]
         for source in ("argos", "bce", "default"):
