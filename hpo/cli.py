@@ -906,8 +906,26 @@ def _run(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hpo`` console script."""
     args = build_parser().parse_args(argv)
-    # the handlers go in before the heavy imports: a signal during start-up is not lost
-    return _run_stoppable(args) if args.command in STOPPABLE else _run(args)
+    try:
+        # the handlers go in before the heavy imports: a signal during start-up is not lost
+        return _run_stoppable(args) if args.command in STOPPABLE else _run(args)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+#: exit code when the reader of stdout went away (``hpo methods | head``), as a shell's
+EXIT_BROKEN_PIPE = 128 + 13
+
+
+def _reader_gone() -> int:
+    """Stop quietly after stdout's reader closed the pipe: nothing more to say, to no one.
+
+    stdout is pointed at /dev/null so that the interpreter's final flush cannot raise
+    again (the recipe of Python's ``signal`` documentation).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

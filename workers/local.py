@@ -91,7 +91,11 @@ def run_local(
             logs = _start(n_workers, argv_for_worker, log_dir, names, procs)
             if received_signal() is not None:  # came while they started: the late ones too
                 forward(received_signal(), 1)
-            _watch(procs, progress, n_workers, poll, stream)
+            try:
+                _watch(procs, progress, n_workers, poll, stream)
+            except BaseException:  # e.g. the progress stream's reader went away (`| head`)
+                _stop_all(procs)
+                raise
     return LocalRun(
         codes=tuple(p.returncode for p in procs),
         interrupted=received_signal(),
@@ -136,6 +140,16 @@ def _forwarder(procs: list[subprocess.Popen]) -> Callable[[int, int], None]:
             _signal_group(p, sig)
 
     return forward
+
+
+def _stop_all(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM to every running worker's group, then wait for them: this process is
+    leaving, and its workers (each in its own session) must not outlive it unwatched."""
+    for p in procs:
+        if p.poll() is None:
+            _signal_group(p, signal.SIGTERM)
+    for p in procs:
+        p.wait()
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
