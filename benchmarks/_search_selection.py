@@ -9,8 +9,9 @@ settings:
 
 * ``paper``: ``search.enqueue_defaults = false``, ``final.pick = "per_repetition"``,
   ``final.holdout = "search"``;
-* ``product``: the defaults: the defaults trial enqueued, ``final.pick = "mean"``,
-  ``final.holdout = "reserved"`` (0.25 of each class).
+* ``product``: the defaults: the defaults trial enqueued, ``final.pick = "mean"`` (with
+  ``final.defaults_margin = 1``: the defaults trial unless the best trial beats it by
+  more than one standard error), ``final.holdout = "reserved"`` (0.25 of each class).
 
 Printed per group (template x N): every detector's full-statistics max SIC median, the
 ARGOS- and truth-selected medians (per run and one detector for all runs), ARGOS-selected
@@ -19,7 +20,8 @@ searched ARGOS detector how much better its picked value looked at search than o
 sample (``paper``: against fresh half splits, trained here; ``product``: against the
 reserved events, from the summaries), next to the same shift of the defaults (picked on
 nothing: the control); and per cell whether the searched source's full-statistics
-median reaches the defaults' (issue target: in >= 80 % of cells). ``--select-only``
+median reaches the defaults' (issue target: in >= 80 % of cells) and whether the ARGOS
+pick is the defaults trial (``best.json``'s ``pick_rule``). ``--select-only``
 skips the search, the export and the final runs: it selects and prints over the exports
 and final runs already made (a campaign whose trials predate the recorded reserve,
 which ``hpo export`` now refuses under ``holdout = "reserved"``, still prints).
@@ -264,19 +266,43 @@ def _print(campaign, selections, summaries, shifts, args) -> None:
             clf = cell.split("-")[0]
             searched, default = singles.get(f"{clf}/argos"), singles.get(f"{clf}/default")
             if searched is not None and default is not None:
-                searched_vs_default.append(searched >= default)
+                rule = _pick_rule(campaign, cell)
+                searched_vs_default.append((searched >= default, rule.get("kept_defaults")))
                 print(
                     f"  {clf}/argos {searched:.2f} vs {clf}/default {default:.2f} (full): "
                     f"{'searched >= default' if searched >= default else 'searched < default'}"
+                    f"; pick: {_rule_text(rule)}"
                 )
             _print_shift(cell, clf, s, summaries, shifts)
     print()
     for rule, oks in verdicts.items():
         print(f"target at N >= 600, {rule}: {sum(oks)} of {len(oks)} groups met")
-    n = len(searched_vs_default)
+    n, met = len(searched_vs_default), sum(ok for ok, _ in searched_vs_default)
+    kept = sum(bool(k) for _, k in searched_vs_default)
     print(
-        f"searched ARGOS source >= default at full statistics: {sum(searched_vs_default)} of {n} "
-        f"cells ({100 * sum(searched_vs_default) / max(n, 1):.0f} %; target >= 80 %)"
+        f"searched ARGOS source >= default at full statistics: {met} of {n} "
+        f"cells ({100 * met / max(n, 1):.0f} %; target >= 80 %); in {kept} of the {n} cells "
+        f"the ARGOS pick is the defaults trial (the same runs as the default source)"
+    )
+
+
+def _pick_rule(campaign, cell: str) -> dict:
+    """The export's decision for the cell's ARGOS pick (``best.json``'s ``pick_rule``; {}
+    for an export without one: the per-repetition pick or an export before the rule)."""
+    best = json.loads((campaign.run_dir / "hp" / cell / "argos" / "best.json").read_text())
+    return best.get("pick_rule") or {}
+
+
+def _rule_text(rule: dict) -> str:
+    if not rule:
+        return "no rule (per repetition)"
+    if not rule["kept_defaults"]:
+        return f"trial {rule['best_trial']} ({rule['reason']})"
+    if rule["standard_error"] is None:
+        return "the defaults trial, the best by itself"
+    return (
+        f"the defaults trial, kept against trial {rule['best_trial']} "
+        f"(ahead by {rule['difference']:.4f}, s.e. {rule['standard_error']:.4f})"
     )
 
 
