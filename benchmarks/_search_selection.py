@@ -244,6 +244,7 @@ def _print(campaign, selections, summaries, shifts, args) -> None:
 
     verdicts = {"per run": [], "one detector": []}
     searched_vs_default = []
+    optimism = []  # per cell: (the ARGOS pick's optimism, the defaults')
     for s in selections:
         g = s["group"]
         print(f"\n{g['name']}: exact likelihood ratio {s['exact_limit_max_sic']:.2f}")
@@ -273,7 +274,8 @@ def _print(campaign, selections, summaries, shifts, args) -> None:
                     f"{'searched >= default' if searched >= default else 'searched < default'}"
                     f"; pick: {_rule_text(rule)}"
                 )
-            _print_shift(cell, clf, s, summaries, shifts)
+            if (shift := _print_shift(cell, clf, s, summaries, shifts)) is not None:
+                optimism.append(shift)
     print()
     for rule, oks in verdicts.items():
         print(f"target at N >= 600, {rule}: {sum(oks)} of {len(oks)} groups met")
@@ -284,6 +286,15 @@ def _print(campaign, selections, summaries, shifts, args) -> None:
         f"cells ({100 * met / max(n, 1):.0f} %; target >= 80 %); in {kept} of the {n} cells "
         f"the ARGOS pick is the defaults trial (the same runs as the default source)"
     )
+    if optimism:
+        pick, default = (np.array(v) for v in zip(*optimism, strict=True))
+        excess = pick - default
+        print(
+            f"picked ARGOS value at search - out of sample, median over {len(excess)} cells: "
+            f"pick {np.median(pick):+.3f}, defaults {np.median(default):+.3f}, pick - defaults "
+            f"{np.median(excess):+.3f} (mean {excess.mean():+.3f}; > 0 in "
+            f"{int((excess > 0).sum())} of {len(excess)} cells)"
+        )
 
 
 def _pick_rule(campaign, cell: str) -> dict:
@@ -306,10 +317,10 @@ def _rule_text(rule: dict) -> str:
     )
 
 
-def _print_shift(cell: str, clf: str, s: dict, summaries: dict, shifts) -> None:
+def _print_shift(cell: str, clf: str, s: dict, summaries: dict, shifts) -> tuple | None:
     """How much better the picked ARGOS looked at search than out of sample, and the
-    same for the defaults (the control)."""
-    parts = []
+    same for the defaults (the control); returns the two medians (None if absent)."""
+    parts, medians = [], []
     for source in ("argos", "default"):
         if shifts is not None:  # the paper's protocol: fresh half splits, trained here
             rec = shifts[f"{cell}/{source}"]
@@ -318,6 +329,7 @@ def _print_shift(cell: str, clf: str, s: dict, summaries: dict, shifts) -> None:
             parts.append(
                 f"{source} at search {at:.3f} / fresh {out:.3f} (optimism {np.median(diff):+.3f})"
             )
+            medians.append(float(np.median(diff)))
             continue
         half = summaries[(cell, source, "half")]
         shift = half.get("search_bias", {}).get("argos")
@@ -326,5 +338,7 @@ def _print_shift(cell: str, clf: str, s: dict, summaries: dict, shifts) -> None:
                 f"{source} at search {shift['at_search']['median']:.3f} / {half['holdout']} "
                 f"{shift['final']['median']:.3f} (optimism {shift['optimism']['median']:+.3f})"
             )
+            medians.append(shift["optimism"]["median"])
     if parts:
         print(f"  {clf} ARGOS: " + "; ".join(parts))
+    return tuple(medians) if len(medians) == 2 else None

@@ -107,8 +107,9 @@ def _per_rep(trial: FrozenTrial, metric: str) -> list:
 
 def mean_pick(
     campaign: Campaign, done: list[FrozenTrial], metric: str
-) -> tuple[FrozenTrial | None, PickDecision | None]:
-    """``best.json``'s trial and the rule's decision (None: ``final.pick`` is not "mean").
+) -> tuple[FrozenTrial | None, dict | None]:
+    """``best.json``'s trial and the rule's decision, with the plain best trial's number
+    (``best_trial``; None where ``final.pick`` is not "mean" or nothing has a value).
 
     The best trial by its mean over repetitions, or the study's defaults trial where the
     best is not ahead of it by more than ``final.defaults_margin`` standard errors of
@@ -121,28 +122,31 @@ def mean_pick(
     if best is None or campaign.final.pick != "mean":
         return best, None
     defaults = next((t for t in done if is_defaults_trial(t)), None)
+    chosen = best
     if defaults is None:
         why = "no complete defaults trial: the plain best trial"
-        return best, PickDecision(False, None, None, margin, 0, why)
-    if best is defaults:
+        decision = PickDecision(False, None, None, margin, 0, why)
+    elif best is defaults:
         n = len(_per_rep(best, metric))
-        return best, PickDecision(True, 0.0, None, margin, n, "the best trial is the defaults")
-    decision = decide(
-        _per_rep(best, metric), _per_rep(defaults, metric), DIRECTIONS[metric], margin
-    )
-    return (defaults if decision.kept_defaults else best), decision
+        decision = PickDecision(True, 0.0, None, margin, n, "the best trial is the defaults")
+    else:
+        decision = decide(
+            _per_rep(best, metric), _per_rep(defaults, metric), DIRECTIONS[metric], margin
+        )
+        chosen = defaults if decision.kept_defaults else best
+    return chosen, {"best_trial": best.number, **decision.to_dict()}
 
 
-def _log_decisions(campaign: Campaign, decisions: list[tuple[str, str, int, PickDecision]]):
+def _log_decisions(campaign: Campaign, decisions: list[tuple[str, str, dict]]) -> None:
     """One line: how many mean picks are the defaults, by the rule or as the best trial;
     each decision at debug level (``hpo --debug export``)."""
     if not decisions:
         return
-    for key, metric, best, d in decisions:
-        log.debug("pick rule %s %s: best trial %d: %s", key, metric, best, d.reason)
-    kept = [d for *_, d in decisions if d.kept_defaults]
-    by_rule = sum(d.standard_error is not None for d in kept)
-    plain = sum(not d.kept_defaults and d.standard_error is None for *_, d in decisions)
+    for key, metric, d in decisions:
+        log.debug("pick rule %s %s: best trial %d: %s", key, metric, d["best_trial"], d["reason"])
+    kept = [d for *_, d in decisions if d["kept_defaults"]]
+    by_rule = sum(d["standard_error"] is not None for d in kept)
+    plain = sum(not d["kept_defaults"] and d["standard_error"] is None for *_, d in decisions)
     log.info(
         "pick rule (final.defaults_margin = %g): best.json is the defaults trial in %d of %d "
         "cell/metric picks (%d kept against a trial ahead by noise, %d the best trial "
@@ -258,7 +262,7 @@ def export_campaign(
     decisions = []
     for cc, study, done in loaded:
         for metric in cc.metrics:
-            best, decision = mean_pick(campaign, done, metric)
+            best, rule = mean_pick(campaign, done, metric)
             picks = {"best": best}
             for j in range(campaign.search.repetitions):
                 picks[f"run{j}"] = best_trial(done, metric, j)
@@ -273,10 +277,9 @@ def export_campaign(
                     continue
                 rep = None if name == "best" else int(name[3:])
                 record = _record(cc, study, trial, metric, rep, common)
-                if rep is None and decision is not None:
-                    plain = best_trial(done, metric).number
-                    record["pick_rule"] = {"best_trial": plain, **decision.to_dict()}
-                    decisions.append((cc.key, metric, plain, decision))
+                if rep is None and rule is not None:
+                    record["pick_rule"] = rule
+                    decisions.append((cc.key, metric, rule))
                 path = hp_dir(campaign, cc.key, metric) / f"{name}.json"
                 files.append((atomic_write_json, path, record))
                 if yaml_dir is not None and rep is not None:

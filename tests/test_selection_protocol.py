@@ -330,3 +330,10 @@ def test_the_mean_pick_keeps_the_defaults_unless_a_trial_beats_them_beyond_noise
     assert select["detectors"]["HGB/argos"]["kept_defaults"]
     assert not select["detectors"]["HGB/default"]["kept_defaults"]
     assert "HGB/argos" in proc.stdout and "the pick is the defaults trial" in proc.stdout
+    proc = hpo("report", str(kept.path))
+    assert proc.returncode == 0, proc.stderr
+    rows = [r.split() for r in proc.stdout.splitlines() if r.startswith(("HGB-IAD", "NN-IAD"))]
+    kept_rows = {r[1] for r in rows if "the pick is the defaults trial;" in " ".join(r)}
+    argos = [r for r in rows if r[1] == "argos"]
+    assert argos and all("the pick is the defaults trial;" in " ".join(r) for r in argos)
+    assert "default" not in kept_rows  # the default source is no pick
