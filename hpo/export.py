@@ -149,8 +149,8 @@ def _log_decisions(campaign: Campaign, decisions: list[tuple[str, str, dict]]) -
     plain = sum(not d["kept_defaults"] and d["standard_error"] is None for *_, d in decisions)
     log.info(
         "pick rule (final.defaults_margin = %g): best.json is the defaults trial in %d of %d "
-        "cell/metric picks (%d kept against a trial ahead by noise, %d the best trial "
-        "themselves)%s; `hpo --debug export` lists every decision",
+        "cell/metric picks (%d kept against a trial not ahead beyond the margin, %d where it "
+        "is the best trial)%s; `hpo --debug export` lists every decision",
         campaign.final.defaults_margin,
         len(kept),
         len(decisions),
