@@ -9,8 +9,9 @@ settings:
 
 * ``paper``: ``search.enqueue_defaults = false``, ``final.pick = "per_repetition"``,
   ``final.holdout = "search"``;
-* ``product``: the defaults: the defaults trial enqueued, ``final.pick = "mean"``,
-  ``final.holdout = "reserved"`` (0.25 of each class).
+* ``product``: the defaults: the defaults trial enqueued, ``final.pick = "mean"`` (with
+  ``final.defaults_margin = 1``: the defaults trial unless the best trial beats it by
+  more than one standard error), ``final.holdout = "reserved"`` (0.25 of each class).
 
 Printed per group (template x N): every detector's full-statistics max SIC median, the
 ARGOS- and truth-selected medians (per run and one detector for all runs), ARGOS-selected
@@ -19,7 +20,8 @@ searched ARGOS detector how much better its picked value looked at search than o
 sample (``paper``: against fresh half splits, trained here; ``product``: against the
 reserved events, from the summaries), next to the same shift of the defaults (picked on
 nothing: the control); and per cell whether the searched source's full-statistics
-median reaches the defaults' (issue target: in >= 80 % of cells). ``--select-only``
+median reaches the defaults' (issue target: in >= 80 % of cells) and whether the ARGOS
+pick is the defaults trial (``best.json``'s ``pick_rule``). ``--select-only``
 skips the search, the export and the final runs: it selects and prints over the exports
 and final runs already made (a campaign whose trials predate the recorded reserve,
 which ``hpo export`` now refuses under ``holdout = "reserved"``, still prints).
@@ -242,6 +244,7 @@ def _print(campaign, selections, summaries, shifts, args) -> None:
 
     verdicts = {"per run": [], "one detector": []}
     searched_vs_default = []
+    optimism = []  # per cell: (the ARGOS pick's optimism, the defaults')
     for s in selections:
         g = s["group"]
         print(f"\n{g['name']}: exact likelihood ratio {s['exact_limit_max_sic']:.2f}")
@@ -264,26 +267,60 @@ def _print(campaign, selections, summaries, shifts, args) -> None:
             clf = cell.split("-")[0]
             searched, default = singles.get(f"{clf}/argos"), singles.get(f"{clf}/default")
             if searched is not None and default is not None:
-                searched_vs_default.append(searched >= default)
+                rule = _pick_rule(campaign, cell)
+                searched_vs_default.append((searched >= default, rule.get("kept_defaults")))
                 print(
                     f"  {clf}/argos {searched:.2f} vs {clf}/default {default:.2f} (full): "
                     f"{'searched >= default' if searched >= default else 'searched < default'}"
+                    f"; pick: {_rule_text(rule)}"
                 )
-            _print_shift(cell, clf, s, summaries, shifts)
+            if (shift := _print_shift(cell, clf, s, summaries, shifts)) is not None:
+                optimism.append(shift)
     print()
     for rule, oks in verdicts.items():
         print(f"target at N >= 600, {rule}: {sum(oks)} of {len(oks)} groups met")
-    n = len(searched_vs_default)
+    n, met = len(searched_vs_default), sum(ok for ok, _ in searched_vs_default)
+    kept = sum(bool(k) for _, k in searched_vs_default)
     print(
-        f"searched ARGOS source >= default at full statistics: {sum(searched_vs_default)} of {n} "
-        f"cells ({100 * sum(searched_vs_default) / max(n, 1):.0f} %; target >= 80 %)"
+        f"searched ARGOS source >= default at full statistics: {met} of {n} "
+        f"cells ({100 * met / max(n, 1):.0f} %; target >= 80 %); in {kept} of the {n} cells "
+        f"the ARGOS pick is the defaults trial (the same runs as the default source)"
+    )
+    if optimism:
+        pick, default = (np.array(v) for v in zip(*optimism, strict=True))
+        excess = pick - default
+        print(
+            f"picked ARGOS value at search - out of sample, median over {len(excess)} cells: "
+            f"pick {np.median(pick):+.3f}, defaults {np.median(default):+.3f}, pick - defaults "
+            f"{np.median(excess):+.3f} (mean {excess.mean():+.3f}; > 0 in "
+            f"{int((excess > 0).sum())} of {len(excess)} cells)"
+        )
+
+
+def _pick_rule(campaign, cell: str) -> dict:
+    """The export's decision for the cell's ARGOS pick (``best.json``'s ``pick_rule``; {}
+    for an export without one: the per-repetition pick or an export before the rule)."""
+    best = json.loads((campaign.run_dir / "hp" / cell / "argos" / "best.json").read_text())
+    return best.get("pick_rule") or {}
+
+
+def _rule_text(rule: dict) -> str:
+    if not rule:
+        return "no rule (per repetition)"
+    if not rule["kept_defaults"]:
+        return f"trial {rule['best_trial']} ({rule['reason']})"
+    if rule["standard_error"] is None:
+        return "the defaults trial, the best by itself"
+    return (
+        f"the defaults trial, kept against trial {rule['best_trial']} "
+        f"(ahead by {rule['difference']:.4f}, s.e. {rule['standard_error']:.4f})"
     )
 
 
-def _print_shift(cell: str, clf: str, s: dict, summaries: dict, shifts) -> None:
+def _print_shift(cell: str, clf: str, s: dict, summaries: dict, shifts) -> tuple | None:
     """How much better the picked ARGOS looked at search than out of sample, and the
-    same for the defaults (the control)."""
-    parts = []
+    same for the defaults (the control); returns the two medians (None if absent)."""
+    parts, medians = [], []
     for source in ("argos", "default"):
         if shifts is not None:  # the paper's protocol: fresh half splits, trained here
             rec = shifts[f"{cell}/{source}"]
@@ -292,6 +329,7 @@ def _print_shift(cell: str, clf: str, s: dict, summaries: dict, shifts) -> None:
             parts.append(
                 f"{source} at search {at:.3f} / fresh {out:.3f} (optimism {np.median(diff):+.3f})"
             )
+            medians.append(float(np.median(diff)))
             continue
         half = summaries[(cell, source, "half")]
         shift = half.get("search_bias", {}).get("argos")
@@ -300,5 +338,7 @@ def _print_shift(cell: str, clf: str, s: dict, summaries: dict, shifts) -> None:
                 f"{source} at search {shift['at_search']['median']:.3f} / {half['holdout']} "
                 f"{shift['final']['median']:.3f} (optimism {shift['optimism']['median']:+.3f})"
             )
+            medians.append(shift["optimism"]["median"])
     if parts:
         print(f"  {clf} ARGOS: " + "; ".join(parts))
+    return tuple(medians) if len(medians) == 2 else None

@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import math
 import os
 import re
 import tomllib
@@ -308,6 +309,10 @@ SCHEMA: dict[str, dict[str, tuple[tuple[Check, str], Any]]] = {
         "defaults": (_BOOL, True),
         "ensemble": (_BOOL, False),
         "pick": (_one_of(PICKS), "mean"),
+        "defaults_margin": (
+            _rule(lambda v: _is_num(v) and 0 <= v < math.inf, "a number >= 0"),
+            1.0,
+        ),
         "holdout": (_one_of(HOLDOUTS), "reserved"),
         "reserve": (
             _rule(lambda v: _is_num(v) and 0.05 <= v <= 0.45, "a fraction in [0.05, 0.45]"),
@@ -597,6 +602,16 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
             "(`run<j>.json`). A run without a repetition of its own uses `best.json`, with a "
             'warning from `hpo validate` and `hpo final` and `"fallback": true` in its record.'
         ),
+        "defaults_margin": (
+            'With `pick = "mean"` and the defaults trial enqueued: `best.json` is the '
+            "defaults trial unless the best trial's mean beats it, in the metric's "
+            "direction, by more than this many standard errors of the two trials' paired "
+            "per-repetition differences (`0`: the plain best, the paper's). With one "
+            "repetition or no complete defaults trial the plain best stands. Not applied "
+            'to `pick = "per_repetition"` (one repetition has no standard error). '
+            "`best.json` records the decision (`pick_rule`); see "
+            "[selection.md](selection.md#the-defaults-unless-a-pick-beats-them-beyond-noise)."
+        ),
         "holdout": (
             "Where half-statistics final runs compute the label-free values `hpo select` "
             "compares: `reserved`, on `reserve` of each class that no repetition of the "
@@ -792,6 +807,9 @@ class FinalConfig:
     #: "mean": every run uses the pick by the mean over repetitions (best.json);
     #: "per_repetition": run j uses repetition j's pick (run<j>.json; the paper's)
     pick: str = "mean"
+    #: the mean pick replaces the defaults trial only where it is ahead by more than this
+    #: many standard errors of the paired per-repetition differences (0: the plain best)
+    defaults_margin: float = 1.0
     #: events of the half-statistics runs' label-free values: "reserved" (a fraction no
     #: repetition holds out), "fresh" (a new half split), "search" (repetition j's split,
     #: the paper's: a searched source's value is the one it was picked on)
@@ -1491,6 +1509,7 @@ def load_campaign(path: str | Path) -> Campaign:
             defaults=sec["final"]["defaults"],
             ensemble=sec["final"]["ensemble"],
             pick=sec["final"]["pick"],
+            defaults_margin=float(sec["final"]["defaults_margin"]),
             holdout=sec["final"]["holdout"],
             reserve=float(sec["final"]["reserve"]),
         ),

@@ -1,8 +1,9 @@
 """Pick-best: the best trial per cell and selection metric, exported as JSON.
 
 For each cell and each selection metric the export holds the overall best
-trial (by the metric averaged over repetitions) and, as in the paper, the
-best trial per repetition column ``j``. ``final.pick`` says which a final run
+trial (by the metric averaged over repetitions; with ``final.pick = "mean"`` the
+defaults trial unless that trial beats it beyond noise, :mod:`hpo.pick_rule`) and, as
+in the paper, the best trial per repetition column ``j``. ``final.pick`` says which a final run
 uses: ``"mean"`` (the default) ``best.json`` in every run, ``"per_repetition"``
 (the paper's) ``run<j>.json`` in run ``j`` (``best.json`` where the search had no
 repetition ``j``, with a warning)::
@@ -33,6 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo.cells import CampaignCell, campaign_cells
 from hpo.config import Campaign
 from hpo.holdout import reserve_mismatch
+from hpo.pick_rule import PickDecision, decide
 from hpo.provenance import data_provenance, methods_provenance, stamp
 from hpo.studies import open_created_storage
 from objectives.files import atomic_write_json, atomic_write_text
@@ -45,6 +47,7 @@ __all__ = [
     "hp_dir",
     "load_defaults_trial",
     "load_pick",
+    "mean_pick",
     "yaml_path",
 ]
 
@@ -96,6 +99,67 @@ def best_trial(
     sign = 1.0 if DIRECTIONS[metric] == "maximize" else -1.0
     # ties: the earlier trial wins, so the choice is the same whichever process reads it
     return max(scored, key=lambda tv: (sign * tv[1], -tv[0].number))[0]
+
+
+def _per_rep(trial: FrozenTrial, metric: str) -> list:
+    return list(trial.user_attrs.get(f"{metric}_per_rep") or [])
+
+
+def mean_pick(
+    campaign: Campaign, done: list[FrozenTrial], metric: str
+) -> tuple[FrozenTrial | None, dict | None]:
+    """``best.json``'s trial and the rule's decision, with the plain best trial's number
+    (``best_trial``; None where ``final.pick`` is not "mean" or nothing has a value).
+
+    The best trial by its mean over repetitions, or the study's defaults trial where the
+    best is not ahead of it by more than ``final.defaults_margin`` standard errors of
+    their paired per-repetition differences (:func:`hpo.pick_rule.decide`).
+    """
+    from hpo.defaults_trial import is_defaults_trial
+
+    best = best_trial(done, metric)
+    margin = campaign.final.defaults_margin
+    if best is None or campaign.final.pick != "mean":
+        return best, None
+    defaults = next((t for t in done if is_defaults_trial(t)), None)
+    chosen = best
+    if defaults is None:
+        why = "no complete defaults trial: the plain best trial"
+        decision = PickDecision(False, None, None, margin, 0, why)
+    elif best is defaults:
+        n = len(_per_rep(best, metric))
+        decision = PickDecision(True, 0.0, None, margin, n, "the best trial is the defaults")
+    else:
+        decision = decide(
+            _per_rep(best, metric), _per_rep(defaults, metric), DIRECTIONS[metric], margin
+        )
+        chosen = defaults if decision.kept_defaults else best
+    return chosen, {"best_trial": best.number, **decision.to_dict()}
+
+
+def _log_decisions(campaign: Campaign, decisions: list[tuple[str, str, dict]]) -> None:
+    """One line: how many mean picks are the defaults, by the rule or as the best trial;
+    each decision at debug level (``hpo --debug export``)."""
+    if not decisions:
+        return
+    for key, metric, d in decisions:
+        log.debug("pick rule %s %s: best trial %d: %s", key, metric, d["best_trial"], d["reason"])
+    kept = [d for *_, d in decisions if d["kept_defaults"]]
+    by_rule = sum(d["standard_error"] is not None for d in kept)
+    plain = sum(not d["kept_defaults"] and d["standard_error"] is None for *_, d in decisions)
+    log.info(
+        "pick rule (final.defaults_margin = %g): best.json is the defaults trial in %d of %d "
+        "cell/metric picks (%d kept against a trial not ahead beyond the margin, %d where it "
+        "is the best trial)%s; `hpo --debug export` lists every decision",
+        campaign.final.defaults_margin,
+        len(kept),
+        len(decisions),
+        by_rule,
+        len(kept) - by_rule,
+        f"; the plain best in {plain} (no defaults trial, one repetition or margin 0)"
+        if plain
+        else "",
+    )
 
 
 def _record(
@@ -195,9 +259,11 @@ def export_campaign(
     # versions, git revision and data hashes once per export, not once per file
     common = {**data_provenance(campaign), "methods": methods_provenance(campaign), **stamp()}
     files: list[tuple[Callable[[Path, Any], Path], Path, Any]] = []
+    decisions = []
     for cc, study, done in loaded:
         for metric in cc.metrics:
-            picks = {"best": best_trial(done, metric)}
+            best, rule = mean_pick(campaign, done, metric)
+            picks = {"best": best}
             for j in range(campaign.search.repetitions):
                 picks[f"run{j}"] = best_trial(done, metric, j)
             for name, trial in picks.items():
@@ -211,6 +277,9 @@ def export_campaign(
                     continue
                 rep = None if name == "best" else int(name[3:])
                 record = _record(cc, study, trial, metric, rep, common)
+                if rep is None and rule is not None:
+                    record["pick_rule"] = rule
+                    decisions.append((cc.key, metric, rule))
                 path = hp_dir(campaign, cc.key, metric) / f"{name}.json"
                 files.append((atomic_write_json, path, record))
                 if yaml_dir is not None and rep is not None:
@@ -220,6 +289,7 @@ def export_campaign(
             files.append((atomic_write_json, defaults_path(campaign, cc.key), record))
         log.info("exporting %s (%d complete trials)", cc.study_name, len(done))
     _write_all(files)
+    _log_decisions(campaign, decisions)
     return [path for write, path, _ in files if write is atomic_write_json]
 
 

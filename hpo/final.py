@@ -10,7 +10,9 @@ trained (run ``j`` uses the hyperparameters picked on repetition ``j``). Outputs
     <run_dir>/final/<cell key>/<source>/<statistics>/run<j>.npz   test scores, ROC, SIC
     <run_dir>/final/<cell key>/<source>/<statistics>/summary.json
 
-A run whose ``.npz`` already exists is skipped, so ``hpo final`` resumes. Each
+A run whose ``.npz`` already exists is skipped, so ``hpo final`` resumes, unless it
+trained another trial than the export now picks (a re-export changed the pick): that
+run is trained again. Each
 run is claimed before it is trained (:mod:`hpo.claims`), so processes on one campaign
 never train a run twice; a run another live process holds is left out of the summary
 (``missing_runs``) and named by :class:`FinalIncomplete`.
@@ -105,6 +107,8 @@ def picked_hyperparameters(
         "repetition": record["repetition"],
         "value": record["value"],
         "values_at_search": {source: record["value"]},
+        # the export's rule kept the defaults trial (final.defaults_margin)
+        "kept_defaults": bool(record.get("pick_rule", {}).get("kept_defaults")),
         **_pick_record(campaign, run, name),
     }
     return hp, picked
@@ -242,6 +246,8 @@ def _out_of_sample(
     if source in ("default", ENSEMBLE):
         return out
     out["pick"] = campaign.final.pick
+    # runs whose pick is the defaults trial (the export's rule, final.defaults_margin)
+    out["kept_defaults"] = bool(runs) and all(r["picked"].get("kept_defaults") for r in runs)
     out["pick_fallback_runs"] = [r["run"] for r in runs if r["picked"].get("fallback")]
     return out
 
@@ -298,6 +304,22 @@ def _finished(out: Path, run: int) -> bool:
     return (out / f"run{run}.npz").exists() and (out / f"run{run}.json").exists()
 
 
+def _stale(cc: CampaignCell, src: str, out: Path, run: int) -> str | None:
+    """Why finished run ``run`` of a searched source is out of date: it trained another
+    trial than the export picks now (``hpo export`` ran again and changed the pick)."""
+    if src in ("default", ENSEMBLE):
+        return None
+    trained = json.loads((out / f"run{run}.json").read_text())["picked"].get("trial_number")
+    record, _ = load_pick(cc.campaign, cc.key, src, run, cc.campaign.final.pick)
+    now = record["provenance"]["trial_number"]
+    return None if trained == now else f"trained trial {trained}; the export now picks {now}"
+
+
+def _done(cc: CampaignCell, src: str, out: Path, run: int) -> bool:
+    """Finished, on the trial the export picks now."""
+    return _finished(out, run) and not _stale(cc, src, out, run)
+
+
 # ----------------------------------------------------------------------------- claims
 def claim_path(out: Path, run: int) -> Path:
     """The claim file of run ``run`` in folder ``out`` (see :mod:`hpo.claims`)."""
@@ -311,7 +333,7 @@ def _train_claimed(cc: CampaignCell, src: str, st: str, j: int, out: Path) -> bo
     if isinstance(held, Claim):
         return held
     with held:
-        if _finished(out, j):  # by the process whose claim ended just before ours
+        if _done(cc, src, out, j):  # by the process whose claim ended just before ours
             return False
         hold(f"final {cc.key} {src} {st} run{j}")  # tests only: WSAD_GATE_DIR
         rec = _run_one(cc, src, st, j, out)
@@ -346,7 +368,9 @@ def run_units(
         for j in range(campaign.final.n_runs):
             seen += 1
             if _finished(out, j):
-                continue
+                if (why := _stale(cc, src, out, j)) is None:
+                    continue
+                log.warning("final %s %s %s run %d %s: training it again", cc.key, src, st, j, why)
             safe_point()
             done = _train_claimed(cc, src, st, j, out)
             if isinstance(done, Claim):

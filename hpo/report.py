@@ -104,6 +104,8 @@ def _label_free_text(s: dict, defaults: dict | None = None) -> str:
     on = s.get("label_free_on")
     if on:
         free = f"on the {on.split(' (')[0]}: {free}"
+    if s.get("kept_defaults"):  # the export's rule kept the defaults trial as the pick
+        free = f"the pick is the defaults trial; {free}"
     shifts = s.get("search_bias") or {}
     reference = (defaults or {}).get("search_bias") or {}
     for m, shift in shifts.items():

@@ -191,6 +191,12 @@ class Detector:
         truth = None if record is None else record.get("truth", {}).get(selection)
         return None if truth is None else truth.get("max_sic")
 
+    @property
+    def kept_defaults(self) -> bool:
+        """Whether a searched source's runs trained the defaults trial (the export's rule)."""
+        runs = list(self.label_free.values())
+        return bool(runs) and all(r["picked"].get("kept_defaults") for r in runs)
+
 
 def pick(values: Mapping[str, float | None], direction: str) -> str | None:
     """The key with the best finite value (the first of equal ones); None if none is finite."""
@@ -306,6 +312,7 @@ def select_group(campaign: Campaign, group: Group, *, truth_statistics: str = "f
                 "max_sic": band([d.max_sic(_headline(d), j) for j in sorted(d.truth)]),
                 "label_free": {m: band([d.value(m, j) for j in runs]) for m in metrics},
                 "search_bias": _search_bias(d),
+                "kept_defaults": d.kept_defaults,
             }
             for d in detectors
         },
@@ -434,6 +441,8 @@ def describe(summary: Mapping) -> str:
     curse = summary.get("winners_curse", {})
     for name, d in summary["detectors"].items():
         line = f"  {name:<24} max SIC {_fmt(d['max_sic'])} ({d['headline_selection']})"
+        if d.get("kept_defaults"):
+            line += "; the pick is the defaults trial"
         shift = (d.get("search_bias") or {}).get(d["source"])
         if shift:
             m = d["source"]

@@ -54,3 +54,17 @@ def studies(campaign) -> dict[str, optuna.Study]:
         cc.key: optuna.load_study(study_name=cc.study_name, storage=storage)
         for cc in campaign_cells(campaign)
     }
+
+
+def exported_mean_pick(done: list, record: dict, plain) -> object:
+    """The trial ``best.json`` (``record``) must hold, given the plain best trial ``plain``
+    found by the test itself: ``plain``, or the defaults trial where the export's rule
+    toward the defaults (``final.defaults_margin``) kept it; the rule must have weighed
+    the same plain best."""
+    rule = record.get("pick_rule")
+    if rule is None:  # final.pick = "per_repetition": no rule
+        return plain
+    assert rule["best_trial"] == plain.number, rule
+    if not rule["kept_defaults"]:
+        return plain
+    return next(t for t in done if t.user_attrs.get("enqueued_as") == "defaults")

@@ -60,6 +60,7 @@ def test_defaults_follow_the_paper(tmp_path):
     # issue 28: the defaults searched too, the mean pick, values on reserved events
     assert c.search.enqueue_defaults
     assert (c.final.pick, c.final.holdout, c.final.reserve) == ("mean", "reserved", 0.25)
+    assert c.final.defaults_margin == 1.0  # the defaults stay unless beaten beyond 1 s.e.
     assert c.storage == "journal:optuna.journal"
     assert c.run_dir == (tmp_path / "runs" / "t").resolve()
     assert [p.signal for p in c.grid_points()] == [0, 1000]
@@ -75,6 +76,9 @@ def test_defaults_follow_the_paper(tmp_path):
         (("n_trials = 3", 'n_trials = 3\n[final]\npick = "median"'), "final.pick"),
         (("n_trials = 3", 'n_trials = 3\n[final]\nholdout = "test"'), "final.holdout"),
         (("n_trials = 3", "n_trials = 3\n[final]\nreserve = 0.5"), "final.reserve"),
+        (("n_trials = 3", "n_trials = 3\n[final]\ndefaults_margin = -1"), "final.defaults_margin"),
+        (("n_trials = 3", "n_trials = 3\n[final]\ndefaults_margin = inf"), "final.defaults_margin"),
+        (("n_trials = 3", 'n_trials = 3\n[final]\ndefaults_margin = "1"'), "final.defaults_margin"),
         (("n_trials = 3", 'n_trials = 3\nsampler = "grid"'), "search.sampler"),
         (
             ("n_trials = 3", 'n_trials = 3\nobjective = "max_sic"\nmetrics = ["argos"]'),
@@ -105,6 +109,15 @@ def test_bad_field_is_named(tmp_path, edit, field):
     message = str(info.value)
     assert f"{field}:" in message or f"{field} " in message, message
     assert str(path) in message
+
+
+@pytest.mark.parametrize("value", ["-1", "inf", "nan", '"1"', "true"])
+def test_defaults_margin_is_a_finite_number_of_at_least_zero(tmp_path, value):
+    text = MINIMAL.replace("n_trials = 3", f"n_trials = 3\n[final]\ndefaults_margin = {value}")
+    with pytest.raises(ConfigError, match=r"final\.defaults_margin: must be a number >= 0"):
+        load_campaign(write(tmp_path, text))
+    ok = MINIMAL.replace("n_trials = 3", "n_trials = 3\n[final]\ndefaults_margin = 0")
+    assert load_campaign(write(tmp_path, ok)).final.defaults_margin == 0.0
 
 
 def test_unknown_section(tmp_path):

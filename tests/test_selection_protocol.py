@@ -259,3 +259,81 @@ def test_a_surplus_trial_does_not_block_the_export(finished, tmp_path):
         study.tell(surplus, state=TrialState.FAIL)
     proc = hpo("export", str(path))
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
+
+
+def _export_with_margin(campaign, folder, margin: float):
+    """``hpo export`` of the copy in ``folder`` with ``final.defaults_margin = margin``."""
+    path = folder / "proto.toml"
+    text = campaign.path.read_text().replace("[final]\n", f"[final]\ndefaults_margin = {margin}\n")
+    path.write_text(text)
+    proc = hpo("export", str(path))
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    return load_campaign(path), proc
+
+
+def _best(campaign, key: str, metric: str) -> dict:
+    return json.loads((campaign.run_dir / "hp" / key / metric / "best.json").read_text())
+
+
+def test_the_mean_pick_keeps_the_defaults_unless_a_trial_beats_them_beyond_noise(
+    finished, tmp_path
+):
+    """Margin 0 exports the plain best; a margin of 1e9 standard errors keeps the defaults
+    trial wherever a trial is not the defaults; ``hpo final`` then trains again every
+    run made on the pick the export replaced, and the summaries and ``hpo select`` say
+    that the pick is the defaults."""
+    from hpo.export import best_trial
+
+    campaign, _ = finished
+    shutil.copytree(campaign.run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("select"))
+    plain, _ = _export_with_margin(campaign, tmp_path, 0)
+    best = {}
+    for key, study in studies(plain).items():
+        done = study.get_trials(states=(TrialState.COMPLETE,))
+        for metric in plain.search.metrics:
+            best[key, metric] = best_trial(done, metric).number
+            record = _best(plain, key, metric)
+            assert record["provenance"]["trial_number"] == best[key, metric]
+            rule = record["pick_rule"]
+            assert rule["best_trial"] == best[key, metric] and rule["margin"] == 0
+            assert rule["kept_defaults"] == (best[key, metric] == 0), rule
+    searched = [key for (key, metric), n in best.items() if metric == "argos" and n != 0]
+    assert searched  # the fixture's search (seeded): a trial beats the defaults by ARGOS
+    final = ("final", "--source", "argos")
+    proc = hpo(*final, str(plain.path))
+    assert proc.returncode == 0, proc.stderr
+
+    kept, proc = _export_with_margin(campaign, tmp_path, 1e9)
+    n = len(best)
+    assert f"best.json is the defaults trial in {n} of {n} cell/metric picks" in proc.stderr
+    for (key, metric), number in best.items():
+        record = _best(kept, key, metric)
+        assert record["provenance"]["trial_number"] == 0  # the defaults trial
+        rule = record["pick_rule"]
+        assert rule["kept_defaults"] and rule["best_trial"] == number
+        if number != 0:
+            assert rule["standard_error"] is not None and rule["difference"] >= 0
+            assert rule["margin"] == 1e9
+    proc = hpo(*final, str(kept.path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("training it again") == 2 * len(searched) * kept.final.n_runs
+    for cc in campaign_cells(kept):
+        for st in ("half", "full"):
+            runs = [_run(kept, cc, "argos", st, j)["picked"] for j in range(kept.final.n_runs)]
+            assert all(r["trial_number"] == 0 and r["kept_defaults"] for r in runs), runs
+            assert _summary(kept, cc, "argos", st)["kept_defaults"]
+    proc = hpo("select", str(kept.path))
+    assert proc.returncode == 0, proc.stderr
+    select = json.loads(
+        (kept.run_dir / "select" / "IAD-norot-N600-baseline" / "summary.json").read_text()
+    )
+    assert select["detectors"]["HGB/argos"]["kept_defaults"]
+    assert not select["detectors"]["HGB/default"]["kept_defaults"]
+    assert "HGB/argos" in proc.stdout and "the pick is the defaults trial" in proc.stdout
+    proc = hpo("report", str(kept.path))
+    assert proc.returncode == 0, proc.stderr
+    rows = [r.split() for r in proc.stdout.splitlines() if r.startswith(("HGB-IAD", "NN-IAD"))]
+    kept_rows = {r[1] for r in rows if "the pick is the defaults trial;" in " ".join(r)}
+    argos = [r for r in rows if r[1] == "argos"]
+    assert argos and all("the pick is the defaults trial;" in " ".join(r) for r in argos)
+    assert "default" not in kept_rows  # the default source is no pick
