@@ -265,8 +265,8 @@ def _targets(runs: list[dict[str, dict]], signals, backbones: list[str], search:
         print(f"  {lab}: {mean[lab]:.3f} vs IsolationForest {iso:.3f} -> "
               f"{'beats' if mean[lab] > iso else 'DOES NOT beat'} it")  # fmt: skip
     for m in METHODS:
-        for bb in backbones[1:]:
-            if f"{m} {bb}" in mean and f"{m} MLP" in mean:
+        for bb in backbones:
+            if bb != "MLP" and f"{m} {bb}" in mean and f"{m} MLP" in mean:
                 print(f"  {m}: {bb} {mean[f'{m} {bb}']:.3f} vs MLP {mean[f'{m} MLP']:.3f}")
     if search:
         print("\n(c) label-free pick (highest perturb_auc) vs defaults, median over seeds")
