@@ -39,6 +39,7 @@ from hpo.config import Campaign
 from hpo.errors import UsageError
 from hpo.export import load_pick
 from hpo.holdout import final_split, label_free_events, pick_fallback_warning, picked_value_bias
+from hpo.pick_rule import runs_kept_defaults
 from hpo.provenance import campaign_provenance
 from hpo.spaces import hyperparameters
 from objectives.files import atomic_write_bytes, atomic_write_json
@@ -247,7 +248,7 @@ def _out_of_sample(
         return out
     out["pick"] = campaign.final.pick
     # runs whose pick is the defaults trial (the export's rule, final.defaults_margin)
-    out["kept_defaults"] = bool(runs) and all(r["picked"].get("kept_defaults") for r in runs)
+    out["kept_defaults"] = runs_kept_defaults(runs)
     out["pick_fallback_runs"] = [r["run"] for r in runs if r["picked"].get("fallback")]
     return out
 

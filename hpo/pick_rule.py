@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["PickDecision", "decide"]
+__all__ = ["PickDecision", "decide", "runs_kept_defaults"]
 
 
 @dataclass(frozen=True)
@@ -77,3 +77,10 @@ def decide(
         return PickDecision(False, mean, se, margin, n, why)
     why = f"ahead of the defaults by {mean:.4g} <= {margin:g} x s.e. {se:.4g}: the defaults kept"
     return PickDecision(True, mean, se, margin, n, why)
+
+
+def runs_kept_defaults(runs) -> bool:
+    """Whether every final run record in ``runs`` trained the defaults trial because the
+    export's rule kept it (False for no runs)."""
+    runs = list(runs)
+    return bool(runs) and all(r["picked"].get("kept_defaults") for r in runs)

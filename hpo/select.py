@@ -55,6 +55,7 @@ from hpo.cells import CampaignCell, campaign_cells, final_sources
 from hpo.config import Campaign, GridPoint
 from hpo.errors import UsageError
 from hpo.final import final_dir
+from hpo.pick_rule import runs_kept_defaults
 from hpo.provenance import campaign_provenance
 from objectives.files import atomic_write_json
 from objectives.metrics import band
@@ -194,8 +195,7 @@ class Detector:
     @property
     def kept_defaults(self) -> bool:
         """Whether a searched source's runs trained the defaults trial (the export's rule)."""
-        runs = list(self.label_free.values())
-        return bool(runs) and all(r["picked"].get("kept_defaults") for r in runs)
+        return runs_kept_defaults(self.label_free.values())
 
 
 def pick(values: Mapping[str, float | None], direction: str) -> str | None:

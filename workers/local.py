@@ -94,7 +94,7 @@ def run_local(
             try:
                 _watch(procs, progress, n_workers, poll, stream)
             except BaseException:  # e.g. the progress stream's reader went away (`| head`)
-                _stop_all(procs)
+                _stop_all(procs, signal.SIGTERM)
                 raise
     return LocalRun(
         codes=tuple(p.returncode for p in procs),
@@ -117,9 +117,7 @@ def _start(n_workers, argv_for_worker, log_dir, names, procs) -> list[Path | Non
                 out = stack.enter_context(open(path, "ab")) if path is not None else None
                 procs.append(spawn(argv_for_worker(i), stdout=out, stderr=out, new_session=True))
     except BaseException:
-        for p in procs:
-            _signal_group(p, signal.SIGKILL)
-            p.wait()
+        _stop_all(procs, signal.SIGKILL)
         raise
     return paths
 
@@ -142,12 +140,12 @@ def _forwarder(procs: list[subprocess.Popen]) -> Callable[[int, int], None]:
     return forward
 
 
-def _stop_all(procs: list[subprocess.Popen]) -> None:
-    """SIGTERM to every running worker's group, then wait for them: this process is
+def _stop_all(procs: list[subprocess.Popen], sig: int) -> None:
+    """``sig`` to every running worker's group, then wait for them: this process is
     leaving, and its workers (each in its own session) must not outlive it unwatched."""
     for p in procs:
         if p.poll() is None:
-            _signal_group(p, signal.SIGTERM)
+            _signal_group(p, sig)
     for p in procs:
         p.wait()
 
