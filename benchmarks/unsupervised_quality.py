@@ -20,10 +20,17 @@ campaign does (the defaults, then K - 1 random draws from ``hpo.spaces``, a DDD 
 being one distortion point): the trial with the highest ``perturb_auc`` is the
 label-free pick, compared with the defaults per signal (target c), and every trial's
 scores are averaged (the ``ensemble`` source: DDD keeps its band's non-inverting
-members). ``--calibration`` sets how every detector trial reads its score (raw, or as its
-multiplicity p-value; default: each method's default). Ensembles checked against target
-d: dSVDD's over d, DDD's band, dSVDD + DDD (the poster's combination) and the ensembles
-over trials.
+members). ``--repetitions R`` scores every trial on R splits, as a campaign's
+``search.repetitions``: repetition 0 is the seed's training / validation draw (the fit
+that is tested), repetitions 1.. draw their own from the pool and seed their model the
+same in every trial (paired, as ``objectives.splits`` pairs them); the pick is the best
+mean ``perturb_auc`` unless the product's rule toward the defaults
+(``hpo.pick_rule.decide``, ``--defaults-margin``, the campaign's ``final.defaults_margin``)
+keeps the defaults. With R = 1 the rule cannot act and the pick is the plain best.
+``--calibration`` sets how every detector trial reads its score (raw, or as its
+multiplicity p-value; default: each method's default). Ensembles checked against
+target d: dSVDD's over d, DDD's band, dSVDD + DDD (the poster's combination) and the
+ensembles over trials.
 
 Targets (issue 25): (a) for every signal BkgDensity finds (AUC >= 0.7) the best
 detector reaches 0.9 x its AUC and 0.5 x its eps_S at 1e-3; (b) averaged over the
@@ -34,7 +41,7 @@ over the seeds); (d) no ensemble ranks a signal below random (median AUC >= 0.5)
 Data: the synthetic set at ``--scale`` (1: 200k background, 20k per signal), half the
 background held out as the test set (``--test-background`` / ``--test-signal`` keep
 fewer, for the transformers, whose scoring is slow). Results also go to
-``benchmarks/out/unsupervised_quality_<backbones>[_<calibration>].json``.
+``benchmarks/out/unsupervised_quality_<backbones>[_<calibration>][_r<R>][_n<n-train>].json``.
 
 Usage::
 
@@ -42,6 +49,7 @@ Usage::
         [--n-train 20000] [--n-val 10000] [--epochs 10] [--search-trials 6]
         [--methods dSVDD,DROCC,DDD] [--baselines ...] [--test-background 0]
         [--test-signal 0] [--threads 1] [--calibration none|multiplicity]
+        [--repetitions 1] [--defaults-margin 1.0]
 """
 
 from __future__ import annotations
@@ -114,6 +122,26 @@ class Bench:
         self.n_obj = self.test.mask.sum(1)[self.test_signal < 0]
         exact = fit_baseline("BkgDensity", {}, train, val, seed=0, synthetic=True)
         self.nlp = -exact.log_density(self.test)[self.test_signal < 0]
+        #: the (train, val) draw of search repetitions 1.. (repetition 0: train, val)
+        self.repetitions = [
+            train_val_test(spec, args.n_train, args.n_val, seed=_repetition_seed(seed, r))[:2]
+            for r in range(1, args.repetitions)
+        ]
+
+    def repetition_value(self, method: str, hp: dict, r: int) -> float:
+        """``perturb_auc`` of ``method`` with ``hp`` fitted on search repetition ``r`` >= 1
+        (nan where DDD keeps no distortion there)."""
+        from objectives.errors import HyperparameterError
+        from objectives.unsupervised.evaluate import fit_cell_detector
+        from objectives.unsupervised.perturb import perturb_auc, perturbation_aucs
+
+        train, val = self.repetitions[r - 1]
+        seed = _repetition_seed(self.seed, r)
+        try:
+            det = fit_cell_detector(method, hp, train, val, seed=seed, n_threads=self.args.threads)
+        except HyperparameterError:
+            return float("nan")
+        return perturb_auc(perturbation_aucs(det.score, val), det.trained_on)
 
     def evaluate(self, det) -> dict:
         """Per-signal truth, and the label-free diagnostics, of a fitted detector."""
@@ -132,6 +160,24 @@ class Bench:
             "perturb_auc": perturb_auc(generic, det.trained_on),
             "perturbation_aucs": generic,
         }
+
+
+def _repetition_seed(seed: int, r: int) -> int:
+    """The data draw of search repetition ``r`` >= 1 of benchmark seed ``seed``."""
+    return 10_000 * (seed + 1) + r
+
+
+def _label_free_pick(fitted, margin: float) -> tuple[int, dict]:
+    """(trial, rule record): the best mean ``perturb_auc`` over the repetitions, kept
+    at the defaults (trial 0) unless the product's rule lets it replace them."""
+    from hpo.pick_rule import decide
+
+    values = {i: r["perturb_auc_repetitions"] for i, _, r in fitted}
+    best = max(values, key=lambda i: (float(np.nan_to_num(np.nanmean(values[i]), nan=-1)), -i))
+    if best == 0:
+        return 0, {"kept_defaults": False, "reason": "the defaults are the best trial"}
+    rule = decide(values[best], values[0], "maximize", margin)
+    return (0 if rule.kept_defaults else best), rule.to_dict() | {"best_trial": best}
 
 
 def _ddd_members(detectors) -> tuple[list, list[str]]:
@@ -197,6 +243,10 @@ def run_seed(spec, args, seed: int, log) -> dict[str, dict]:
                     print(f"  seed {seed} {method} {backbone} trial {i}: {exc}", flush=True)
                     continue
                 result = b.evaluate(det) | {"cpu": time.process_time() - t0, "hp": hp}
+                result["perturb_auc_repetitions"] = [result["perturb_auc"]] + [
+                    b.repetition_value(method, {**hp, "backbone": backbone}, r)
+                    for r in range(1, len(b.repetitions) + 1 if search else 1)
+                ]
                 fitted.append((i, det, result))
                 label = f"{method} {backbone}" + ("" if i == 0 else f" trial{i}")
                 log(label, result)
@@ -204,8 +254,9 @@ def run_seed(spec, args, seed: int, log) -> dict[str, dict]:
                 continue
             out[f"{method} {backbone}"] = fitted[0][2]
             if search:
-                pick = max(fitted, key=lambda f: (f[2]["perturb_auc"], -f[0]))
-                out[f"{method} {backbone} pick"] = pick[2] | {"trial": pick[0]}
+                trial, rule = _label_free_pick(fitted, args.defaults_margin)
+                pick = next(f for f in fitted if f[0] == trial)
+                out[f"{method} {backbone} pick"] = pick[2] | {"trial": trial, "pick_rule": rule}
                 try:
                     if method == "DDD":  # DDD's own recipe: its band's non-inverting members
                         models, readings = _ddd_members(d for _, d, _ in fitted)
@@ -316,6 +367,15 @@ def main() -> None:
     ap.add_argument("--test-signal", type=int, default=0, help="per signal; 0: all")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument(
+        "--repetitions", type=int, default=1,
+        help="splits every search trial is scored on (search.repetitions; the rule toward "
+        "the defaults needs 2 or more)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--defaults-margin", type=float, default=1.0,
+        help="final.defaults_margin of the pick's rule (0: the plain best trial)",
+    )  # fmt: skip
+    ap.add_argument(
         "--calibration",
         choices=("none", "multiplicity"),
         help="how every detector trial reads its score (default: each method's default, "
@@ -365,6 +425,8 @@ def main() -> None:
             )
     targets = _targets(runs, signals, args.backbones.split(","), args.search_trials > 0)
     tag = args.backbones.replace(",", "_") + (f"_{args.calibration}" if args.calibration else "")
+    tag += f"_r{args.repetitions}" if args.repetitions > 1 else ""
+    tag += f"_n{args.n_train}" if args.n_train != 20_000 else ""
     out = OUT / f"unsupervised_quality_{tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     slim = [{k: {f: v for f, v in r.items() if f != "scores"} for k, r in run.items()}

@@ -79,9 +79,14 @@ def cmd_validate(args) -> int:
     _print_notes(check_data(c, files_exist=all(p.is_file() for p in data_files(c))))
     _warn_shared_journal(c)
     from hpo.holdout import pick_fallback_warning
+    from hpo.pick_rule import inactive_warning
 
     if warning := pick_fallback_warning(c):
         print(warning, file=sys.stderr)
+    searched = any(cc.searched for cc in campaign_cells(c))
+    rule = inactive_warning(c.search.repetitions, c.final.defaults_margin, c.final.pick)
+    if searched and rule:
+        print(rule, file=sys.stderr)
     print(f"{c.path}: valid; {_what_runs(c)}, storage {redact(c.storage)}, run_dir {c.run_dir}")
     once = [cc.key for cc in campaign_cells(c) if not cc.searched]
     if once:

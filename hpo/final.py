@@ -307,10 +307,18 @@ def _finished(out: Path, run: int) -> bool:
 
 def _stale(cc: CampaignCell, src: str, out: Path, run: int) -> str | None:
     """Why finished run ``run`` of a searched source is out of date: it trained another
-    trial than the export picks now (``hpo export`` ran again and changed the pick)."""
-    if src in ("default", ENSEMBLE):
+    trial than the export picks now (``hpo export`` ran again and changed the pick), or,
+    for the ``ensemble`` source, averaged other trials than the study's complete ones
+    now (the search went on)."""
+    if src == "default":
         return None
-    trained = json.loads((out / f"run{run}.json").read_text())["picked"].get("trial_number")
+    picked = json.loads((out / f"run{run}.json").read_text())["picked"]
+    if src == ENSEMBLE:
+        averaged, now = picked.get("trial_numbers"), _ensemble_hps(cc)[1]
+        if averaged == now:
+            return None
+        return f"averaged {len(averaged or [])} trials; the study now has {len(now)} complete"
+    trained = picked.get("trial_number")
     record, _ = load_pick(cc.campaign, cc.key, src, run, cc.campaign.final.pick)
     now = record["provenance"]["trial_number"]
     return None if trained == now else f"trained trial {trained}; the export now picks {now}"

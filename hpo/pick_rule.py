@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["PickDecision", "decide", "runs_kept_defaults"]
+__all__ = ["PickDecision", "decide", "inactive_warning", "runs_kept_defaults"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,16 @@ def runs_kept_defaults(runs) -> bool:
     export's rule kept it (False for no runs)."""
     runs = list(runs)
     return bool(runs) and all(r["picked"].get("kept_defaults") for r in runs)
+
+
+def inactive_warning(repetitions: int, margin: float, pick: str) -> str | None:
+    """The warning for a campaign whose rule can never act: one repetition per trial
+    leaves no standard error, so ``best.json`` is the plain best trial (None otherwise)."""
+    if repetitions >= 2 or margin == 0 or pick != "mean":
+        return None
+    return (
+        f"warning: search.repetitions = {repetitions}: final.defaults_margin = {margin:g} "
+        "cannot act (no standard error over one repetition), so best.json is the plain "
+        "best trial, which beats the defaults partly by luck; set search.repetitions >= 2 "
+        "(docs/selection.md)"
+    )

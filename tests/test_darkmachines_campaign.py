@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -129,6 +130,43 @@ def test_final_runs_and_the_ensemble_over_trials(finished):
                 np.median(aucs)
             )
         assert not (campaign.run_dir / "final" / cc.key / "eps_s_1e-4").exists()
+
+
+def test_an_ensemble_run_is_trained_again_when_the_search_went_on(finished, tmp_path):
+    """The ensemble source averages every complete trial: a trial completed after its runs
+    makes them stale, and ``hpo final`` trains them again (once), saying so."""
+    import optuna
+
+    from hpo.config import load_campaign
+
+    campaign, _ = finished
+    shutil.copytree(campaign.run_dir, tmp_path / "run")
+    path = tmp_path / "dm.toml"
+    path.write_text(campaign.path.read_text())
+    copy = load_campaign(path)
+    study = studies(copy)["dSVDD-MLP-chanall"]
+    last = study.get_trials(states=(TrialState.COMPLETE,))[-1]
+    study.add_trial(
+        optuna.trial.create_trial(
+            params=last.params, distributions=last.distributions, value=last.value,
+            user_attrs=last.user_attrs,
+        )
+    )  # fmt: skip
+    numbers = sorted(t.number for t in study.get_trials(states=(TrialState.COMPLETE,)))
+    final = ("final", str(path), "--source", "ensemble")
+    proc = hpo(*final)
+    assert proc.returncode == 0, proc.stderr
+    n = copy.final.n_runs
+    assert proc.stderr.count("training it again") == n, proc.stderr
+    assert proc.stderr.count(f"averaged {len(numbers) - 1} trials; the study now has") == n
+    for cc in campaign_cells(copy):
+        folder = copy.run_dir / "final" / cc.key / "ensemble" / "full"
+        for j in range(n):
+            run = json.loads((folder / f"run{j}.json").read_text())
+            now = numbers if cc.key == "dSVDD-MLP-chanall" else run["picked"]["trial_numbers"]
+            assert run["picked"]["trial_numbers"] == now and len(run["hp"]) == len(now)
+    proc = hpo(*final)
+    assert proc.returncode == 0 and "training it again" not in proc.stderr, proc.stderr
 
 
 def _csv(path) -> tuple[str, list[dict]]:

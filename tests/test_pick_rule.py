@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from hpo.pick_rule import decide
+from hpo.pick_rule import decide, inactive_warning
 
 # the defaults trial's ARGOS on 5 repetition splits
 DEFAULTS = [0.50, 0.60, 0.40, 0.55, 0.45]
@@ -73,3 +73,10 @@ def test_repetitions_without_a_value_are_left_out_of_the_pairs():
     decision = decide([0.7, 0.72, None], [0.5, 0.5, 0.5], "maximize", 1.0)
     assert decision.repetitions == 2 and not decision.kept_defaults
     assert decision.difference == pytest.approx(0.21)
+
+
+def test_a_rule_that_cannot_act_is_announced():
+    assert "plain best" in inactive_warning(1, 1.0, "mean")
+    assert inactive_warning(2, 1.0, "mean") is None
+    assert inactive_warning(1, 0.0, "mean") is None  # the plain best asked for
+    assert inactive_warning(1, 1.0, "per_repetition") is None  # best.json not used

@@ -337,3 +337,14 @@ def test_the_mean_pick_keeps_the_defaults_unless_a_trial_beats_them_beyond_noise
     argos = [r for r in rows if r[1] == "argos"]
     assert argos and all("the pick is the defaults trial;" in " ".join(r) for r in argos)
     assert "default" not in kept_rows  # the default source is no pick
+
+
+def test_validate_says_when_the_rule_toward_the_defaults_cannot_act(tmp_path):
+    """One repetition leaves the rule no standard error: best.json is the plain best."""
+    for reps, warned in ((1, True), (2, False)):
+        path = tmp_path / f"proto{reps}.toml"
+        path.write_text(PROTOCOL.replace("repetitions = 2", f"repetitions = {reps}"))
+        proc = hpo("validate", str(path))
+        assert proc.returncode == 0, proc.stderr
+        said = "final.defaults_margin = 1 cannot act" in proc.stderr
+        assert said == warned, proc.stderr
