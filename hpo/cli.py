@@ -83,12 +83,12 @@ def cmd_validate(args) -> int:
 
     if warning := pick_fallback_warning(c):
         print(warning, file=sys.stderr)
-    searched = any(cc.searched for cc in campaign_cells(c))
+    cells = campaign_cells(c)
     rule = inactive_warning(c.search.repetitions, c.final.defaults_margin, c.final.pick)
-    if searched and rule:
+    if rule and any(cc.searched for cc in cells):
         print(rule, file=sys.stderr)
     print(f"{c.path}: valid; {_what_runs(c)}, storage {redact(c.storage)}, run_dir {c.run_dir}")
-    once = [cc.key for cc in campaign_cells(c) if not cc.searched]
+    once = [cc.key for cc in cells if not cc.searched]
     if once:
         print(
             f"{len(once)} cell(s) without hyperparameters to search, evaluated once by "

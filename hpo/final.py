@@ -69,20 +69,27 @@ def final_dir(campaign: Campaign, cell_key: str, source: str, statistics: str) -
     return campaign.run_dir / "final" / cell_key / source / statistics
 
 
-def _ensemble_hps(cc: CampaignCell) -> tuple[list[dict], list[int]]:
-    """Final-run hyperparameters of every completed trial of the cell, by trial number."""
+def _complete_trials(cc: CampaignCell) -> list:
+    """The cell's completed trials, by trial number (``ExportError`` if none)."""
     import optuna
     from optuna.trial import TrialState
 
     from hpo.export import ExportError
     from hpo.studies import open_created_storage
 
-    campaign, clf = cc.campaign, cc.point.classifier
-    fixed = campaign.search.fixed.get(clf, {})
-    study = optuna.load_study(study_name=cc.study_name, storage=open_created_storage(campaign))
+    storage = open_created_storage(cc.campaign)
+    study = optuna.load_study(study_name=cc.study_name, storage=storage)
     done = sorted(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.number)
     if not done:
         raise ExportError(f"{cc.study_name}: no complete trial to average (run the search first)")
+    return done
+
+
+def _ensemble_hps(cc: CampaignCell) -> tuple[list[dict], list[int]]:
+    """Final-run hyperparameters of every completed trial of the cell, by trial number."""
+    clf = cc.point.classifier
+    fixed = cc.campaign.search.fixed.get(clf, {})
+    done = _complete_trials(cc)
     hps = [hyperparameters(clf, t.params, fixed, final=True) for t in done]
     return hps, [t.number for t in done]
 
@@ -305,16 +312,19 @@ def _finished(out: Path, run: int) -> bool:
     return (out / f"run{run}.npz").exists() and (out / f"run{run}.json").exists()
 
 
-def _stale(cc: CampaignCell, src: str, out: Path, run: int) -> str | None:
+def _stale(
+    cc: CampaignCell, src: str, out: Path, run: int, complete: list[int] | None = None
+) -> str | None:
     """Why finished run ``run`` of a searched source is out of date: it trained another
     trial than the export picks now (``hpo export`` ran again and changed the pick), or,
     for the ``ensemble`` source, averaged other trials than the study's complete ones
-    now (the search went on)."""
+    now (the search went on; ``complete``: their numbers, read from the study if None)."""
     if src == "default":
         return None
     picked = json.loads((out / f"run{run}.json").read_text())["picked"]
     if src == ENSEMBLE:
-        averaged, now = picked.get("trial_numbers"), _ensemble_hps(cc)[1]
+        averaged = picked.get("trial_numbers")
+        now = [t.number for t in _complete_trials(cc)] if complete is None else complete
         if averaged == now:
             return None
         return f"averaged {len(averaged or [])} trials; the study now has {len(now)} complete"
@@ -374,10 +384,13 @@ def run_units(
     total, seen, trained = len(groups) * campaign.final.n_runs, 0, 0
     for cc, src, st in groups:
         out = final_dir(campaign, cc.key, src, st)
+        complete = None  # the study's complete trials, read once per ensemble group
         for j in range(campaign.final.n_runs):
             seen += 1
             if _finished(out, j):
-                if (why := _stale(cc, src, out, j)) is None:
+                if src == ENSEMBLE and complete is None:
+                    complete = [t.number for t in _complete_trials(cc)]
+                if (why := _stale(cc, src, out, j, complete)) is None:
                     continue
                 log.warning("final %s %s %s run %d %s: training it again", cc.key, src, st, j, why)
             safe_point()
