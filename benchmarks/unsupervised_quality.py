@@ -13,7 +13,9 @@ AUC and eps_S at eps_B = 1e-2 / 1e-3 / 1e-4: median and 16-84 % band over ``--se
 Diagnostics per detector (label-free, on the test background): Spearman rho of its
 score with ``-log p_bkg`` over all events and within one object multiplicity (the
 part of the density a detector must learn; across multiplicities ``-log p_bkg`` mostly
-counts objects), and ``perturb_auc``, the family's label-free objective.
+counts objects), and ``perturb_auc``, the family's label-free objective; for DROCC its
+shell AUC (``objectives.unsupervised.drocc.shell_auc``: does it tell held-out background
+from random points of its shell at all).
 
 With ``--search-trials K`` (first backbone only), each detector also runs a search as a
 campaign does (the defaults, then K - 1 random draws from ``hpo.spaces``, a DDD draw
@@ -159,6 +161,7 @@ class Bench:
             "rho_within_n": rho_n,
             "perturb_auc": perturb_auc(generic, det.trained_on),
             "perturbation_aucs": generic,
+            "shell_auc": det.info.get("shell_auc"),  # DROCC: did it learn
         }
 
 
@@ -395,6 +398,9 @@ def main() -> None:
         if "rho" in r:
             extra = (f"; rho(-log p) {r['rho']:+.2f}, within N {r['rho_within_n']:+.2f}, "
                      f"perturb_auc {r['perturb_auc']:.3f}")  # fmt: skip
+        if r.get("shell_auc") is not None:
+            extra += f", shell AUC {r['shell_auc']:.3f}"
+
         print(f"  {label} ({r.get('cpu', 0):.0f} CPU s): AUC {aucs}{extra}", flush=True)
 
     runs = []

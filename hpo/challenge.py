@@ -29,7 +29,10 @@ them. The report adds, per channel, the one-variable cuts the grid lacks and the
 scores of synthetic data, so every report shows the detectors beside them; on
 synthetic data it names the signals on which BkgDensity's AUC is below
 ``FINDABLE_AUC``: the background makes their events about as probable as its own, so
-they lie in its bulk, out of reach of a detector that must not know the signal. The
+they lie in its bulk, out of reach of a detector that must not know the signal. Per
+channel and signal it also says whether the best label-free detector row beats the best
+baseline row (the cuts, IsolationForest, FlowDensity) in AUC (``beside_baselines``, also in
+the label-free CSV's provenance): a detector is only worth running where it does. The
 numbers come from :mod:`objectives.unsupervised.metrics` (weighted with the files' event
 weights where they differ); this module only collects and draws.
 """
@@ -47,7 +50,7 @@ from hpo.cells import ENSEMBLE, CampaignCell, campaign_cells
 from hpo.config import Campaign
 from hpo.plots import save_figure, subplots
 
-__all__ = ["RunSet", "challenge_outputs", "run_sets"]
+__all__ = ["RunSet", "beside_baselines", "challenge_outputs", "run_sets"]
 
 log = logging.getLogger(__name__)
 
@@ -436,8 +439,15 @@ def challenge_outputs(campaign: Campaign, folder: Path, plt) -> tuple[list[Path]
             provenance = {"campaign": campaign.name, "campaign_sha256": campaign.sha256}
             provenance |= {"statistics": statistics, "rows": what}
             provenance |= {"out_of_reach": bulk, **data_provenance(campaign), **stamp()}
+            if rows is free:
+                provenance["beside_baselines"] = beside_baselines(rows)
             atomic_write_json(path.with_suffix(".csv.json"), provenance)
             tables.append(f"{statistics} statistics, {what} ({path.name}):\n" + _table(rows))
+            if rows is free:
+                tables += [
+                    _baselines_note(statistics, channel, verdicts)
+                    for channel, verdicts in provenance["beside_baselines"].items()
+                ]
     tables += [_bulk_note(channel, found) for channel, found in bulk.items()]
     tables += [
         f"channel {channel} skipped: {why}" for channel, why in skipped_channels(campaign).items()
@@ -456,6 +466,61 @@ def challenge_outputs(campaign: Campaign, folder: Path, plt) -> tuple[list[Path]
         files += _plot_roc(campaign, cell_sets, baselines, folder, plt)
     files += _plot_eps_s(campaign, sets, folder, plt)
     return files, "\n\n".join(tables)
+
+
+def beside_baselines(rows: list[dict]) -> dict[str, dict[str, dict]]:
+    """Channel -> signal -> the best detector row and the best baseline row by AUC.
+
+    ``rows`` are label-free CSV rows. Baselines are what a physicist would try first (the
+    one-variable cuts, IsolationForest, FlowDensity); ``BkgDensity`` is the
+    signal-agnostic limit, neither side. Every other row is a detector (dSVDD, its
+    latent dimensions, DROCC, DDD, dSVDD+DDD, a plugin's method). Channels without both
+    sides are left out. Each entry: ``detector``, ``detector_auc``, ``baseline``,
+    ``baseline_auc``, ``detector_leads`` (strictly higher AUC)."""
+    from objectives.unsupervised.baselines import BASELINES, SYNTHETIC_ONLY
+
+    best: dict[tuple[str, str, str], dict] = {}
+    for row in rows:
+        family = row["Model"].split("_")[0]
+        if family in SYNTHETIC_ONLY or not np.isfinite(row["AUC"]):
+            continue
+        side = "baseline" if family in BASELINES else "detector"
+        key = (row["Chan"], row["Signal"], side)
+        if key not in best or row["AUC"] > best[key]["AUC"]:
+            best[key] = row
+    out: dict[str, dict[str, dict]] = {}
+    for (channel, signal, side), row in best.items():
+        other = best.get((channel, signal, "baseline"))
+        if side != "detector" or other is None:
+            continue
+        out.setdefault(channel, {})[signal] = {
+            "detector": row["Model"],
+            "detector_auc": float(row["AUC"]),
+            "baseline": other["Model"],
+            "baseline_auc": float(other["AUC"]),
+            "detector_leads": bool(row["AUC"] > other["AUC"]),
+        }
+    return out
+
+
+def _baselines_note(statistics: str, channel: str, verdicts: dict[str, dict]) -> str:
+    """The report's line on whether any detector beats the simple things, per signal."""
+    leads = sum(v["detector_leads"] for v in verdicts.values())
+    parts = [
+        f"{signal} {v['detector']} {v['detector_auc']:.3f} against {v['baseline']} "
+        f"{v['baseline_auc']:.3f}"
+        for signal, v in verdicts.items()
+    ]
+    verdict = (
+        "no detector beats the best baseline on any signal"
+        if leads == 0
+        else f"the best detector beats the best baseline on {leads} of {len(verdicts)} signals"
+    )
+    return (
+        f"channel {channel}, {statistics} statistics, beside the baselines (best label-free "
+        f"detector row against the best of the cuts, IsolationForest, FlowDensity; AUC): "
+        f"{verdict}: " + "; ".join(parts)
+    )
 
 
 def _bulk_note(channel: str, found: dict[str, float]) -> str:

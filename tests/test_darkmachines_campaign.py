@@ -257,6 +257,39 @@ def test_report_writes_the_challenge_csv_and_plots(finished):
     assert "ExactLR_supervised" in proc.stdout and "Signal" in proc.stdout
 
 
+def test_report_says_per_signal_whether_a_detector_beats_the_baselines(finished):
+    """The verdict is read from the label-free CSV's own rows: the best detector row
+    (cells, their latent dimensions, the combination) against the best cut; the
+    signal-agnostic limit is neither side."""
+    campaign, proc = finished
+    report = campaign.run_dir / "report"
+    _, free = _csv(report / "challenge_full.csv")
+    verdicts = json.loads((report / "challenge_full.csv.json").read_text())["beside_baselines"]
+    assert set(verdicts) == {"all"} and set(verdicts["all"]) == set(SIGNALS)
+    (line,) = [x for x in proc.stdout.splitlines() if "beside the baselines" in x]
+    leads = 0
+    for signal in SIGNALS:
+        rows = [r for r in free if r["Signal"] == signal and r["Model"] != "BkgDensity"]
+        cuts = [r for r in rows if r["Model"] in ("MET", "HT", "NObjects")]
+        detectors = [r for r in rows if r not in cuts]
+        v = verdicts["all"][signal]
+        for side, candidates in (("baseline", cuts), ("detector", detectors)):
+            top = max(float(r["AUC"]) for r in candidates)
+            assert v[f"{side}_auc"] == pytest.approx(top, abs=5e-4)
+            # the named row is one of the best (the CSV rounds to 4 digits: ties may differ)
+            named = next(r for r in candidates if r["Model"] == v[side])
+            assert float(named["AUC"]) == pytest.approx(top, abs=5e-4)
+        assert v["detector_leads"] == (v["detector_auc"] > v["baseline_auc"])
+        leads += v["detector_leads"]
+        assert f"{signal} {v['detector']} {v['detector_auc']:.3f} against" in line
+    expected = (
+        "no detector beats the best baseline on any signal"
+        if leads == 0
+        else f"beats the best baseline on {leads} of {len(SIGNALS)} signals"
+    )
+    assert expected in line, line
+
+
 # -- user errors ---------------------------------------------------------------------------
 FILES = """
 [campaign]

@@ -29,7 +29,14 @@ from objectives.unsupervised import (
 from objectives.unsupervised._train import Scaler, build
 from objectives.unsupervised.backbones import make_backbone
 from objectives.unsupervised.ddd import DDDBandError, Distortion, distort, fit_ddd_point
-from objectives.unsupervised.drocc import LogitNet, SearchSpace, adversarial_negatives, data_scale
+from objectives.unsupervised.drocc import (
+    SHELL_AUC_MIN,
+    LogitNet,
+    SearchSpace,
+    adversarial_negatives,
+    data_scale,
+    shell_auc,
+)
 from objectives.unsupervised.dsvdd import _fit_member
 from objectives.unsupervised.params import validate
 from objectives.unsupervised.toy import event_features, toy_events
@@ -200,6 +207,27 @@ def test_drocc_radius_follows_the_data_scale():
     det = fit("DROCC", TRAIN, VAL, {**TINY["DROCC"], "radius": 2.0}, seed=0)
     assert det.info["data_scale"] == pytest.approx(scale)
     assert det.info["radius"] == pytest.approx(2.0 * scale)
+
+
+def test_drocc_measures_whether_it_learned_and_warns_when_it_barely_did(caplog):
+    """The shell AUC: exactly 0.5 for a classifier blind to everything (a constant logit),
+    near 1 for one trained against far-out negatives; below SHELL_AUC_MIN a fit warns."""
+    scaler = Scaler.fit(TRAIN)
+    space = SearchSpace.of(scaler, TRAIN)
+    val = scaler.inputs(VAL)
+    blind = build(LogitNet, validate("DROCC", {}), TRAIN, scaler, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        blind.head.weight.zero_()
+    assert shell_auc(blind, val, space=space, radius=1.0, gamma=2.0, seed=0) == 0.5
+    hp = {**TINY["DROCC"], "epochs": 8, "radius": 8.0, "lr": 1e-2}
+    with caplog.at_level("WARNING", logger="objectives.unsupervised.drocc"):
+        det = fit("DROCC", TRAIN, VAL, hp, seed=0)
+    assert det.info["shell_auc"] > 0.9 and "barely learned" not in caplog.text
+    assert set(det.info["final_loss"]) == {"ce", "adv"}
+    with caplog.at_level("WARNING", logger="objectives.unsupervised.drocc"):
+        det = fit("DROCC", TRAIN, VAL, {**hp, "mu": 0.0, "radius": 0.05}, seed=0)
+    assert det.info["shell_auc"] < SHELL_AUC_MIN
+    assert f"AUC {det.info['shell_auc']:.3f} (0.5: blind" in caplog.text
 
 
 # -- DDD: distortions, the band, per-point fits -------------------------------------------
