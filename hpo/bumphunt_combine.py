@@ -70,6 +70,12 @@ BOOTSTRAP_RESAMPLED = (
     "events (one Poisson weight per event, shared by every window, fold and run that "
     "counts it: the windows' overlap resampled as one) and runs (median over the drawn runs)"
 )
+#: The same with one run: nothing to draw among, so the trainings' spread is not in it.
+BOOTSTRAP_ONE_RUN = (
+    "events only (one Poisson weight per event, shared by every window and fold that counts "
+    "it): with bumphunt.runs = 1 the spread between trainings is not in the error "
+    "(runs >= 2 puts it there)"
+)
 #: The rule of each ``[bumphunt] negative_delta_sys`` setting, as results.json states it.
 NEGATIVE_RULES = {
     "zero": "a negative delta_sys is applied as 0 (it would lower N_b and raise Z); "
@@ -178,7 +184,7 @@ def _bootstrapped(campaign: Campaign, source: str, ref: Series) -> dict:
         "per_run": [list(d.per_run) for d in measured],
         "bootstrap": {
             "replicates": min(d.replicates for d in measured),
-            "resampled": BOOTSTRAP_RESAMPLED,
+            "resampled": BOOTSTRAP_RESAMPLED if b.runs > 1 else BOOTSTRAP_ONE_RUN,
         },
     }
 

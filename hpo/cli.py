@@ -105,6 +105,14 @@ def cmd_validate(args) -> int:
             f"{n_units} trainings in all ({n_units // n_tasks} per task), "
             f"hyperparameters: {sources}"
         )
+        measured = any(isinstance(m, str) for m in c.bumphunt.delta_sys.values())
+        if measured and c.bumphunt.runs == 1:
+            print(
+                "warning: bumphunt.runs = 1: the bootstrap error of the measured delta_sys "
+                "resamples events only; the spread between trainings is not in it "
+                "(bumphunt.runs >= 2 puts it there)",
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -166,6 +166,22 @@ def test_validate_says_a_default_hp_bump_hunt_runs_no_search(tmp_path):
     assert "hyperparameters: default, argos" in out
 
 
+@pytest.mark.parametrize(
+    ("bumphunt", "warned"),
+    [
+        ("[bumphunt]\nruns = 1", True),
+        ("[bumphunt]\nruns = 2", False),
+        ("[bumphunt]\nruns = 1\ndelta_sys = [0, 0.01, 0.05]", False),  # given, not measured
+    ],
+)
+def test_validate_warns_that_one_run_leaves_the_training_spread_out_of_delta_sys(
+    tmp_path, bumphunt, warned
+):
+    proc = hpo("validate", str(_write(tmp_path, bumphunt=bumphunt)))
+    assert proc.returncode == 0, proc.stderr
+    assert ("bumphunt.runs = 1: the bootstrap error" in proc.stderr) == warned, proc.stderr
+
+
 def test_report_section_and_negative_delta_sys(tmp_path):
     c = load_campaign(_write(tmp_path))
     assert (c.report.experiment, c.bumphunt.negative_delta_sys) == ("none", "zero")
