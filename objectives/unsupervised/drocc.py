@@ -336,17 +336,17 @@ def fit_drocc(
                 count += len(idx)
             history.append({k: v / count for k, v in sums.items()})
         net = net.to("cpu")
-        apart = shell_auc(net, val_in, space=space, radius=radius, gamma=hp["gamma"], seed=seed)
+        shell = shell_auc(net, val_in, space=space, radius=radius, gamma=hp["gamma"], seed=seed)
         val_logits = predict(net, val_in)
         val_loss = float(
             F.binary_cross_entropy_with_logits(val_logits, torch.ones_like(val_logits))
         )
-    if not apart >= SHELL_AUC_MIN:
+    if not shell >= SHELL_AUC_MIN:
         log.warning(
             "DROCC barely learned: its score tells held-out background from random points "
             "of the shell around it with AUC %.3f (0.5: blind; training losses %.3f on the "
             "background, %.3f on the negatives, ln 2 = 0.693); its ranking is close to noise",
-            apart, history[-1]["ce"], history[-1]["adv"],
+            shell, history[-1]["ce"], history[-1]["adv"],
         )  # fmt: skip
     info = {
         "method": "DROCC",
@@ -359,7 +359,7 @@ def fit_drocc(
         "radius": radius,
         "history": history,
         "final_loss": history[-1],
-        "shell_auc": apart,
+        "shell_auc": shell,
         "fit_seconds": time.perf_counter() - t0,
     }
     return DROCCDetector(scaler, net, val_loss, n_threads=n_threads, info=info)
