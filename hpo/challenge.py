@@ -39,6 +39,7 @@ weights where they differ); this module only collects and draws.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ from hpo.cells import ENSEMBLE, CampaignCell, campaign_cells
 from hpo.config import Campaign
 from hpo.plots import save_figure, subplots
 
-__all__ = ["RunSet", "beside_baselines", "challenge_outputs", "run_sets"]
+__all__ = ["RunSet", "beside_baselines", "challenge_outputs", "learning_notes", "run_sets"]
 
 log = logging.getLogger(__name__)
 
@@ -449,6 +450,7 @@ def challenge_outputs(campaign: Campaign, folder: Path, plt) -> tuple[list[Path]
                     for channel, verdicts in provenance["beside_baselines"].items()
                 ]
     tables += [_bulk_note(channel, found) for channel, found in bulk.items()]
+    tables += learning_notes(campaign.run_dir)
     tables += [
         f"channel {channel} skipped: {why}" for channel, why in skipped_channels(campaign).items()
     ]
@@ -521,6 +523,41 @@ def _baselines_note(statistics: str, channel: str, verdicts: dict[str, dict]) ->
         f"detector row against the best of the cuts, IsolationForest, FlowDensity; AUC): "
         f"{verdict}: " + "; ".join(parts)
     )
+
+
+def learning_notes(run_dir: Path) -> list[str]:
+    """One line per cell and statistics whose final runs include a DROCC that barely
+    learned (``shell_auc`` below ``SHELL_AUC_MIN`` in the run's detector record,
+    :mod:`objectives.unsupervised.drocc`): its scores there are close to noise."""
+    from objectives.unsupervised.drocc import SHELL_AUC_MIN
+
+    found: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(dict)
+    for folder in sorted(p for p in (run_dir / "final").glob("*/*/*") if p.is_dir()):
+        values = []
+        for path in sorted(folder.glob("run*.json")):
+            try:
+                value = json.loads(path.read_text())["info"]["detector"]["shell_auc"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if isinstance(value, int | float):
+                values.append(float(value))
+        if values:
+            cell, source, statistics = folder.relative_to(run_dir / "final").parts
+            found[(cell, statistics)][source] = values
+    notes = []
+    for (cell, statistics), by_source in found.items():
+        values = [v for vs in by_source.values() for v in vs]
+        low = sorted(src for src, vs in by_source.items() if min(vs) < SHELL_AUC_MIN)
+        if low:
+            n_low = sum(v < SHELL_AUC_MIN for v in values)
+            notes.append(
+                f"{cell}, {statistics} statistics: DROCC barely learned in {n_low} of "
+                f"{len(values)} final runs (sources {', '.join(low)}; shell AUC "
+                f"{min(values):.3f}-{max(values):.3f}, below {SHELL_AUC_MIN:g}: its classifier "
+                "barely tells held-out background from points around it, so these scores "
+                "are close to noise; docs/limits.md)"
+            )
+    return notes
 
 
 def _bulk_note(channel: str, found: dict[str, float]) -> str:

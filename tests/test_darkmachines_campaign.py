@@ -257,6 +257,37 @@ def test_report_writes_the_challenge_csv_and_plots(finished):
     assert "ExactLR_supervised" in proc.stdout and "Signal" in proc.stdout
 
 
+def test_the_report_names_the_final_runs_where_drocc_barely_learned(tmp_path):
+    """Read from each final run's detector record: below SHELL_AUC_MIN, counted per cell
+    and statistics; runs without a shell AUC (other methods, ensembles) say nothing."""
+    from hpo.challenge import learning_notes
+    from objectives.unsupervised.drocc import SHELL_AUC_MIN
+
+    def write(cell, source, j, detector, statistics="full"):
+        folder = tmp_path / "final" / cell / source / statistics
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"run{j}.json").write_text(json.dumps({"info": {"detector": detector}}))
+
+    low = SHELL_AUC_MIN - 0.08
+    write("DROCC-MLP-chanall", "default", 0, {"shell_auc": low})
+    write("DROCC-MLP-chanall", "default", 1, {"shell_auc": SHELL_AUC_MIN - 0.02})
+    write("DROCC-MLP-chanall", "perturb_auc", 0, {"shell_auc": SHELL_AUC_MIN + 0.15})
+    write("DROCC-MLP-chanall", "perturb_auc", 1, {"shell_auc": low})
+    write("DROCC-MLP-chanall", "ensemble", 0, {"members": [{"method": "DROCC"}]})
+    write("dSVDD-MLP-chanall", "default", 0, {"method": "dSVDD"})
+    write("DROCC-MLP-chanall", "default", 0, {"shell_auc": low}, statistics="half")
+    notes = learning_notes(tmp_path)
+    assert len(notes) == 2, notes  # per cell and statistics, the sources named
+    assert notes[0].startswith(
+        "DROCC-MLP-chanall, full statistics: DROCC barely learned in 3 of 4 final runs "
+        f"(sources default, perturb_auc; shell AUC {low:.3f}-{SHELL_AUC_MIN + 0.15:.3f}"
+    ), notes[0]
+    assert notes[1].startswith(
+        "DROCC-MLP-chanall, half statistics: DROCC barely learned in 1 of 1 final runs"
+    ), notes[1]
+    assert learning_notes(tmp_path / "nothing") == []
+
+
 def test_report_says_per_signal_whether_a_detector_beats_the_baselines(finished):
     """The verdict is read from the label-free CSV's own rows: the best detector row
     (cells, their latent dimensions, the combination) against the best cut; the
