@@ -400,7 +400,6 @@ def main() -> None:
                      f"perturb_auc {r['perturb_auc']:.3f}")  # fmt: skip
         if r.get("shell_auc") is not None:
             extra += f", shell AUC {r['shell_auc']:.3f}"
-
         print(f"  {label} ({r.get('cpu', 0):.0f} CPU s): AUC {aucs}{extra}", flush=True)
 
     runs = []

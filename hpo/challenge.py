@@ -429,10 +429,13 @@ def challenge_outputs(campaign: Campaign, folder: Path, plt) -> tuple[list[Path]
     bulk = {ch: found for ch in channels if (found := out_of_reach(campaign, ch))}
     for statistics in dict.fromkeys(rs.statistics for rs in sets):
         free, labelled = _csv_rows(campaign, sets, statistics)
-        for rows, suffix, what in (
-            (free, "", "label-free"),
-            (labelled, "_signal_labels", "used signal labels: hp picked by truth, exact LR"),
-        ):
+        verdicts = beside_baselines(free)  # label-free rows only: never a label-picked one
+        notes = [_baselines_note(statistics, ch, v) for ch, v in verdicts.items()]
+        for rows, suffix, what, extra, after in (
+            (free, "", "label-free", {"beside_baselines": verdicts}, notes),
+            (labelled, "_signal_labels", "used signal labels: hp picked by truth, exact LR",
+             {}, []),
+        ):  # fmt: skip
             if not rows:
                 continue
             path = folder / f"challenge_{statistics}{suffix}.csv"
@@ -440,15 +443,9 @@ def challenge_outputs(campaign: Campaign, folder: Path, plt) -> tuple[list[Path]
             provenance = {"campaign": campaign.name, "campaign_sha256": campaign.sha256}
             provenance |= {"statistics": statistics, "rows": what}
             provenance |= {"out_of_reach": bulk, **data_provenance(campaign), **stamp()}
-            if rows is free:
-                provenance["beside_baselines"] = beside_baselines(rows)
-            atomic_write_json(path.with_suffix(".csv.json"), provenance)
+            atomic_write_json(path.with_suffix(".csv.json"), provenance | extra)
             tables.append(f"{statistics} statistics, {what} ({path.name}):\n" + _table(rows))
-            if rows is free:
-                tables += [
-                    _baselines_note(statistics, channel, verdicts)
-                    for channel, verdicts in provenance["beside_baselines"].items()
-                ]
+            tables += after
     tables += [_bulk_note(channel, found) for channel, found in bulk.items()]
     tables += learning_notes(campaign.run_dir)
     tables += [
