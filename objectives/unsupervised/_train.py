@@ -20,10 +20,17 @@ from torch import nn
 
 from objectives.devices import torch_threads
 from objectives.safepoints import safe_point
-from objectives.unsupervised.arrays import EVENT_FEATURES, LOG_FLOOR_GEV, N_KINEMATICS, EventArrays
+from objectives.unsupervised.arrays import (
+    EVENT_FEATURES,
+    KINEMATICS,
+    LOG_FLOOR_GEV,
+    N_KINEMATICS,
+    EventArrays,
+)
 from objectives.unsupervised.backbones import init_parameters, make_backbone, pair_features
 
 __all__ = [
+    "ORIGINS",
     "Inputs",
     "Scaler",
     "build",
@@ -38,6 +45,13 @@ _CHUNK = 4096  # events per forward pass at prediction time
 #: Event columns (DarkMachines layout) the networks see as log(1 + x/GeV): log_met, log_ht.
 LOG1P_EVENT_COLUMNS = (0, 2)
 _PAIR_STAT_EVENTS = 2000  # events used to standardise the pair features
+#: Where ``Scaler.fit`` puts the inputs' origin: the mean background event, or the empty one.
+ORIGINS = ("mean", "empty")
+#: What the "empty" origin leaves uncentred, so that zero is the empty event: an object's
+#: log E and log pT (log GeV: 0 is 1 GeV, a padded slot is 0) and, in the DarkMachines
+#: event layout, log(1 + MET/GeV), log(1 + HT/GeV) and the object counts.
+_EMPTY_KINEMATICS = tuple(KINEMATICS.index(k) for k in ("log_e", "log_pt"))
+_EMPTY_EVENT = tuple(EVENT_FEATURES.index(k) for k in EVENT_FEATURES if k != "met_phi")
 
 
 class Inputs(NamedTuple):
@@ -97,6 +111,14 @@ class Scaler:
     event) is a bias term in disguise, with which a Deep SVDD maps every event to its
     centre. Padded objects stay 0. ``pair_mean``/``pair_std`` standardise ln m²_ij and
     ln ΔR_ij (over real pairs of up to 2000 events).
+
+    ``origin="empty"`` (``fit``) divides the energy-like inputs (``_EMPTY_KINEMATICS``,
+    ``_EMPTY_EVENT``) by their standard deviation without centring them: zero is then the
+    event with nothing in it, not the mean background event. A bias-free network (Deep
+    SVDD) is positively homogeneous in its inputs, so its score measures how far an
+    event's input vector lies from the background's typical length in its direction:
+    about the mean event, any unusual event, soft or hard; about the empty event, one
+    whose energies and object counts are atypical for its pattern (docs/unsupervised.md).
     """
 
     kin_mean: tuple[float, ...]
@@ -108,7 +130,9 @@ class Scaler:
     type_mean: tuple[float, ...]
 
     @classmethod
-    def fit(cls, arrays: EventArrays) -> Scaler:
+    def fit(cls, arrays: EventArrays, *, origin: str = "mean") -> Scaler:
+        if origin not in ORIGINS:
+            raise ValueError(f"Scaler origin must be one of {ORIGINS}, got {origin!r}")
         arrays = network_view(arrays)
         real = arrays.objects[arrays.mask].astype(np.float64)
         if real.size == 0:
@@ -121,10 +145,15 @@ class Scaler:
         p = mask.shape[1]
         valid = mask[:, :, None] & mask[:, None, :] & ~torch.eye(p, dtype=torch.bool)
         pf = pf[valid].numpy() if valid.any() else np.zeros((1, 2))
+        kin_mean, ev_mean = kin.mean(0), ev.mean(0)
+        if origin == "empty":
+            kin_mean[list(_EMPTY_KINEMATICS)] = 0.0
+            if ev.shape[1] == len(EVENT_FEATURES):
+                ev_mean[list(_EMPTY_EVENT)] = 0.0
         return cls(
-            _t(kin.mean(0)),
+            _t(kin_mean),
             _t(_std(kin)),
-            _t(ev.mean(0)),
+            _t(ev_mean),
             _t(_std(ev)),
             _t(pf.mean(0)),
             _t(_std(pf)),
