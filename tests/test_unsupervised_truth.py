@@ -115,9 +115,7 @@ def test_the_empty_origin_puts_the_empty_event_at_zero(data):
     assert not x.objects.any() and not x.event[:, [0, 2, 3, 4, 5, 6, 7]].any()
     mean = Scaler.fit(train)  # the default: the mean background event at zero
     assert mean.inputs(empty).event[:, [0, 2, 3]].abs().min() > 0.5
-    torch.testing.assert_close(
-        mean.inputs(train).event.mean(0), torch.zeros(8), atol=1e-4, rtol=0
-    )
+    torch.testing.assert_close(mean.inputs(train).event.mean(0), torch.zeros(8), atol=1e-4, rtol=0)
     same = Scaler.fit(train, origin="empty")
     assert same.kin_std == mean.kin_std and same.event_std == mean.event_std
     with pytest.raises(ValueError, match="origin"):
