@@ -231,12 +231,12 @@ dSVDD = _unsupervised(
     {**_QUICK_NET, "rep_dims": [4]},
 )
 #: DROCC: the shell radius in units of the data's scale (the median nearest-neighbour
-#: distance of the training background), its width and weight.
+#: distance of the training background, default 8), its width and weight.
 DROCC = _unsupervised(
     "DROCC",
     {
         "lr": _NET_LR,
-        "radius": {"type": "float", "low": 0.25, "high": 4.0, "log": True},
+        "radius": {"type": "float", "low": 1.0, "high": 16.0, "log": True},
         "gamma": {"type": "categorical", "choices": [1.5, 2.0, 3.0]},
         "mu": {"type": "float", "low": 0.25, "high": 2.0, "log": True},
         "calibration": _CALIBRATION,

@@ -198,7 +198,7 @@ def test_drocc_negatives_lie_on_the_shell_and_stay_physical(steps):
 
 
 def test_drocc_radius_follows_the_data_scale():
-    scaler = Scaler.fit(TRAIN)
+    scaler = Scaler.fit(TRAIN, origin="empty")  # DROCC's default inputs
     space = SearchSpace.of(scaler, TRAIN)
     scale = data_scale(space, scaler.inputs(TRAIN))
     x = space.coordinates(scaler.inputs(TRAIN)).double()
@@ -219,7 +219,8 @@ def test_drocc_measures_whether_it_learned_and_warns_when_it_barely_did(caplog):
     with torch.no_grad():
         blind.head.weight.zero_()
     assert shell_auc(blind, val, space=space, radius=1.0, gamma=2.0, seed=0) == 0.5
-    hp = {**TINY["DROCC"], "epochs": 8, "radius": 8.0, "lr": 1e-2}
+    # about the mean event (about the empty one the offsets slow it: 0.74 here)
+    hp = {**TINY["DROCC"], "epochs": 8, "radius": 8.0, "lr": 1e-2, "input_origin": "mean"}
     with caplog.at_level("WARNING", logger="objectives.unsupervised.drocc"):
         det = fit("DROCC", TRAIN, VAL, hp, seed=0)
     assert det.info["shell_auc"] > 0.9 and "barely learned" not in caplog.text

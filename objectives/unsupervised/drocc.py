@@ -25,24 +25,31 @@ anomalies change: on the synthetic DarkMachines set, a background with MET times
 1.5 or every pT times 1.3 scored exactly as the background (AUC 0.50). Types,
 masks, counts and azimuths stay fixed.
 
-Radius: ``hp["radius"]`` (default 2) is in units of the data's own scale, the
+Radius: ``hp["radius"]`` (default 8) is in units of the data's own scale, the
 median distance of a training event to its nearest neighbour in that space (up to
 2000 events; ``data_scale``). The old fixed radius of 8 standardised units, over
 every input, put the negatives so far out that the classifier learned to count
 objects (its score's rank correlation with -log p_bkg was 0.8 over all events but
-0.15 among events of one multiplicity); a radius near the data's scale makes it
-learn more of the kinematics (0.12-0.48 within one multiplicity over seeds and data
-sets; DROCC remains the least stable of the three detectors).
+0.15 among events of one multiplicity); in units of the data's scale it does not.
+
+Inputs about the empty event (``input_origin``, as dSVDD's; ``_train.Scaler``). With
+radius 8 about it the label-free ``perturb_auc`` on the synthetic DarkMachines set
+(MLP, 20k events, 10 epochs) was 0.567-0.584 over seeds 0-4, against 0.513-0.553 for
+radius 2 about the mean event (the default before) and 0.469-0.582 for radius 2 about
+the empty event, where the classifier did not learn and the inputs' offsets gave the
+untrained score an energy direction of random sign (below random on the signals in
+two seeds of five). docs/benchmarks.md, run G.
 
 Did it learn? (``info["shell_auc"]``): after training, the AUC of the score on points of
 the shell around held-out background (random directions, the training radius) against
 that background itself. A classifier that learned what the background is gives it well
 above 0.5; below ``SHELL_AUC_MIN`` it barely tells the background from the points
 around it, and ``fit_drocc`` logs a warning. On the synthetic DarkMachines set (MLP, 20k
-events, 10 epochs, seed 0) this is what the defaults do: shell AUC 0.565, final training
-losses 0.681 on the background and 0.688 on the negatives (ln 2 = 0.693 is a classifier
-that says 1/2 to everything); with ``ascent_steps = 0`` and ``radius = 4`` it is 0.763,
-with ``radius = 8`` 0.998 (and neither finds the signals better). The kinematics fill
+events, 10 epochs, seed 0) this is what radius 2 about the mean event did: shell AUC
+0.565, final training losses 0.681 on the background and 0.688 on the negatives (ln 2 =
+0.693 is a classifier that says 1/2 to everything); with ``ascent_steps = 0`` and
+``radius = 4`` it is 0.763, with ``radius = 8`` 0.998 (and neither finds the signals
+better); radius 8 about the empty event (the default) reaches 0.59-0.70. The kinematics fill
 their space (log pT, eta and MET vary independently: the background has no
 low-dimensional manifold), so the ascent finds, for every event, a point on its shell
 that looks like another background event: DROCC's assumption does not hold there
@@ -294,7 +301,7 @@ def fit_drocc(
     gen = torch.Generator().manual_seed(int(seed))
     history: list[dict[str, float]] = []
     with torch_threads(n_threads):
-        scaler = Scaler.fit(train)
+        scaler = Scaler.fit(train, origin=hp["input_origin"])
         train_in, val_in = scaler.inputs(train).to(where), scaler.inputs(val)
         space = SearchSpace.of(scaler, train)
         scale = data_scale(space, scaler.inputs(train))
