@@ -24,13 +24,15 @@ For dSVDD also its geometry on the background (:func:`dsvdd_geometry`): per memb
 centre's norm, the cosine of each output with the centre (1 % quantile and median: 1 is
 an output collinear with c, a network collapsed to one dimension) and the share of
 outputs shorter than c; per multiplicity the rho of the raw score with the norm of the
-standardised input (how far the event is from the mean event) and of that norm with
-log HT.
+standardised input (how far the event is from the inputs' origin: the empty event by
+default, the mean background event with ``--input-origin mean``, the default before run
+G of docs/benchmarks.md) and of that norm with log HT.
 
 Usage::
 
     python benchmarks/unsupervised_bulk_signal.py [--method dSVDD] [--signal zprime]
         [--seeds 3] [--n-train 20000] [--n-val 10000] [--epochs 10] [--threads 1]
+        [--input-origin empty|mean]
 """
 
 from __future__ import annotations
@@ -64,7 +66,12 @@ def one_seed(spec, args, seed: int) -> None:
         raise SystemExit(f"--signal: one of {', '.join(signals)}, got {args.signal!r}")
     det = fit_cell_detector(
         args.method,
-        {"epochs": args.epochs, "backbone": "MLP", "calibration": "multiplicity"},
+        {
+            "epochs": args.epochs,
+            "backbone": "MLP",
+            "calibration": "multiplicity",
+            **({"input_origin": args.input_origin} if args.input_origin else {}),
+        },
         train,
         val,
         seed=1000 * seed,
@@ -144,6 +151,12 @@ def main() -> None:
     ap.add_argument("--n-val", type=int, default=10_000)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--input-origin",
+        choices=("empty", "mean"),
+        default=None,
+        help="the detector's input origin (default: the method's own default, empty)",
+    )
     args = ap.parse_args()
 
     import torch
