@@ -20,40 +20,51 @@ from scipy.stats import spearmanr
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """(train 3000, val 1000, test background 2000, -log p_bkg of the test background)."""
+def _synthetic(folder, n_signal: int):
+    """(train 3000, val 1000, the sets) of a synthetic set with 8000 background events."""
     from objectives.darkmachines import DMSyntheticSpec, write_synthetic_darkmachines
     from objectives.darkmachines.cells import DMDataSpec, load_sets
-    from objectives.darkmachines.synthetic import DMSyntheticModel
     from objectives.unsupervised import EventArrays
 
     paths = write_synthetic_darkmachines(
-        DMSyntheticSpec(n_background=8000, n_signal=10, seed=1), tmp_path_factory.mktemp("dm")
+        DMSyntheticSpec(n_background=8000, n_signal=n_signal, seed=1), folder
     )
-    signals = tuple((n, p) for n, p in paths.items() if n != "background")
-    sets = load_sets(DMDataSpec(paths["background"], signals, synthetic=True, test_fraction=0.25))
+    named = tuple((n, p) for n, p in paths.items() if n != "background")
+    sets = load_sets(DMDataSpec(paths["background"], named, synthetic=True, test_fraction=0.25))
     pool = EventArrays.from_events(sets.train)
+    return pool.take(slice(0, 3000)), pool.take(slice(5000, 6000)), sets
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """(train 3000, val 1000, test background 2000, -log p_bkg of the test background)."""
+    from objectives.darkmachines.synthetic import DMSyntheticModel
+    from objectives.unsupervised import EventArrays
+
+    train, val, sets = _synthetic(tmp_path_factory.mktemp("dm"), n_signal=10)
     test = EventArrays.from_events(sets.test_background)
     nlp = -DMSyntheticModel().log_prob_background(sets.test_background)
-    return pool.take(slice(0, 3000)), pool.take(slice(5000, 6000)), test, nlp
+    return train, val, test, nlp
 
 
 @pytest.fixture(scope="module")
 def signals(tmp_path_factory):
     """(train 3000, val 1000, test background 2000, {signal: its 1000 test events})."""
-    from objectives.darkmachines import DMSyntheticSpec, write_synthetic_darkmachines
-    from objectives.darkmachines.cells import DMDataSpec, load_sets
     from objectives.unsupervised import EventArrays
 
-    paths = write_synthetic_darkmachines(
-        DMSyntheticSpec(n_background=8000, n_signal=1000, seed=1), tmp_path_factory.mktemp("dm")
-    )
-    named = tuple((n, p) for n, p in paths.items() if n != "background")
-    sets = load_sets(DMDataSpec(paths["background"], named, synthetic=True, test_fraction=0.25))
-    pool = EventArrays.from_events(sets.train)
+    train, val, sets = _synthetic(tmp_path_factory.mktemp("dm"), n_signal=1000)
     test = {n: EventArrays.from_events(e) for n, e in sets.test_signals.items()}
-    return pool.take(slice(0, 3000)), pool.take(slice(5000, 6000)), sets.test_background, test
+    return train, val, EventArrays.from_events(sets.test_background), test
+
+
+def _signal_aucs(signals, method: str, hp: dict) -> dict[str, float]:
+    """AUC of each signal against the test background, ``method`` fitted for 10 epochs."""
+    from objectives.unsupervised import auc, fit
+
+    train, val, background, test = signals
+    det = fit(method, train, val, {"epochs": 10, **hp}, seed=0)
+    b = det.score(background)
+    return {name: auc(b, det.score(events)) for name, events in test.items()}
 
 
 def _rho_within_multiplicity(scores, nlp, arrays) -> float:
@@ -142,17 +153,8 @@ def test_dsvdd_about_the_empty_event_finds_what_it_missed_about_the_mean_event(s
     # anomalous: it ranked zprime (in the bulk) below random, 0.37-0.40 here, and stop at
     # 0.79-0.82. About the empty event (energies and counts not centred) zprime 0.52-0.53,
     # stop 0.96-0.97, the mean over six signals 0.70-0.71 against 0.63-0.64 (seeds 0-2).
-    from objectives.unsupervised import EventArrays, auc, fit
-
-    train, val, background, test = signals
-    background = EventArrays.from_events(background)
-
-    def aucs(origin: str) -> dict[str, float]:
-        det = fit("dSVDD", train, val, {"epochs": 10, "input_origin": origin}, seed=0)
-        b = det.score(background)
-        return {name: auc(b, det.score(events)) for name, events in test.items()}
-
-    mean, empty = aucs("mean"), aucs("empty")
+    mean = _signal_aucs(signals, "dSVDD", {"input_origin": "mean"})
+    empty = _signal_aucs(signals, "dSVDD", {"input_origin": "empty"})
     assert mean["zprime"] < 0.45 and mean["stop"] < 0.87
     assert empty["zprime"] > 0.5 and empty["stop"] > 0.93 and empty["heavy_gluino"] > 0.97
     assert np.mean(list(empty.values())) > np.mean(list(mean.values())) + 0.04
@@ -178,17 +180,8 @@ def test_drocc_about_the_empty_event_finds_the_heavy_signals(signals):
     # (before), seeds 0-2 here: heavy_gluino 0.977-0.986 against 0.808-0.879, stop
     # 0.878-0.951 against 0.791-0.847, the mean over six signals 0.657-0.713 against
     # 0.625-0.652.
-    from objectives.unsupervised import EventArrays, auc, fit
-
-    train, val, background, test = signals
-    background = EventArrays.from_events(background)
-
-    def aucs(hp: dict) -> dict[str, float]:
-        det = fit("DROCC", train, val, {"epochs": 10, **hp}, seed=0)
-        b = det.score(background)
-        return {name: auc(b, det.score(events)) for name, events in test.items()}
-
-    before, now = aucs({"input_origin": "mean", "radius": 2.0}), aucs({})
+    before = _signal_aucs(signals, "DROCC", {"input_origin": "mean", "radius": 2.0})
+    now = _signal_aucs(signals, "DROCC", {})
     assert before["heavy_gluino"] < 0.9 and before["stop"] < 0.86
     assert now["heavy_gluino"] > 0.95 and now["stop"] > 0.88
     assert np.mean(list(now.values())) > np.mean(list(before.values())) + 0.02
