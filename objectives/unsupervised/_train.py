@@ -25,12 +25,12 @@ from objectives.unsupervised.arrays import (
     KINEMATICS,
     LOG_FLOOR_GEV,
     N_KINEMATICS,
+    ORIGINS,
     EventArrays,
 )
 from objectives.unsupervised.backbones import init_parameters, make_backbone, pair_features
 
 __all__ = [
-    "ORIGINS",
     "Inputs",
     "Scaler",
     "build",
@@ -45,8 +45,6 @@ _CHUNK = 4096  # events per forward pass at prediction time
 #: Event columns (DarkMachines layout) the networks see as log(1 + x/GeV): log_met, log_ht.
 LOG1P_EVENT_COLUMNS = (0, 2)
 _PAIR_STAT_EVENTS = 2000  # events used to standardise the pair features
-#: Where ``Scaler.fit`` puts the inputs' origin: the mean background event, or the empty one.
-ORIGINS = ("mean", "empty")
 #: What the "empty" origin leaves uncentred, so that zero is the empty event: an object's
 #: log E and log pT (log GeV: 0 is 1 GeV, a padded slot is 0) and, in the DarkMachines
 #: event layout, log(1 + MET/GeV), log(1 + HT/GeV) and the object counts.

@@ -39,6 +39,7 @@ __all__ = [
     "N_EVENT_CONTINUOUS",
     "N_KINEMATICS",
     "OBJECT_TYPES",
+    "ORIGINS",
     "EventArrays",
     "count_columns",
 ]
@@ -51,6 +52,9 @@ N_KINEMATICS = len(KINEMATICS)
 #: Event columns of the DarkMachines layout; the first ``N_EVENT_CONTINUOUS`` are continuous.
 EVENT_FEATURES = ("log_met", "met_phi", "log_ht", "n_j", "n_b", "n_e", "n_mu", "n_gamma")
 N_EVENT_CONTINUOUS = 3
+#: Where the networks' standardised inputs have their origin (``_train.Scaler.fit``): the
+#: mean background event, or the empty event (energies and object counts not centred).
+ORIGINS = ("mean", "empty")
 #: Object types whose pT enters HT (jets and b-jets), as in ``objectives.darkmachines.format``.
 HT_TYPES = ("j", "b")
 #: Floor (GeV) of quantities whose log is taken (1 MeV, as in the format module):

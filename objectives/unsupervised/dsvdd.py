@@ -214,7 +214,6 @@ def fit_dsvdd(
         "member_val_loss": {m.rep_dim: m.val_mean for m in members},
         "member_final_train_loss": {m.rep_dim: m.loss_history[-1] for m in members},
         "center_norm": {m.rep_dim: float(m.c.norm()) for m in members},
-        "input_origin": hp["input_origin"],
         "fit_seconds": time.perf_counter() - t0,
     }
     return DSVDDEnsemble(scaler, members, n_threads=n_threads, info=info)

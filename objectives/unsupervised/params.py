@@ -36,6 +36,7 @@ from typing import Any
 from objectives.errors import HyperparameterError
 from objectives.hyperparameters import Rule
 from objectives.hyperparameters import validate as _validate
+from objectives.unsupervised.arrays import ORIGINS
 from objectives.unsupervised.calibration import CALIBRATIONS
 
 __all__ = [
@@ -55,8 +56,6 @@ BACKBONES = ("MLP", "ParT", "ParT+pair")
 #: Hyperparameters that a campaign cell sets (grid dimensions), not a search.
 GRID_KEYS = ("backbone",)
 PART_PRESET_NAMES = ("cpu", "poster")
-#: ``_train.ORIGINS`` (not imported: this module loads no torch)
-ORIGIN_NAMES = ("empty", "mean")
 
 _INF = math.inf
 
@@ -121,7 +120,7 @@ def _float(default, low, high=_INF, **kw) -> Rule:
 
 def _origin() -> Rule:
     """Where the inputs' origin lies (``_train.Scaler``): the empty event or the mean one."""
-    return ChoiceRule("choice", "empty", choices=ORIGIN_NAMES)
+    return ChoiceRule("choice", "empty", choices=ORIGINS)
 
 
 def _common(
