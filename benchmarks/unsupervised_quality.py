@@ -211,6 +211,7 @@ def run_seed(spec, args, seed: int, log) -> dict[str, dict]:
         ScoreEnsemble,
         combine_scores,
         ddd_band_ensemble,
+        non_inverting,
     )
     from objectives.unsupervised.evaluate import fit_cell_detector
     from objectives.unsupervised.metrics import per_signal_truth
@@ -264,11 +265,15 @@ def run_seed(spec, args, seed: int, log) -> dict[str, dict]:
                     if method == "DDD":  # DDD's own recipe: its band's non-inverting members
                         models, readings = _ddd_members(d for _, d, _ in fitted)
                         ens = ddd_band_ensemble(models, readings, (0.7, 0.8), b.val)
-                    else:
-                        ens = ScoreEnsemble.of([d for _, d, _ in fitted], b.val, method=method)
-                    out[f"{method} {backbone} trial-ensemble"] = b.evaluate(ens)
-                except DDDBandError as exc:
-                    print(f"  seed {seed} DDD {backbone} trial ensemble: {exc}", flush=True)
+                    else:  # the product's rule: members that invert a generic anomaly left out
+                        members = non_inverting([d for _, d, _ in fitted], b.val, method=method)
+                        ens = ScoreEnsemble.of(members, b.val, method=method)
+                    out[f"{method} {backbone} trial-ensemble"] = b.evaluate(ens) | {
+                        "n_members": len(getattr(ens, "members", getattr(ens, "models", [])))
+                    }
+                except (DDDBandError, HyperparameterError) as exc:
+                    print(f"  seed {seed} {method} {backbone} trial ensemble: {exc}", flush=True)
+                    out[f"{method} {backbone} trial-ensemble"] = {"refused": str(exc)}
         both = [out.get(f"{m} {backbone}") for m in ("dSVDD", "DDD")]
         if all(both):
             combo = combine_scores([r["scores"] for r in both])
@@ -278,12 +283,17 @@ def run_seed(spec, args, seed: int, log) -> dict[str, dict]:
     return out
 
 
+def _results(runs: list[dict[str, dict]], label: str) -> list[dict]:
+    """The seeds' results of row ``label`` (an ensemble the product refused has none)."""
+    return [r[label] for r in runs if "truth" in r.get(label, {})]
+
+
 def _targets(runs: list[dict[str, dict]], signals, backbones: list[str], search: bool) -> dict:
     """Issue 25's targets (a)-(d) from the results of every seed; prints and returns them."""
     from objectives.unsupervised.baselines import FINDABLE_AUC
 
     def med(label, signal, metric):
-        return _band([r[label]["truth"][signal][metric] for r in runs if label in r])[0]
+        return _band([r["truth"][signal][metric] for r in _results(runs, label)])[0]
 
     labels = list(dict.fromkeys(k for r in runs for k in r))
     detectors = [
@@ -346,6 +356,12 @@ def _targets(runs: list[dict[str, dict]], signals, backbones: list[str], search:
     ensembles = [lab for lab in labels if ("ensemble" in lab or "+" in lab)
                  or lab.split()[0] in ("dSVDD", "DDD") and len(lab.split()) == 2]  # fmt: skip
     for lab in ensembles:
+        refused = [r[lab]["refused"] for r in runs if "refused" in r.get(lab, {})]
+        if refused:
+            out["d"].setdefault("refused", {})[lab] = refused
+            print(f"  {lab}: refused in {len(refused)} of {len(runs)} seeds ({refused[0]})")
+        if not _results(runs, lab):
+            continue
         low = min(signals, key=lambda s, lab=lab: med(lab, s, "auc"))
         value = med(lab, low, "auc")
         out["d"][lab] = {"signal": low, "auc": value}
@@ -416,8 +432,8 @@ def main() -> None:
     labels = list(dict.fromkeys(k for r in runs for k in r))
     for s in signals:
         print(f"\n{s}: AUC | eps_S 1e-2 | 1e-3 | 1e-4")
-        for lab in labels:
-            cells = [_fmt([r[lab]["truth"][s][m] for r in runs if lab in r]) for m in METRICS]
+        for lab in filter(lambda lab: _results(runs, lab), labels):
+            cells = [_fmt([r["truth"][s][m] for r in _results(runs, lab)]) for m in METRICS]
             print(f"  {lab:<28}" + " | ".join(cells))
     print("\nlabel-free diagnostics (medians): rho(-log p_bkg) all / within N, perturb_auc")
     for lab in labels:

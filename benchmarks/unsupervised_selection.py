@@ -6,12 +6,13 @@ random draws from the family's search space (``hpo.spaces``; a DDD trial is one
 distortion point, as in a campaign). Each trial records the candidate label-free
 metrics on held-out background -- the method's own ``val_loss`` (sign flipped, so that
 higher is better for every candidate), the AUC of each generic perturbation of
-``objectives.unsupervised.perturb`` and of a weaker and a stronger MET / pT shift, their
-mean over the kinds the detector did not train on (``perturb_auc``, the family's
-objective), over all kinds, and their minimum -- and the truth on the test set (AUC and
-eps_S at eps_B = 1e-2 / 1e-3 per signal). Printed: Spearman rho over the trials of each
-candidate with each truth metric, per method and signal, and how the trial each
-candidate picks compares with the defaults.
+``objectives.unsupervised.perturb`` (the two guards included) and of a weaker and a
+stronger MET / pT shift, their mean over the kinds the detector did not train on
+(``perturb_auc``, the family's objective, without the guards; ``with_mirrors``, with
+them), over all kinds, and the minimum over the kinds not trained on -- and the truth
+on the test set (AUC and eps_S at eps_B = 1e-2 / 1e-3 per signal). Printed: Spearman
+rho over the trials of each candidate with each truth metric, per method and signal,
+and how the trial each candidate picks compares with the defaults.
 
 Usage::
 
@@ -52,6 +53,8 @@ def candidates(det, val) -> dict[str, float]:
         moved = (edits.shift_met if what == "met" else edits.scale_pt)(ref_events, delta)
         out[name] = auc(ref, det.score(moved))
     out["perturb_auc"] = perturb_auc(kinds, own)
+    # the guard kinds (the mirrored shifts) counted in the mean as well
+    out["with_mirrors"] = float(np.mean([v for k, v in kinds.items() if k not in own]))
     out["mean_all"] = float(np.mean(list(kinds.values())))
     out["min_not_own"] = float(min(v for k, v in kinds.items() if k not in own))
     return out

@@ -522,27 +522,52 @@ def _baselines_note(statistics: str, channel: str, verdicts: dict[str, dict]) ->
     )
 
 
-def learning_notes(run_dir: Path) -> list[str]:
-    """One line per cell and statistics whose final runs include a DROCC that barely
-    learned (``shell_auc`` below ``SHELL_AUC_MIN`` in the run's detector record,
-    :mod:`objectives.unsupervised.drocc`): its scores there are close to noise."""
-    from objectives.unsupervised.drocc import SHELL_AUC_MIN
-
-    found: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(dict)
+def _final_values(run_dir: Path, read) -> dict[tuple[str, str], dict[str, list]]:
+    """(cell, statistics) -> source -> ``read(info)`` of each final run whose record has it
+    (``read`` returns None, or raises KeyError / TypeError, where it does not)."""
+    found: dict[tuple[str, str], dict[str, list]] = defaultdict(dict)
     for folder in sorted(p for p in (run_dir / "final").glob("*/*/*") if p.is_dir()):
         values = []
         for path in sorted(folder.glob("run*.json")):
             try:
-                value = json.loads(path.read_text())["info"]["detector"]["shell_auc"]
-            except (OSError, ValueError, KeyError, TypeError):
+                value = read(json.loads(path.read_text())["info"])
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 continue
-            if isinstance(value, int | float):
-                values.append(float(value))
+            if value is not None:
+                values.append(value)
         if values:
             cell, source, statistics = folder.relative_to(run_dir / "final").parts
             found[(cell, statistics)][source] = values
+    return found
+
+
+def _shell_auc(info: dict) -> float | None:
+    value = info["detector"]["shell_auc"]
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _inverted(info: dict) -> list[str] | None:
+    """The generic anomalies a final run ranks below random on held-out background (None
+    for a one-variable cut: it inverts the opposite of its variable by construction)."""
+    from objectives.unsupervised.baselines import CUTS
+    from objectives.unsupervised.perturb import inversion_threshold
+
+    if info["classifier"] in CUTS:
+        return None
+    low = inversion_threshold(int(info["n_val"]))
+    return [kind for kind, auc in info["perturbation_aucs"].items() if float(auc) < low]
+
+
+def learning_notes(run_dir: Path) -> list[str]:
+    """One line per cell and statistics whose final runs include a DROCC that barely
+    learned (``shell_auc`` below ``SHELL_AUC_MIN`` in the run's detector record,
+    :mod:`objectives.unsupervised.drocc`): its scores there are close to noise; and one
+    where a final run ranks a generic anomaly of held-out background (``perturb``) below
+    random: a signal of that kind would rank below random too."""
+    from objectives.unsupervised.drocc import SHELL_AUC_MIN
+
     notes = []
-    for (cell, statistics), by_source in found.items():
+    for (cell, statistics), by_source in _final_values(run_dir, _shell_auc).items():
         values = [v for vs in by_source.values() for v in vs]
         low = sorted(src for src, vs in by_source.items() if min(vs) < SHELL_AUC_MIN)
         if low:
@@ -553,6 +578,19 @@ def learning_notes(run_dir: Path) -> list[str]:
                 f"{min(values):.3f}-{max(values):.3f}, below {SHELL_AUC_MIN:g}: its classifier "
                 "barely tells held-out background from points around it, so these scores "
                 "are close to noise; docs/limits.md)"
+            )
+    for (cell, statistics), by_source in _final_values(run_dir, _inverted).items():
+        runs = [kinds for ks in by_source.values() for kinds in ks]
+        counts = {k: sum(k in kinds for kinds in runs) for k in sorted({*sum(runs, [])})}
+        if counts:
+            sources = sorted(src for src, ks in by_source.items() if any(ks))
+            each = ", ".join(f"{k} in {n}" for k, n in counts.items())
+            notes.append(
+                f"{cell}, {statistics} statistics: final runs rank generic anomalies of "
+                f"held-out background below random ({each} of {len(runs)} runs; sources "
+                f"{', '.join(sources)}): a signal that differs from the background that way "
+                "would rank below random too, whatever its other scores say "
+                "(docs/unsupervised.md, the label-free selection metric)"
             )
     return notes
 

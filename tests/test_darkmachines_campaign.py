@@ -288,6 +288,33 @@ def test_the_report_names_the_final_runs_where_drocc_barely_learned(tmp_path):
     assert learning_notes(tmp_path / "nothing") == []
 
 
+def test_the_report_names_the_final_runs_that_invert_a_generic_anomaly(tmp_path):
+    """Two standard errors below 0.5 on the run's held-out events count, per cell and
+    statistics; a one-variable cut (inverting by construction) says nothing."""
+    from hpo.challenge import learning_notes
+
+    def write(cell, source, j, classifier, aucs):
+        folder = tmp_path / "final" / cell / source / "full"
+        folder.mkdir(parents=True, exist_ok=True)
+        info = {"classifier": classifier, "n_val": 10_000, "perturbation_aucs": aucs}
+        (folder / f"run{j}.json").write_text(json.dumps({"info": info}))
+
+    # the threshold at 10,000 events: 0.5 - 2 sqrt(1 / 60,000) = 0.4918
+    write("DROCC-MLP-chanall", "default", 0, "DROCC", {"met_up": 0.6, "met_down": 0.44})
+    write("DROCC-MLP-chanall", "default", 1, "DROCC", {"met_down": 0.45, "pt_down": 0.39})
+    write("DROCC-MLP-chanall", "perturb_auc", 0, "DROCC", {"met_down": 0.495})  # noise
+    write("dSVDD-MLP-chanall", "default", 0, "dSVDD", {"met_down": 0.63, "pt_down": 0.62})
+    write("MET-baseline-chanall", "default", 0, "MET", {"met_down": 0.0})
+    notes = learning_notes(tmp_path)
+    assert notes == [
+        "DROCC-MLP-chanall, full statistics: final runs rank generic anomalies of held-out "
+        "background below random (met_down in 2, pt_down in 1 of 3 runs; sources default): "
+        "a signal that differs from the background that way would rank below random too, "
+        "whatever its other scores say (docs/unsupervised.md, the label-free selection "
+        "metric)"
+    ], notes
+
+
 def test_report_says_per_signal_whether_a_detector_beats_the_baselines(finished):
     """The verdict is read from the label-free CSV's own rows: the best detector row
     (cells, their latent dimensions, the combination) against the best cut; the

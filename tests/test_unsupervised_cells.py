@@ -278,5 +278,11 @@ def test_ensemble_over_trials_is_the_mean_of_standardised_members(spec):
     z = [(m.score(test) - m.score(val).mean()) / m.score(val).std() for m in members]
     np.testing.assert_allclose(ens.score(test), (z[0] + z[1]) / 2, rtol=1e-6, atol=1e-9)
     assert ens.val_loss == pytest.approx(np.mean([m.val_loss for m in members]))
-    cell_result = evaluate_ensemble(hps, DMCell("DROCC", "MLP", spec), Split.half(0))
+    # in a cell, members that invert a generic anomaly are left out: these two DROCCs
+    # (2 epochs) each invert one, so their average is refused; dSVDD's two are kept
+    with pytest.raises(HyperparameterError, match=r"^DROCC ensemble: every member .*set 1: "):
+        evaluate_ensemble(hps, DMCell("DROCC", "MLP", spec), Split.half(0))
+    two = [{"epochs": 2, "rep_dims": [d]} for d in (5, 8)]
+    cell_result = evaluate_ensemble(two, DMCell("dSVDD", "MLP", spec), Split.half(0))
     assert cell_result.info["n_members"] == 2 and len(cell_result.info["hp"]) == 2
+    assert cell_result.info["detector"]["n_dropped"] == 0

@@ -17,6 +17,8 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
+from objectives.errors import HyperparameterError
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -212,6 +214,20 @@ def test_drocc_scores_its_negatives_above_the_background(data):
 
 
 # -- DDD -------------------------------------------------------------------------------------
+def test_a_trial_ensemble_leaves_out_members_that_invert_a_generic_anomaly(data):
+    # A MET cut calls every softer-MET event more background-like than the background:
+    # it inverts met_down by construction; the exact density inverts nothing.
+    from objectives.unsupervised.baselines import fit_baseline
+    from objectives.unsupervised.ensemble import non_inverting
+
+    train, val, _, _ = data
+    met = fit_baseline("MET", {}, train, val, seed=0)
+    exact = fit_baseline("BkgDensity", {}, train, val, seed=0, synthetic=True)
+    assert non_inverting([met, exact], val, method="mixed") == [exact]
+    with pytest.raises(HyperparameterError, match=r"^cut ensemble: every member .*set 0: met_down"):
+        non_inverting([met], val, method="cut")
+
+
 def test_a_ddd_member_never_ranks_a_generic_anomaly_below_random(data):
     # Trained on dropped objects alone, DDD calls fewer objects "distorted" and ranks an
     # added object below random (and the reverse); the band ensemble averaged both kinds.
@@ -246,12 +262,18 @@ def test_perturb_auc_is_half_for_a_collapsed_detector_and_sees_what_the_density_
     # the yardstick (rarity within the multiplicity, and of it) sees both, and MET
     aucs = perturbation_aucs(exact.score, val)
     assert aucs["add"] > 0.55 and aucs["drop"] > 0.55 and aucs["met_up"] > 0.55
-    assert perturb_auc(aucs) == pytest.approx(np.mean(list(aucs.values())))
+    # and both directions of each shift: softer events are rarer too
+    assert aucs["met_down"] > 0.55 and aucs["pt_down"] > 0.55
+    # the mirrored shifts guard against inversions; they do not count in the objective
+    guards = [k for k, p in PERTURBATIONS.items() if p.guard_only]
+    assert guards == ["met_down", "pt_down"]
+    kept = [v for k, v in aucs.items() if k not in guards]
+    assert perturb_auc(aucs) == pytest.approx(np.mean(kept))
     # DDD is judged on the kinds it did not train on
     own = ("smear", "drop", "add")
     assert perturb_auc(aucs, own) == pytest.approx((aucs["met_up"] + aucs["pt_up"]) / 2)
     with pytest.raises(ValueError, match="every perturbation kind was left out"):
-        perturb_auc(aucs, list(PERTURBATIONS))
+        perturb_auc(aucs, [k for k in PERTURBATIONS if k not in guards])
 
 
 def test_perturbations_keep_every_event_feature_consistent(data):
@@ -272,9 +294,20 @@ def test_perturbations_keep_every_event_feature_consistent(data):
             m2 = np.exp(2 * k[:, 0]) - (np.exp(k[:, 1]) * np.cosh(k[:, 2])) ** 2
             return np.sort(np.sqrt(np.maximum(m2, 0.0)))
 
-        if name in ("pt_up", "met_up", "smear"):  # same objects, each keeps its mass
+        if name in ("pt_up", "met_up", "smear", "pt_down", "met_down"):  # each keeps its mass
             assert len(kin) == len(ref)
             np.testing.assert_allclose(masses(kin), masses(ref), rtol=1e-2, atol=1.0)
+    # softer, but never below the background's lowest pT of the object's type
+    soft = perturb(val, seed=0, kinds=["pt_down"])["pt_down"]
+    before, after = val.kinematics[..., 1], soft.kinematics[..., 1]
+    codes, codes_after = val.type_codes[val.mask], soft.type_codes[soft.mask]
+    lowest = {c: before[val.mask][codes == c].min() for c in np.unique(codes)}
+    assert all(after[soft.mask][codes_after == c].min() >= lowest[c] - 1e-5 for c in lowest)
+    # every event with an object gets softer (its scalar pT sum falls), most by far
+    has = val.mask.any(1)
+    sums = [np.where(a.mask, np.exp(a.kinematics[..., 1]), 0.0).sum(1)[has] for a in (val, soft)]
+    drop = np.log(sums[1] / sums[0])
+    assert np.all(drop <= 1e-5) and np.median(drop) < -0.25, np.median(drop)
     n = val.mask.sum(1)
     moved = perturb(val, seed=0, kinds=["add", "drop"])
     np.testing.assert_array_equal(moved["drop"].mask.sum(1), np.maximum(n - 1, 0))

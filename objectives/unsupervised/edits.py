@@ -9,7 +9,8 @@ DarkMachines layout of :mod:`objectives.unsupervised.arrays`:
   eta')^2)``: smearing log E on its own would give ``E < |p|``, which no real
   event shows and a classifier finds at once);
 * :func:`shift_met`, :func:`scale_pt` -- log MET, or every object's log pT, moved
-  by a constant (masses kept);
+  by a constant (masses kept; softened objects can be held at the background's
+  lowest pT of their type, :func:`lowest_log_pt`);
 * :func:`drop_objects` -- with probability ``p`` an event loses one of its
   objects, chosen uniformly;
 * :func:`add_objects` -- with probability ``p`` an event gains one object in its
@@ -50,6 +51,7 @@ __all__ = [
     "add_objects",
     "check_layout",
     "drop_objects",
+    "lowest_log_pt",
     "scale_pt",
     "shift_met",
     "smear",
@@ -138,15 +140,33 @@ def shift_met(arrays: EventArrays, delta: float) -> EventArrays:
     return EventArrays(arrays.objects, arrays.mask, ev)
 
 
-def scale_pt(arrays: EventArrays, delta: float) -> EventArrays:
-    """Every object's log pT moved by ``delta`` (pT times ``exp(delta)``), masses kept."""
+def scale_pt(arrays: EventArrays, delta: float, floor: np.ndarray | None = None) -> EventArrays:
+    """Every object's log pT moved by ``delta`` (pT times ``exp(delta)``), masses kept.
+
+    ``floor`` (per object type, ``OBJECT_TYPES`` order, log pT): a softened object
+    stops there (or where it was, if below), so no object leaves the selection's pT range.
+    """
     check_layout(arrays, "scale_pt")
     obj = arrays.objects.copy()
     k0 = obj.shape[2] - N_KINEMATICS
     shift = np.zeros(obj[..., k0:].shape, np.float32)
     shift[..., 1] = delta
+    if floor is not None:
+        room = np.asarray(floor, np.float32)[np.maximum(arrays.type_codes - 1, 0)]
+        room = np.minimum(room - obj[..., k0 + 1], 0.0)  # how far down it may go (<= 0)
+        shift[..., 1] = np.maximum(shift[..., 1], room)
     obj[..., k0:] = _move(obj[..., k0:], shift, arrays.mask)
     return _rebuild(arrays, obj, arrays.mask, arrays.event)
+
+
+def lowest_log_pt(pool: np.ndarray) -> np.ndarray:
+    """Per object type (``OBJECT_TYPES`` order): the lowest log pT among the objects of
+    ``pool`` ``(m, F)`` (``+inf`` for a type absent from it)."""
+    k0 = pool.shape[1] - N_KINEMATICS
+    codes = pool[:, :k0].argmax(1) if len(pool) else np.zeros(0, np.int64)
+    out = np.full(k0, np.inf, np.float32)
+    np.minimum.at(out, codes, pool[:, k0 + 1].astype(np.float32))
+    return out
 
 
 def drop_objects(arrays: EventArrays, p: float, rng: np.random.Generator) -> EventArrays:

@@ -8,7 +8,9 @@ held-out background; its score is the mean of the members' standardised
 scores, so members of different scales weigh alike.
 
 :func:`fit_trial_ensemble` trains one member per hyperparameter set (the
-completed trials of a study, in ``hpo final``'s ``ensemble`` source). For DDD
+completed trials of a study, in ``hpo final``'s ``ensemble`` source) and keeps
+those that rank no generic anomaly of held-out background below random
+(:func:`non_inverting`): the average of members that invert one inverts it too. For DDD
 the members are the distortion points of every set, and only the models whose
 held-out AUC lies in the band are kept (``DDDEnsemble``): DDD's own recipe,
 its scan run as trials, each kept model read as its own set's ``calibration`` says
@@ -21,7 +23,7 @@ Example:
     >>> train, val = toy_events(200, seed=1), toy_events(100, seed=2)
     >>> det = fit_trial_ensemble("DROCC", train, val, [{"epochs": 2, "only_ce_epochs": 1},
     ...                          {"epochs": 2, "only_ce_epochs": 1, "radius": 4.0}], seed=0)
-    >>> len(det.members), det.score(toy_events(5, seed=3)).shape
+    >>> len(det.members) + det.info["n_dropped"], det.score(toy_events(5, seed=3)).shape
     (2, (5,))
 """
 
@@ -38,7 +40,13 @@ from objectives.unsupervised.arrays import EventArrays
 from objectives.unsupervised.base import Detector
 from objectives.unsupervised.params import canonical_method, validate
 
-__all__ = ["ScoreEnsemble", "combine_scores", "ddd_band_ensemble", "fit_trial_ensemble"]
+__all__ = [
+    "ScoreEnsemble",
+    "combine_scores",
+    "ddd_band_ensemble",
+    "fit_trial_ensemble",
+    "non_inverting",
+]
 
 
 @dataclass(eq=False)
@@ -80,6 +88,31 @@ class ScoreEnsemble(Detector):
             for m, mu, sd in zip(self.members, self.means, self.stds, strict=True)
         ]
         return np.mean(z, axis=0)
+
+
+def non_inverting(
+    members: Sequence[Detector], background: EventArrays, *, method: str
+) -> list[Detector]:
+    """The members that rank no generic anomaly (``perturb``) of held-out ``background``
+    below random, by more than two standard errors (``perturb.inversion_threshold``):
+    a member that does would invert every anomaly of that kind in the average.
+
+    ``HyperparameterError`` naming what each member inverts when none is left.
+    """
+    from objectives.unsupervised.perturb import inversion_threshold, perturbation_aucs
+
+    low = inversion_threshold(len(background))
+    inverted = [
+        [k for k, v in perturbation_aucs(m.score, background).items() if v < low] for m in members
+    ]
+    kept = [m for m, bad in zip(members, inverted, strict=True) if not bad]
+    if not kept:
+        each = "; ".join(f"set {i}: {', '.join(bad)}" for i, bad in enumerate(inverted))
+        raise HyperparameterError(
+            f"{method} ensemble: every member ranks a generic anomaly of held-out background "
+            f"below random ({each}), so their average would too; use a single set instead"
+        )
+    return kept
 
 
 def _ddd_ensemble(train, val, hps, *, seed: int, n_threads: int, device: str):
@@ -133,12 +166,13 @@ def fit_trial_ensemble(
     n_threads: int = 1,
     device: str = "cpu",
 ) -> Detector:
-    """One member per hyperparameter set of ``hps``, averaged (DDD: kept in its band).
+    """One member per hyperparameter set of ``hps``, averaged: the members that invert
+    no generic anomaly on ``val`` (:func:`non_inverting`; DDD: those in its band too).
 
     Member ``i`` is trained with the ``i``-th seed derived from ``seed`` on ``device``
     (see ``detector.fit``). Raises
-    ``HyperparameterError`` for a bad set, and DDD's ``DDDBandError`` when no
-    distortion lands in the band.
+    ``HyperparameterError`` for a bad set or when every member inverts a generic
+    anomaly, and DDD's ``DDDBandError`` when no distortion lands in the band.
     """
     from objectives.unsupervised._train import member_seeds
     from objectives.unsupervised.detector import fit
@@ -154,7 +188,10 @@ def fit_trial_ensemble(
         fit(canon, train, val, hp, seed=s, n_threads=n_threads, device=device)
         for hp, s in zip(hps, seeds, strict=True)
     ]
-    return ScoreEnsemble.of(members, val, method=canon)
+    kept = non_inverting(members, val, method=canon)
+    ens = ScoreEnsemble.of(kept, val, method=canon)
+    ens.info["n_dropped"] = len(members) - len(kept)
+    return ens
 
 
 def combine_scores(scores: Sequence[np.ndarray]) -> np.ndarray:
