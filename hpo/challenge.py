@@ -523,14 +523,14 @@ def _baselines_note(statistics: str, channel: str, verdicts: dict[str, dict]) ->
 
 
 def _final_values(run_dir: Path, read) -> dict[tuple[str, str], dict[str, list]]:
-    """(cell, statistics) -> source -> ``read(info)`` of each final run whose record has it
-    (``read`` returns None, or raises KeyError / TypeError, where it does not)."""
+    """(cell, statistics) -> source -> ``read(record)`` of each final run whose record has
+    it (``read`` returns None, or raises KeyError / TypeError, where it does not)."""
     found: dict[tuple[str, str], dict[str, list]] = defaultdict(dict)
     for folder in sorted(p for p in (run_dir / "final").glob("*/*/*") if p.is_dir()):
         values = []
         for path in sorted(folder.glob("run*.json")):
             try:
-                value = read(json.loads(path.read_text())["info"])
+                value = read(json.loads(path.read_text()))
             except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 continue
             if value is not None:
@@ -541,17 +541,18 @@ def _final_values(run_dir: Path, read) -> dict[tuple[str, str], dict[str, list]]
     return found
 
 
-def _shell_auc(info: dict) -> float | None:
-    value = info["detector"]["shell_auc"]
+def _shell_auc(record: dict) -> float | None:
+    value = record["info"]["detector"]["shell_auc"]
     return float(value) if isinstance(value, int | float) else None
 
 
-def _inverted(info: dict) -> list[str] | None:
+def _inverted(record: dict) -> list[str] | None:
     """The generic anomalies a final run ranks below random on held-out background (None
     for a one-variable cut: it inverts the opposite of its variable by construction)."""
     from objectives.unsupervised.baselines import CUTS
     from objectives.unsupervised.perturb import inversion_threshold
 
+    info = record["info"]
     if info["classifier"] in CUTS:
         return None
     low = inversion_threshold(int(info["n_val"]))
@@ -561,9 +562,10 @@ def _inverted(info: dict) -> list[str] | None:
 def learning_notes(run_dir: Path) -> list[str]:
     """One line per cell and statistics whose final runs include a DROCC that barely
     learned (``shell_auc`` below ``SHELL_AUC_MIN`` in the run's detector record,
-    :mod:`objectives.unsupervised.drocc`): its scores there are close to noise; and one
-    where a final run ranks a generic anomaly of held-out background (``perturb``) below
-    random: a signal of that kind would rank below random too."""
+    :mod:`objectives.unsupervised.drocc`): its scores there are close to noise; one per
+    source whose runs were refused (an ensemble with nothing to average); and one where a
+    final run ranks a generic anomaly of held-out background (``perturb``) below random:
+    a signal of that kind would rank below random too."""
     from objectives.unsupervised.drocc import SHELL_AUC_MIN
 
     notes = []
@@ -578,6 +580,12 @@ def learning_notes(run_dir: Path) -> list[str]:
                 f"{min(values):.3f}-{max(values):.3f}, below {SHELL_AUC_MIN:g}: its classifier "
                 "barely tells held-out background from points around it, so these scores "
                 "are close to noise; docs/limits.md)"
+            )
+    for (cell, statistics), by_source in _final_values(run_dir, lambda r: r["refused"]).items():
+        for source, why in by_source.items():
+            notes.append(
+                f"{cell}, {statistics} statistics: source {source} refused in {len(why)} final "
+                f"run(s), nothing to average: {why[0]}"
             )
     for (cell, statistics), by_source in _final_values(run_dir, _inverted).items():
         runs = [kinds for ks in by_source.values() for kinds in ks]

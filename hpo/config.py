@@ -593,7 +593,9 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "defaults": "Also run the method's default hyperparameters (source `default`).",
         "ensemble": (
             "Also average the scores of every completed trial (source `ensemble`; the "
-            "unsupervised methods)."
+            "unsupervised methods), leaving out those that rank a generic anomaly below "
+            "random (DDD: and those out of its AUC band); a run with none left is recorded "
+            "as refused, with why, and the others go on."
         ),
         "pick": (
             "Which exported pick a final run trains: `mean`, the trial with the best mean "

@@ -42,6 +42,7 @@ from hpo.holdout import final_split, label_free_events, pick_fallback_warning, p
 from hpo.pick_rule import runs_kept_defaults
 from hpo.provenance import campaign_provenance
 from hpo.spaces import hyperparameters
+from objectives.errors import EnsembleRefused
 from objectives.files import atomic_write_bytes, atomic_write_json
 from objectives.metrics import band
 from workers.gate import hold
@@ -157,7 +158,13 @@ def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path
     s = cc.campaign.search
     run_it = evaluate_ensemble if source == ENSEMBLE else evaluate
     split = final_split(cc.campaign, statistics, run)
-    result = run_it(hp, cell, split, n_jobs=s.n_jobs, device=s.device)
+    try:
+        result = run_it(hp, cell, split, n_jobs=s.n_jobs, device=s.device)
+    except EnsembleRefused as exc:  # nothing to average: recorded, the other runs go on
+        (out / f"run{run}.npz").unlink(missing_ok=True)
+        record = {"run": run, "hp": hp, "picked": picked, "refused": str(exc)}
+        atomic_write_json(out / f"run{run}.json", record | {"provenance": _provenance(cc)})
+        return record
     y_test = result.y_test if result.y_test is not None else np.zeros(0, np.int8)
     arrays = {"y_test": y_test}
     if result.test_signal is not None:
@@ -194,7 +201,8 @@ def _run_one(cc: CampaignCell, source: str, statistics: str, run: int, out: Path
 def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str) -> dict:
     """Write ``summary.json`` from the run records present; returns it."""
     out = final_dir(campaign, cc.key, source, statistics)
-    runs = [json.loads(p.read_text()) for p in sorted(out.glob("run*.json"))]
+    records = [json.loads(p.read_text()) for p in sorted(out.glob("run*.json"))]
+    runs = [r for r in records if "refused" not in r]
     selections = cc.metrics if source in ("default", ENSEMBLE) else (source,)
     label_free = [m for m in cc.metrics if m in cc.method.label_free]
     truth_keys = sorted({k for r in runs for s in selections for k in r["truth"][s]})
@@ -225,6 +233,8 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
         "provenance": _provenance(cc),
         # runs not on disk (held by another process): the bands above leave them out
         "missing_runs": _missing(campaign, out),
+        # ensemble runs with nothing to average (objectives.errors.EnsembleRefused)
+        "refused_runs": [{"run": r["run"], "why": r["refused"]} for r in records if r not in runs],
     }
     signals = sorted({name for r in runs for name in r.get("per_signal", {})})
     if signals:
@@ -309,7 +319,16 @@ def final_groups(
 
 
 def _finished(out: Path, run: int) -> bool:
-    return (out / f"run{run}.npz").exists() and (out / f"run{run}.json").exists()
+    """Trained (its scores and record on disk), or refused (its record says why)."""
+    record = out / f"run{run}.json"
+    return record.exists() and ((out / f"run{run}.npz").exists() or _refused(record))
+
+
+def _refused(record: Path) -> bool:
+    try:
+        return "refused" in json.loads(record.read_text())
+    except (OSError, ValueError):
+        return False
 
 
 def _stale(
@@ -356,6 +375,9 @@ def _train_claimed(cc: CampaignCell, src: str, st: str, j: int, out: Path) -> bo
             return False
         hold(f"final {cc.key} {src} {st} run{j}")  # tests only: WSAD_GATE_DIR
         rec = _run_one(cc, src, st, j, out)
+    if "refused" in rec:
+        log.warning("final %s %s %s run %d refused: %s", cc.key, src, st, j, rec["refused"])
+        return True
     truth = rec["truth"][src if src in rec["truth"] else cc.metrics[0]]
     log.info(
         "final %s %s %s run %d: %s",

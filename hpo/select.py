@@ -209,7 +209,7 @@ def pick(values: Mapping[str, float | None], direction: str) -> str | None:
 
 def _records(folder: Path) -> dict[int, dict]:
     records = (json.loads(p.read_text()) for p in sorted(folder.glob("run*.json")))
-    return {r["run"]: r for r in records}
+    return {r["run"]: r for r in records if "refused" not in r}
 
 
 def _detectors(campaign: Campaign, group: Group, truth_statistics: str) -> list[Detector]:

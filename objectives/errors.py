@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DataError", "HyperparameterError", "MethodError"]
+__all__ = ["DataError", "EnsembleRefused", "HyperparameterError", "MethodError"]
 
 
 class DataError(ValueError):
@@ -28,4 +28,12 @@ class MethodError(HyperparameterError):
     ``method 'LightGBM' (entry point of wsad-lightgbm 0.1.0): cannot import wsad_lightgbm
     (ModuleNotFoundError: No module named 'lightgbm')``. A subclass of
     HyperparameterError: a worker that meets it stops, as for a bad hyperparameter.
+    """
+
+
+class EnsembleRefused(HyperparameterError):
+    """An ensemble over trials with nothing to average: every member would rank a generic
+    anomaly below random, or (DDD) no distortion landed in the AUC band.
+
+    ``hpo final`` records such a run as refused, with this message, and goes on.
     """

@@ -173,6 +173,33 @@ def test_an_ensemble_run_is_trained_again_when_the_search_went_on(finished, tmp_
     assert proc.returncode == 0 and "training it again" not in proc.stderr, proc.stderr
 
 
+def test_an_ensemble_with_nothing_to_average_is_refused_and_the_rest_goes_on(tmp_path):
+    """No DDD distortion of 2 epochs reaches the AUC band [0.99, 1] (the defaults, a grid
+    with that band, are neither a trial nor a source here): the ensemble's runs are
+    recorded as refused (with why), the summary and report say so, the picked sources
+    train, and ``hpo final`` again counts the refused runs as done."""
+    text = (
+        TINY.replace('classifiers = ["dSVDD", "DDD"]', 'classifiers = ["DDD"]')
+        .replace("auc_band = [0.5, 1.0]", "auc_band = [0.99, 1.0]")
+        .replace("[search.fixed.dSVDD]\nepochs = 2\n", "[search.fixed.dSVDD]\n")
+        .replace("ensemble = true", "ensemble = true\ndefaults = false")
+        .replace("repetitions = 2", "repetitions = 2\nenqueue_defaults = false")
+    )
+    campaign, proc = run_pipeline(tmp_path, "band", text)
+    final = campaign.run_dir / "final" / "DDD-MLP-chanall"
+    summary = json.loads((final / "ensemble" / "full" / "summary.json").read_text())
+    assert summary["runs"] == [] and [r["run"] for r in summary["refused_runs"]] == [0, 1]
+    assert all("'auc_band': no model" in r["why"] for r in summary["refused_runs"]), summary
+    assert not list((final / "ensemble" / "full").glob("run*.npz"))
+    assert "DDD-MLP-chanall, full statistics: source ensemble refused in 2 final run(s)" in (
+        proc.stdout
+    )
+    picked = json.loads((final / "perturb_auc" / "full" / "summary.json").read_text())
+    assert len(picked["runs"]) == 2 and picked["refused_runs"] == []
+    again = hpo("final", str(campaign.path))
+    assert again.returncode == 0 and "refused" not in again.stderr, again.stderr
+
+
 def _csv(path) -> tuple[str, list[dict]]:
     with open(path, newline="") as f:
         header = f.readline().strip()

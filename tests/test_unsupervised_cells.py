@@ -28,7 +28,7 @@ from objectives.darkmachines import (
 )
 from objectives.darkmachines.cells import DMCell, DMDataSpec, exact_limits, load_sets
 from objectives.darkmachines.synthetic import HEAVY_SIGNALS, SIGNALS
-from objectives.errors import DataError, HyperparameterError
+from objectives.errors import DataError, EnsembleRefused, HyperparameterError
 from objectives.evaluate import evaluate, evaluate_ensemble
 from objectives.registry import get_method
 from objectives.splits import Split
@@ -280,7 +280,7 @@ def test_ensemble_over_trials_is_the_mean_of_standardised_members(spec):
     assert ens.val_loss == pytest.approx(np.mean([m.val_loss for m in members]))
     # in a cell, members that invert a generic anomaly are left out: these two DROCCs
     # (2 epochs) each invert one, so their average is refused; dSVDD's two are kept
-    with pytest.raises(HyperparameterError, match=r"^DROCC ensemble: every member .*set 1: "):
+    with pytest.raises(EnsembleRefused, match=r"^DROCC ensemble: every member .*set 1: "):
         evaluate_ensemble(hps, DMCell("DROCC", "MLP", spec), Split.half(0))
     two = [{"epochs": 2, "rep_dims": [d]} for d in (5, 8)]
     cell_result = evaluate_ensemble(two, DMCell("dSVDD", "MLP", spec), Split.half(0))

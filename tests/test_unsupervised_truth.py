@@ -17,7 +17,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from objectives.errors import HyperparameterError
+from objectives.errors import EnsembleRefused
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -224,7 +224,7 @@ def test_a_trial_ensemble_leaves_out_members_that_invert_a_generic_anomaly(data)
     met = fit_baseline("MET", {}, train, val, seed=0)
     exact = fit_baseline("BkgDensity", {}, train, val, seed=0, synthetic=True)
     assert non_inverting([met, exact], val, method="mixed") == [exact]
-    with pytest.raises(HyperparameterError, match=r"^cut ensemble: every member .*set 0: met_down"):
+    with pytest.raises(EnsembleRefused, match=r"^cut ensemble: every member .*set 0: met_down"):
         non_inverting([met], val, method="cut")
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from objectives.errors import HyperparameterError
+from objectives.errors import EnsembleRefused, HyperparameterError
 from objectives.unsupervised.arrays import EventArrays
 from objectives.unsupervised.base import Detector
 from objectives.unsupervised.params import canonical_method, validate
@@ -97,7 +97,7 @@ def non_inverting(
     below random, by more than two standard errors (``perturb.inversion_threshold``):
     a member that does would invert every anomaly of that kind in the average.
 
-    ``HyperparameterError`` naming what each member inverts when none is left.
+    ``EnsembleRefused`` naming what each member inverts when none is left.
     """
     from objectives.unsupervised.perturb import inversion_threshold, perturbation_aucs
 
@@ -108,7 +108,7 @@ def non_inverting(
     kept = [m for m, bad in zip(members, inverted, strict=True) if not bad]
     if not kept:
         each = "; ".join(f"set {i}: {', '.join(bad)}" for i, bad in enumerate(inverted))
-        raise HyperparameterError(
+        raise EnsembleRefused(
             f"{method} ensemble: every member ranks a generic anomaly of held-out background "
             f"below random ({each}), so their average would too; use a single set instead"
         )
@@ -171,8 +171,8 @@ def fit_trial_ensemble(
 
     Member ``i`` is trained with the ``i``-th seed derived from ``seed`` on ``device``
     (see ``detector.fit``). Raises
-    ``HyperparameterError`` for a bad set or when every member inverts a generic
-    anomaly, and DDD's ``DDDBandError`` when no distortion lands in the band.
+    ``HyperparameterError`` for a bad set, ``EnsembleRefused`` when every member inverts
+    a generic anomaly, and DDD's ``DDDBandError`` when no distortion lands in the band.
     """
     from objectives.unsupervised._train import member_seeds
     from objectives.unsupervised.detector import fit

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from objectives.darkmachines.cells import DMCell, DMSets, load_sets
-from objectives.errors import HyperparameterError
+from objectives.errors import EnsembleRefused, HyperparameterError
 from objectives.results import EvaluationResult
 from objectives.splits import Split
 from objectives.unsupervised.arrays import EventArrays
@@ -187,8 +187,9 @@ def evaluate_trial_ensemble(
 ) -> EvaluationResult:
     """The average of ``cell.classifier`` trained with every set of ``hps`` (validated).
 
-    DDD keeps the distortions whose held-out AUC lies in the band; none in it is a
-    ``HyperparameterError`` naming the AUCs reached.
+    Members that invert a generic anomaly are left out, and DDD keeps the distortions
+    whose held-out AUC lies in the band; none left is ``EnsembleRefused`` naming what
+    each member inverts or the AUCs reached.
     """
     from objectives.unsupervised.ddd import DDDBandError
     from objectives.unsupervised.ensemble import fit_trial_ensemble
@@ -203,7 +204,7 @@ def evaluate_trial_ensemble(
             cell.classifier, train, val, with_backbone, seed=seed, n_threads=n_jobs, device=device
         )
     except DDDBandError as exc:
-        raise _band_error(exc) from None
+        raise EnsembleRefused(str(_band_error(exc))) from None
     info = {
         "seed": seed,
         "hp": [dict(hp) for hp in hps],
