@@ -234,7 +234,7 @@ def summarise(campaign: Campaign, cc: CampaignCell, source: str, statistics: str
         # runs not on disk (held by another process): the bands above leave them out
         "missing_runs": _missing(campaign, out),
         # ensemble runs with nothing to average (objectives.errors.EnsembleRefused)
-        "refused_runs": [{"run": r["run"], "why": r["refused"]} for r in records if r not in runs],
+        "refused_runs": [{"run": r["run"], "why": r["refused"]} for r in records if "refused" in r],
     }
     signals = sorted({name for r in runs for name in r.get("per_signal", {})})
     if signals:

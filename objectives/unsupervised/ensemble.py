@@ -110,7 +110,7 @@ def non_inverting(
         each = "; ".join(f"set {i}: {', '.join(bad)}" for i, bad in enumerate(inverted))
         raise EnsembleRefused(
             f"{method} ensemble: every member ranks a generic anomaly of held-out background "
-            f"below random ({each}), so their average would too; use a single set instead"
+            f"below random ({each}), so their average would too"
         )
     return kept
 
