@@ -204,7 +204,7 @@ def run_seed(spec, args, seed: int, log) -> dict[str, dict]:
     """Every method's result on one seed: ``{row label: evaluate(...)}``."""
     from _dm import trial_hps
 
-    from objectives.errors import HyperparameterError
+    from objectives.errors import EnsembleRefused, HyperparameterError
     from objectives.unsupervised.baselines import fit_baseline
     from objectives.unsupervised.ddd import DDDBandError
     from objectives.unsupervised.ensemble import (
@@ -271,7 +271,7 @@ def run_seed(spec, args, seed: int, log) -> dict[str, dict]:
                     out[f"{method} {backbone} trial-ensemble"] = b.evaluate(ens) | {
                         "n_members": len(getattr(ens, "members", getattr(ens, "models", [])))
                     }
-                except (DDDBandError, HyperparameterError) as exc:
+                except (DDDBandError, EnsembleRefused) as exc:
                     print(f"  seed {seed} {method} {backbone} trial ensemble: {exc}", flush=True)
                     out[f"{method} {backbone} trial-ensemble"] = {"refused": str(exc)}
         both = [out.get(f"{m} {backbone}") for m in ("dSVDD", "DDD")]

@@ -550,13 +550,12 @@ def _inverted(record: dict) -> list[str] | None:
     """The generic anomalies a final run ranks below random on held-out background (None
     for a one-variable cut: it inverts the opposite of its variable by construction)."""
     from objectives.unsupervised.baselines import CUTS
-    from objectives.unsupervised.perturb import inversion_threshold
+    from objectives.unsupervised.perturb import inverted_kinds
 
     info = record["info"]
     if info["classifier"] in CUTS:
         return None
-    low = inversion_threshold(int(info["n_val"]))
-    return [kind for kind, auc in info["perturbation_aucs"].items() if float(auc) < low]
+    return inverted_kinds(info["perturbation_aucs"], int(info["n_val"]))
 
 
 def learning_notes(run_dir: Path) -> list[str]:

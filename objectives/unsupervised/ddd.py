@@ -60,7 +60,7 @@ from objectives.unsupervised.arrays import EventArrays
 from objectives.unsupervised.base import Detector
 from objectives.unsupervised.drocc import LogitNet
 from objectives.unsupervised.params import validate
-from objectives.unsupervised.perturb import inversion_threshold, perturbation_aucs
+from objectives.unsupervised.perturb import inverted_kinds, perturbation_aucs
 
 __all__ = [
     "DDDBandError",
@@ -139,9 +139,8 @@ class DDDModel(Detector):
     @property
     def inverted(self) -> list[str]:
         """The generic anomalies it ranks below random on held-out background (by more than
-        two standard errors: ``perturb.inversion_threshold``)."""
-        low = inversion_threshold(self.info.get("n_val", 0))
-        return [k for k, v in self.generic_aucs.items() if v < low]
+        two standard errors: ``perturb.inverted_kinds``)."""
+        return inverted_kinds(self.generic_aucs, self.info.get("n_val", 0))
 
     @property
     def val_loss(self) -> float:

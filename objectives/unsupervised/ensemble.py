@@ -94,20 +94,17 @@ def non_inverting(
     members: Sequence[Detector], background: EventArrays, *, method: str
 ) -> list[Detector]:
     """The members that rank no generic anomaly (``perturb``) of held-out ``background``
-    below random, by more than two standard errors (``perturb.inversion_threshold``):
+    below random, by more than two standard errors (``perturb.inverted_kinds``):
     a member that does would invert every anomaly of that kind in the average.
 
     ``EnsembleRefused`` naming what each member inverts when none is left.
     """
-    from objectives.unsupervised.perturb import inversion_threshold, perturbation_aucs
+    from objectives.unsupervised.perturb import inverted_kinds, perturbation_aucs
 
-    low = inversion_threshold(len(background))
-    inverted = [
-        [k for k, v in perturbation_aucs(m.score, background).items() if v < low] for m in members
-    ]
-    kept = [m for m, bad in zip(members, inverted, strict=True) if not bad]
+    bad = [inverted_kinds(perturbation_aucs(m.score, background), len(background)) for m in members]
+    kept = [m for m, kinds in zip(members, bad, strict=True) if not kinds]
     if not kept:
-        each = "; ".join(f"set {i}: {', '.join(bad)}" for i, bad in enumerate(inverted))
+        each = "; ".join(f"set {i}: {', '.join(kinds)}" for i, kinds in enumerate(bad))
         raise EnsembleRefused(
             f"{method} ensemble: every member ranks a generic anomaly of held-out background "
             f"below random ({each}), so their average would too"

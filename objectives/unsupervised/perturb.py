@@ -61,6 +61,7 @@ __all__ = [
     "PERTURBATIONS",
     "Perturbation",
     "inversion_threshold",
+    "inverted_kinds",
     "perturb",
     "perturb_auc",
     "perturbation_aucs",
@@ -177,6 +178,13 @@ def inversion_threshold(n_events: int) -> float:
     """
     n = max(min(int(n_events), MAX_EVENTS), 1)
     return 0.5 - 2.0 * float(np.sqrt(1.0 / (6.0 * n)))
+
+
+def inverted_kinds(aucs: dict[str, float], n_events: int) -> list[str]:
+    """The kinds of ``aucs`` (measured on ``n_events`` events) ranked below random by more
+    than two standard errors (:func:`inversion_threshold`)."""
+    low = inversion_threshold(n_events)
+    return [kind for kind, auc in aucs.items() if float(auc) < low]
 
 
 def perturb_auc(aucs: dict[str, float], trained_on: Iterable[str] = ()) -> float:
